@@ -1,0 +1,38 @@
+# One entry per task. Every target creates/updates the virtual environment first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck bench serve clean
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first, pinned: a CUDA build that also runs on the CPU.
+	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install --quiet -e '.[test]'
+	# Packages that ship the embedded pretrained weights; their own pins are not needed.
+	$(PY) -m pip install --quiet --no-deps gan-face-generate==1.1.1 facenet-pytorch==2.6.0
+	touch $(STAMP)
+
+demo: $(STAMP)  ## in-silico closed-loop evolution against a real server; writes out/demo/
+	$(PY) -m server demo --out out/demo
+
+test: $(STAMP)  ## the whole test suite (slow benchmarks excluded)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)  ## performance figures, each side by side with its reference
+	$(PY) benchmarks/server_overhead.py
+
+serve: $(STAMP)
+	$(PY) -m server serve
+
+clean:
+	rm -rf $(VENV) data out

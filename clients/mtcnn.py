@@ -1,0 +1,94 @@
+"""The MTCNN ONet and RNet face networks, with the pretrained weights shipped in facenet-pytorch.
+
+We build the two networks ourselves (same layer names as the shipped state dicts) rather than importing
+facenet_pytorch, whose package __init__ pulls in requests and a model downloader we don't need.
+Inputs are RGB crops (ONet 48x48, RNet 24x24) scaled as (255 x - 127.5) / 128.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import torch
+from torch import nn
+
+__all__ = ["MTCNN_LAYERS", "MtcnnFeatures", "load_mtcnn"]
+
+# name -> (input size, [(layer, conv channels or dense width, kernel, pool)])
+_ARCHITECTURES: dict[str, tuple[int, list[tuple[str, int, int, tuple[int, int] | None]]]] = {
+    "onet": (
+        48,
+        [("conv1", 32, 3, (3, 2)), ("conv2", 64, 3, (3, 2)), ("conv3", 64, 3, (2, 2)), ("conv4", 128, 2, None),
+         ("dense5", 256, 0, None)],
+    ),
+    "rnet": (
+        24,
+        [("conv1", 28, 3, (3, 2)), ("conv2", 48, 3, (3, 2)), ("conv3", 64, 2, None), ("dense4", 128, 0, None)],
+    ),
+}
+_FLAT_INPUTS = {"onet": 1152, "rnet": 576}
+
+MTCNN_LAYERS: dict[str, list[str]] = {net: [layer for layer, *_ in spec[1]] for net, spec in _ARCHITECTURES.items()}
+
+
+class MtcnnFeatures(nn.Module):
+    """ONet or RNet trunk returning every layer's activation (after its PReLU).
+
+    forward(images (B, 3, H, W) in [0, 1]) -> {layer: (B, C, h, w) or (B, C)}
+    """
+
+    def __init__(self, net: str) -> None:
+        super().__init__()
+        self.net = net
+        self.input_size, layers = _ARCHITECTURES[net]
+        in_channels = 3
+        self._order: list[tuple[str, nn.Module | None]] = []
+        for layer, width, kernel, pool in layers:
+            index = layer[-1]
+            if kernel:
+                module: nn.Module = nn.Conv2d(in_channels, width, kernel_size=kernel)
+                in_channels = width
+            else:
+                module = nn.Linear(_FLAT_INPUTS[net], width)
+            self.add_module(layer, module)
+            self.add_module(f"prelu{index}", nn.PReLU(width))
+            if pool is not None:
+                self.add_module(f"pool{index}", nn.MaxPool2d(pool[0], pool[1], ceil_mode=True))
+        self._layers = layers
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = nn.functional.interpolate(
+            images, size=(self.input_size, self.input_size), mode="bilinear", antialias=True, align_corners=False
+        )
+        x = (255.0 * x - 127.5) / 128.0
+        outputs: dict[str, torch.Tensor] = {}
+        for layer, _, kernel, pool in self._layers:
+            index = layer[-1]
+            if not kernel:
+                # The shipped weights expect the (B, W, H, C) flattening of the original Caffe model.
+                x = x.permute(0, 3, 2, 1).reshape(x.shape[0], -1)
+            x = getattr(self, f"prelu{index}")(getattr(self, layer)(x))
+            outputs[layer] = x
+            if pool is not None:
+                x = getattr(self, f"pool{index}")(x)
+        return outputs
+
+
+def load_mtcnn(net: str) -> MtcnnFeatures:
+    """ONet or RNet with the pretrained weights from the installed facenet-pytorch package."""
+    if net not in _ARCHITECTURES:
+        raise ValueError(f"unknown MTCNN network {net!r}; known: {', '.join(_ARCHITECTURES)}")
+    # Locate the package without importing it (its __init__ needs requests).
+    spec = importlib.util.find_spec("facenet_pytorch")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("simulated MTCNN units need facenet-pytorch: pip install --no-deps facenet-pytorch")
+    weights = Path(next(iter(spec.submodule_search_locations))) / "data" / f"{net}.pt"
+    if not weights.is_file():
+        raise FileNotFoundError(f"MTCNN weights not found at {weights}")
+    model = MtcnnFeatures(net)
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    # Keep only the trunk: the detection heads (dense6_*, dense5_*) are not units we simulate.
+    trunk = {k: v for k, v in state.items() if k.split(".")[0] in dict(model.named_children())}
+    model.load_state_dict(trunk)
+    return model.eval()

@@ -1,0 +1,63 @@
+"""Registry of pretrained generators: latent codes -> images, loaded once per process, on GPU when present."""
+
+from __future__ import annotations
+
+import threading
+
+import torch
+
+from generators import dcgan_faces
+from generators.base import GeneratorSpec, ImageGenerator
+from generators.errors import BadLatentCodes, GeneratorError, GeneratorWeightsMissing, UnknownGenerator
+
+__all__ = [
+    "GENERATORS",
+    "BadLatentCodes",
+    "GeneratorError",
+    "GeneratorSpec",
+    "GeneratorWeightsMissing",
+    "ImageGenerator",
+    "UnknownGenerator",
+    "generator_spec",
+    "load_generator",
+    "resolve_device",
+]
+
+GENERATORS: dict[str, GeneratorSpec] = {}
+
+
+def _register(spec: GeneratorSpec) -> None:
+    if spec.name in GENERATORS:
+        raise ValueError(f"generator {spec.name!r} registered twice")
+    GENERATORS[spec.name] = spec
+
+
+_register(dcgan_faces.SPEC)
+
+_loaded: dict[tuple[str, str], ImageGenerator] = {}
+_loading = threading.Lock()
+
+
+def generator_spec(name: str) -> GeneratorSpec:
+    try:
+        return GENERATORS[name]
+    except KeyError:
+        raise UnknownGenerator(f"unknown generator {name!r}; known: {', '.join(sorted(GENERATORS))}") from None
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """'auto' means CUDA when available, else the CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def load_generator(name: str, device: str = "auto") -> ImageGenerator:
+    """The process-wide instance of generator ``name`` on ``device``, loaded on first use."""
+    spec = generator_spec(name)
+    torch_device = resolve_device(device)
+    key = (name, str(torch_device))
+    with _loading:
+        if key not in _loaded:
+            _loaded[key] = ImageGenerator(spec, spec.build(torch_device), torch_device)
+        return _loaded[key]

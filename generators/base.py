@@ -1,0 +1,71 @@
+"""What every generator declares, and the decode contract: codes (B, d) -> images (B, 3, H, W) in [0, 1]."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import nn
+
+from generators.errors import BadLatentCodes
+
+__all__ = ["GeneratorSpec", "ImageGenerator"]
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """A registered generator: its geometry, defaults for sessions, and how to build it.
+
+    ``build(device)`` returns a module mapping codes (B, d) to images (B, 3, H, W) in [0, 1].
+    ``typical_norm`` is the norm of a code drawn from the generator's prior; ``initial_sigma`` a step
+    size that makes a first generation look like samples of that prior.
+    """
+
+    name: str
+    latent_dim: int
+    image_size: int
+    typical_norm: float
+    initial_sigma: float
+    licence: str
+    description: str
+    build: Callable[[torch.device], nn.Module]
+
+
+class ImageGenerator:
+    """A loaded generator: batched, inference-mode decoding on one device, shared by all sessions."""
+
+    def __init__(self, spec: GeneratorSpec, module: nn.Module, device: torch.device) -> None:
+        self.spec = spec
+        self.device = device
+        self._module = module.eval().to(device)
+        # One decode at a time per model: concurrent sessions queue here instead of oversubscribing
+        # the CPU cores or the GPU's memory.
+        self._lock = threading.Lock()
+
+    @property
+    def latent_dim(self) -> int:
+        return self.spec.latent_dim
+
+    @property
+    def image_size(self) -> int:
+        return self.spec.image_size
+
+    def decode(self, codes: NDArray[np.floating] | torch.Tensor) -> torch.Tensor:
+        """Decode codes (B, d) to float images (B, 3, H, W) in [0, 1] on the CPU."""
+        batch = torch.as_tensor(codes, dtype=torch.float32)
+        if batch.ndim != 2 or batch.shape[1] != self.latent_dim:
+            raise BadLatentCodes(f"{self.spec.name} expects codes of shape (B, {self.latent_dim}), got {tuple(batch.shape)}")
+        if not torch.isfinite(batch).all():
+            raise BadLatentCodes("latent codes must be finite")
+        with self._lock, torch.inference_mode():
+            images = self._module(batch.to(self.device)).clamp_(0.0, 1.0).float().cpu()
+        return images.clone()  # a normal tensor, usable outside inference mode
+
+    def decode_uint8(self, codes: NDArray[np.floating] | torch.Tensor) -> NDArray[np.uint8]:
+        """Decode codes (B, d) to uint8 images (B, H, W, 3), ready to encode."""
+        images = self.decode(codes)
+        return images.mul(255).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()

@@ -1,0 +1,30 @@
+"""Generator errors.
+
+    GeneratorError
+    ├── UnknownGenerator          no generator is registered under that name
+    ├── GeneratorWeightsMissing   the weights file or package is absent (install it or set the path)
+    └── BadLatentCodes            codes of the wrong shape or with non-finite values
+"""
+
+from __future__ import annotations
+
+__all__ = ["BadLatentCodes", "GeneratorError", "GeneratorWeightsMissing", "UnknownGenerator"]
+
+
+class GeneratorError(Exception):
+    """Base of every generator error."""
+
+
+class UnknownGenerator(GeneratorError, KeyError):
+    """No generator is registered under that name."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class GeneratorWeightsMissing(GeneratorError, FileNotFoundError):
+    """The generator's pretrained weights cannot be found."""
+
+
+class BadLatentCodes(GeneratorError, ValueError):
+    """Latent codes of the wrong shape, or not finite."""

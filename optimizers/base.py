@@ -1,0 +1,213 @@
+"""The ask/tell interface and the bookkeeping every optimizer shares.
+
+An optimizer proposes a population of latent codes (``ask``), is told the scores of the candidates
+that were measured (``tell``), and serializes to plain data that reloads bit-identically, random
+generator included. It maximizes. Subclasses write only their own sampling and update steps.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
+
+import numpy as np
+from numpy.typing import NDArray
+
+from optimizers.errors import (
+    DuplicateCandidate,
+    IncompatibleState,
+    InvalidParameter,
+    NoPendingPopulation,
+    PendingPopulation,
+    UnknownCandidate,
+)
+from optimizers.serialization import decode_array, encode_array, rng_from_state, rng_state
+
+__all__ = ["Optimizer", "Population", "STATE_SCHEMA_VERSION"]
+
+STATE_SCHEMA_VERSION = 1
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Population:
+    """One generation's proposals: ``codes`` has shape (λ, d); ``ids`` are unique over a run."""
+
+    generation: int
+    ids: tuple[int, ...]
+    codes: FloatArray
+
+
+class Optimizer(ABC):
+    """Bookkeeping shared by all optimizers: generation counter, pending ids, best so far, state.
+
+    Subclasses define ``name``, ``_propose`` (sample λ codes), ``_update`` (learn from the measured
+    ones), and the pair ``_settings`` / ``_dynamic_state`` / ``_load_dynamic_state`` for serialization.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, dim: int, *, population_size: int, seed: int) -> None:
+        if dim < 1:
+            raise InvalidParameter(f"dim must be >= 1, got {dim}")
+        if population_size < 2:
+            raise InvalidParameter(f"population_size must be >= 2, got {population_size}")
+        self._dim = int(dim)
+        self._population_size = int(population_size)
+        self._seed = int(seed)
+        self._rng = np.random.default_rng(seed)
+        self._generation = 0
+        self._next_id = 0
+        self._pending_ids: tuple[int, ...] = ()
+        self._pending_codes: FloatArray = np.zeros((0, dim))
+        self._pending_aux: FloatArray = np.zeros((0, dim))
+        self._best_score = -math.inf
+        self._best_code: FloatArray | None = None
+
+    # -- read-only views ---------------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def population_size(self) -> int:
+        return self._population_size
+
+    @property
+    def generation(self) -> int:
+        """Number of completed ask/tell rounds."""
+        return self._generation
+
+    @property
+    def best_score(self) -> float:
+        return self._best_score
+
+    @property
+    def best_code(self) -> FloatArray | None:
+        return None if self._best_code is None else self._best_code.copy()
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._pending_ids)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The resolved constructor parameters (defaults filled in), as plain data."""
+        return self._settings()
+
+    # -- ask / tell ----------------------------------------------------------------------------
+    def ask(self) -> Population:
+        """Propose the next population; it must be told before the next ask."""
+        if self._pending_ids:
+            raise PendingPopulation(
+                f"generation {self._generation} was asked for and not told yet; tell its scores first"
+            )
+        codes, aux = self._propose()
+        ids = tuple(range(self._next_id, self._next_id + len(codes)))
+        self._next_id += len(codes)
+        self._pending_ids, self._pending_codes, self._pending_aux = ids, codes, aux
+        return Population(self._generation, ids, codes.copy())
+
+    def tell(self, ids: list[int] | tuple[int, ...], scores: list[float] | FloatArray) -> None:
+        """Learn from the measured candidates of the pending population (a subset is fine).
+
+        NaN scores count as the worst measured score; unmeasured candidates are simply left out.
+        """
+        if not self._pending_ids:
+            raise NoPendingPopulation("tell() before ask(): there is no population waiting for scores")
+        scores_array = np.asarray(scores, dtype=np.float64).reshape(-1)
+        if len(ids) != len(scores_array):
+            raise InvalidParameter(f"got {len(ids)} ids but {len(scores_array)} scores")
+        if len(set(ids)) != len(ids):
+            raise DuplicateCandidate(f"candidate ids told twice: {sorted({i for i in ids if list(ids).count(i) > 1})}")
+        row_of = {candidate: row for row, candidate in enumerate(self._pending_ids)}
+        unknown = [i for i in ids if i not in row_of]
+        if unknown:
+            raise UnknownCandidate(f"candidate ids {unknown} are not in the pending population")
+        if len(ids) == 0:
+            raise InvalidParameter("tell() needs at least one measured candidate")
+        rows = np.array([row_of[i] for i in ids], dtype=np.intp)
+        finite = np.isfinite(scores_array)
+        worst = scores_array[finite].min() if finite.any() else 0.0
+        scores_array = np.where(finite, scores_array, worst)
+
+        top = int(np.argmax(scores_array))
+        if scores_array[top] > self._best_score:
+            self._best_score = float(scores_array[top])
+            self._best_code = self._pending_codes[rows[top]].copy()
+        self._update(self._pending_codes[rows], self._pending_aux[rows], scores_array)
+        self._generation += 1
+        self._pending_ids = ()
+        self._pending_codes = np.zeros((0, self._dim))
+        self._pending_aux = np.zeros((0, self._dim))
+
+    # -- algorithm hooks -------------------------------------------------------------------------
+    @abstractmethod
+    def _propose(self) -> tuple[FloatArray, FloatArray]:
+        """Return (codes, aux), both shape (λ, d); aux is whatever ``_update`` needs (e.g. z-samples)."""
+
+    @abstractmethod
+    def _update(self, codes: FloatArray, aux: FloatArray, scores: FloatArray) -> None:
+        """Update from measured rows: codes (m, d), aux (m, d), scores (m,), to be maximized."""
+
+    @abstractmethod
+    def _settings(self) -> dict[str, Any]:
+        """Constructor keyword arguments (besides dim, population_size, seed) as plain data."""
+
+    @abstractmethod
+    def _dynamic_state(self) -> dict[str, Any]:
+        """The algorithm's changing state as plain data (arrays via ``encode_array``)."""
+
+    @abstractmethod
+    def _load_dynamic_state(self, state: dict[str, Any]) -> None:
+        """Inverse of ``_dynamic_state``."""
+
+    # -- serialization ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue bit-identically, as JSON-safe plain data."""
+        return {
+            "schema": STATE_SCHEMA_VERSION,
+            "optimizer": self.name,
+            "dim": self._dim,
+            "population_size": self._population_size,
+            "seed": self._seed,
+            "settings": self._settings(),
+            "rng": rng_state(self._rng),
+            "generation": self._generation,
+            "next_id": self._next_id,
+            "pending_ids": list(self._pending_ids),
+            "pending_codes": encode_array(self._pending_codes),
+            "pending_aux": encode_array(self._pending_aux),
+            "best_score": None if self._best_code is None else self._best_score,
+            "best_code": None if self._best_code is None else encode_array(self._best_code),
+            "algorithm": self._dynamic_state(),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Self:
+        """Rebuild an optimizer from :meth:`state_dict` output."""
+        if state.get("schema") != STATE_SCHEMA_VERSION:
+            raise IncompatibleState(f"state schema {state.get('schema')!r}, expected {STATE_SCHEMA_VERSION}")
+        if state.get("optimizer") != cls.name:
+            raise IncompatibleState(f"state of optimizer {state.get('optimizer')!r} given to {cls.name!r}")
+        optimizer = cls(
+            state["dim"], population_size=state["population_size"], seed=state["seed"], **state["settings"]
+        )
+        optimizer._rng = rng_from_state(state["rng"])
+        optimizer._generation = state["generation"]
+        optimizer._next_id = state["next_id"]
+        optimizer._pending_ids = tuple(state["pending_ids"])
+        optimizer._pending_codes = decode_array(state["pending_codes"])
+        optimizer._pending_aux = decode_array(state["pending_aux"])
+        if state["best_code"] is not None:
+            optimizer._best_score = state["best_score"]
+            optimizer._best_code = decode_array(state["best_code"])
+        optimizer._load_dynamic_state(state["algorithm"])
+        return optimizer
+
+    def summary(self) -> dict[str, float]:
+        """A few scalars worth logging per generation (subclasses add theirs)."""
+        return {"best_score": self._best_score if self._best_code is not None else float("nan")}

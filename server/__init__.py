@@ -1,0 +1,1 @@
+"""The evostim HTTP service: sessions, generations, responses, images."""

@@ -1,0 +1,49 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+import generators
+from generators import ImageGenerator
+from server.config import Settings, get_settings
+from server.errors import install_error_handlers
+from server.routes import health, sessions
+from server.service import SessionService
+from server.store import Store
+
+__all__ = ["create_app"]
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    load_generator: Callable[[str, str], ImageGenerator] = generators.load_generator,
+) -> FastAPI:
+    """Build the app; the store opens when the app starts and closes when it stops."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = Store(settings.resolved_database_url)
+        app.state.service = SessionService(store, settings, load_generator=load_generator)
+        try:
+            yield
+        finally:
+            store.close()
+
+    app = FastAPI(
+        title="evostim",
+        version="0.1.0",
+        summary="Closed-loop neuron-stimulus search: evolve images that drive a recorded neuron.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(sessions.router)
+    return app

@@ -1,0 +1,114 @@
+"""Sessions, generations, stimuli and responses under /v1/sessions."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response, status
+from fastapi.responses import RedirectResponse
+
+from server.errors import PROBLEM_JSON, StimulusNotFound
+from server.images import MEDIA_TYPES
+from server.routes.deps import Owner, Service
+from server.schemas import (
+    GenerationPublic,
+    ResponsesAccepted,
+    ResponsesSubmit,
+    SessionCreate,
+    SessionCreated,
+    SessionHistory,
+    SessionPublic,
+    SessionsPublic,
+)
+
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
+
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    code: {"description": "problem details (RFC 9457)", "content": {PROBLEM_JSON: {}}} for code in (401, 404, 409, 422)
+}
+_IMAGE_NAME = re.compile(r"^(?P<stimulus>[A-Za-z0-9_-]{1,40})\.(?P<fmt>png|jpg|bmp)$")
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses=_PROBLEMS)
+def create_session(body: SessionCreate, owner: Owner, service: Service) -> SessionCreated:
+    """Create a session; the answer holds generation 0, whose images are ready."""
+    return service.create_session(owner, body)
+
+
+@router.get("", responses=_PROBLEMS)
+def list_sessions(
+    owner: Owner,
+    service: Service,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> SessionsPublic:
+    return service.list_sessions(owner, limit=limit, offset=offset)
+
+
+@router.get("/{session_id}", responses=_PROBLEMS)
+def get_session(session_id: str, owner: Owner, service: Service) -> SessionPublic:
+    return service.get_session(owner, session_id)
+
+
+@router.get("/{session_id}/history", responses=_PROBLEMS)
+def get_history(session_id: str, owner: Owner, service: Service) -> SessionHistory:
+    """Every generation: codes, counts per repetition, scores, optimizer summary."""
+    return service.history(owner, session_id)
+
+
+@router.get("/{session_id}/generations/current", status_code=307, responses=_PROBLEMS)
+def current_generation(session_id: str, owner: Owner, service: Service) -> RedirectResponse:
+    number = service.current_generation(owner, session_id)
+    return RedirectResponse(f"/v1/sessions/{session_id}/generations/{number}", status_code=307)
+
+
+@router.get("/{session_id}/generations/{number}", responses=_PROBLEMS)
+def get_generation(
+    session_id: str, number: int, owner: Owner, service: Service
+) -> GenerationPublic:
+    return service.get_generation(owner, session_id, number)
+
+
+@router.post("/{session_id}/generations/{number}/responses", responses=_PROBLEMS)
+def post_responses(
+    session_id: str,
+    number: int,
+    body: ResponsesSubmit,
+    owner: Owner,
+    service: Service,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> ResponsesAccepted:
+    """Scores of generation ``number``; the answer is the next generation, images ready to fetch.
+
+    With an ``Idempotency-Key`` header a retry with the same key and body replays the stored answer.
+    """
+    answer, timings = service.submit_responses(owner, session_id, number, body, idempotency_key)
+    response.headers["Server-Timing"] = ", ".join(f"{name};dur={value:.3f}" for name, value in timings.items())
+    if "replay" in timings:
+        response.headers["Idempotent-Replayed"] = "true"
+    return ResponsesAccepted.model_validate(answer)
+
+
+@router.get(
+    "/{session_id}/stimuli/{filename}",
+    responses={**_PROBLEMS, 200: {"content": {m: {} for m in MEDIA_TYPES.values()}, "description": "the image"}},
+    response_class=Response,
+)
+def get_stimulus_image(
+    session_id: str,
+    filename: str,
+    owner: Owner,
+    service: Service,
+    size: Annotated[int | None, Query(ge=8, le=2048, description="resize to size x size pixels")] = None,
+) -> Response:
+    match = _IMAGE_NAME.match(filename)
+    if match is None:
+        raise StimulusNotFound(f"{filename!r} is not '<stimulus id>.png', '.jpg' or '.bmp'")
+    fmt = match["fmt"]
+    data = service.image(owner, session_id, match["stimulus"], fmt, size)  # type: ignore[arg-type]
+    # Images are pure functions of the stored code: cache them forever.
+    return Response(data, media_type=MEDIA_TYPES[fmt], headers={"Cache-Control": "private, max-age=31536000, immutable"})
+
+

@@ -1,0 +1,185 @@
+"""Request and response bodies of the HTTP API (pydantic at the boundary only)."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "GenerationPublic",
+    "ObjectiveConfig",
+    "OptimizerConfig",
+    "ReferenceConfig",
+    "ResponsesAccepted",
+    "ResponsesSubmit",
+    "SessionCreate",
+    "SessionCreated",
+    "SessionHistory",
+    "SessionPublic",
+    "SessionsPublic",
+    "StimulusPublic",
+    "StimulusResponse",
+]
+
+ChannelName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+Count = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OptimizerConfig(_Strict):
+    name: str = "cholesky-cma"
+    params: dict[str, Any] = Field(default_factory=dict, description="optimizer parameters; omitted ones use defaults")
+
+
+class ObjectiveConfig(_Strict):
+    """The score told to the optimizer: a weighted sum over channels of the mean count across repetitions."""
+
+    weights: dict[ChannelName, float] = Field(min_length=1)
+
+    @field_validator("weights")
+    @classmethod
+    def _finite(cls, weights: dict[str, float]) -> dict[str, float]:
+        if not all(math.isfinite(w) for w in weights.values()):
+            raise ValueError("objective weights must be finite")
+        return weights
+
+
+class ReferenceConfig(_Strict):
+    """Reference images shown in every generation, scored but never told to the optimizer.
+
+    ``builtin``: that many fixed latents of the generator (the same for every session on this server);
+    ``codes``: latents you give; the two add up.
+    """
+
+    builtin: int = Field(default=4, ge=0, le=64)
+    codes: list[list[float]] = Field(default_factory=list, max_length=64)
+
+
+class SessionCreate(_Strict):
+    generator: str = "dcgan-faces"
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    population_size: int = Field(default=40, ge=2, le=1000)
+    seed: int | None = Field(default=None, ge=0, lt=2**63, description="omitted: a random seed, stored and echoed")
+    channels: list[ChannelName] = Field(default_factory=lambda: ["ch0"], min_length=1, max_length=512)
+    objective: ObjectiveConfig | None = Field(default=None, description="omitted: the first channel, weight 1")
+    references: ReferenceConfig = Field(default_factory=ReferenceConfig)
+    code_norm: float | Literal["auto"] | None = Field(
+        default="auto",
+        description="render codes projected onto the sphere of this norm; 'auto': the generator's typical norm; "
+        "null: unconstrained",
+    )
+    max_generations: int | None = Field(default=None, ge=1, description="stop rule: close after this many")
+    min_measured_fraction: float = Field(default=0.5, gt=0, le=1, description="of the evolved stimuli, per post")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="free-form: animal, array, channel, notes")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SessionCreate:
+        if len(set(self.channels)) != len(self.channels):
+            raise ValueError("channel names must be unique")
+        if self.objective is not None:
+            unknown = sorted(set(self.objective.weights) - set(self.channels))
+            if unknown:
+                raise ValueError(f"objective weights name channels {unknown} that are not in channels {self.channels}")
+        if isinstance(self.code_norm, float) and not (math.isfinite(self.code_norm) and self.code_norm > 0):
+            raise ValueError("code_norm must be a positive number, 'auto' or null")
+        return self
+
+
+class StimulusPublic(BaseModel):
+    id: str
+    kind: Literal["evolved", "reference"]
+    index: int
+    url: str
+
+
+class GenerationPublic(BaseModel):
+    session_id: str
+    number: int
+    status: Literal["open", "closed"]
+    image_size: int
+    stimuli: list[StimulusPublic]
+    order: list[str] = Field(description="suggested presentation order (seeded shuffle, references interleaved)")
+    responses_url: str
+
+
+class SessionPublic(BaseModel):
+    id: str
+    status: Literal["running", "stopped", "finished"]
+    generation: int = Field(description="the open generation (the last one when finished)")
+    created_at: datetime
+    best_score: float | None
+    best_stimulus: str | None
+    config: dict[str, Any] = Field(description="the full, resolved configuration")
+
+
+class SessionsPublic(BaseModel):
+    items: list[SessionPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class SessionCreated(BaseModel):
+    session: SessionPublic
+    generation: GenerationPublic
+
+
+class StimulusResponse(_Strict):
+    stimulus: str
+    counts: dict[ChannelName, list[Count]] = Field(
+        description="per channel, one value per repetition (spike counts or rates)", min_length=1
+    )
+
+    @field_validator("counts")
+    @classmethod
+    def _repetitions(cls, counts: dict[str, list[float]]) -> dict[str, list[float]]:
+        for channel, values in counts.items():
+            if not 1 <= len(values) <= 1000:
+                raise ValueError(f"channel {channel!r} needs 1 to 1000 repetitions, got {len(values)}")
+        return counts
+
+
+class ResponsesSubmit(_Strict):
+    responses: list[StimulusResponse] = Field(min_length=1, max_length=10000)
+
+
+class GenerationScores(BaseModel):
+    number: int
+    measured: int
+    missing: list[str]
+    evolved_mean: float | None
+    evolved_max: float | None
+    reference_mean: float | None
+
+
+class ResponsesAccepted(BaseModel):
+    accepted: GenerationScores
+    session: SessionPublic
+    next: GenerationPublic | None = Field(description="the next generation, images ready; null when the session ended")
+
+
+class HistoryStimulus(BaseModel):
+    id: str
+    kind: Literal["evolved", "reference"]
+    index: int
+    code: list[float] | None
+    counts: dict[str, list[float]] | None
+    score: float | None
+
+
+class HistoryGeneration(BaseModel):
+    number: int
+    status: Literal["open", "closed"]
+    stimuli: list[HistoryStimulus]
+    optimizer: dict[str, float] | None
+
+
+class SessionHistory(BaseModel):
+    session: SessionPublic
+    generations: list[HistoryGeneration]

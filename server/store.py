@@ -1,0 +1,415 @@
+"""Durable storage of sessions, generations, stimuli, responses and optimizer snapshots (SQLAlchemy 2).
+
+SQLite (one WAL-mode file, synchronous=FULL) by default, Postgres by URL. Every write method is one
+transaction; values go in and come out as frozen dataclasses, never as live ORM objects. Optimizer
+state is an opaque blob here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    create_engine,
+    event,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from server.errors import Conflict, GenerationClosed
+
+__all__ = [
+    "GenerationRecord",
+    "IdempotencyRecord",
+    "ReferenceRecord",
+    "ResponseRecord",
+    "SessionRecord",
+    "StimulusRecord",
+    "Store",
+]
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class _SessionRow(_Base):
+    __tablename__ = "sessions"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    generation: Mapped[int] = mapped_column(Integer)
+    best_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    best_stimulus: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+class _GenerationRow(_Base):
+    __tablename__ = "generations"
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    order: Mapped[list[str]] = mapped_column(JSON)
+    summary: Mapped[dict[str, float] | None] = mapped_column(JSON, nullable=True)
+
+
+class _ReferenceRow(_Base):
+    __tablename__ = "references"
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), primary_key=True)
+    index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class _StimulusRow(_Base):
+    __tablename__ = "stimuli"
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), primary_key=True)
+    stimulus_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    index: Mapped[int] = mapped_column(Integer)
+    candidate_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    code: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class _ResponseRow(_Base):
+    __tablename__ = "responses"
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), primary_key=True)
+    stimulus_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, index=True)
+    missing: Mapped[bool] = mapped_column(Boolean)
+    counts: Mapped[dict[str, list[float]] | None] = mapped_column(JSON, nullable=True)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class _SnapshotRow(_Base):
+    __tablename__ = "optimizer_snapshots"
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class _IdempotencyRow(_Base):
+    __tablename__ = "idempotency_keys"
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(String)
+
+
+def _code_bytes(code: NDArray[np.float64]) -> bytes:
+    return np.ascontiguousarray(code, dtype="<f8").tobytes()
+
+
+def _code_array(raw: bytes) -> NDArray[np.float64]:
+    return np.frombuffer(raw, dtype="<f8").astype(np.float64)
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    id: str
+    owner: str
+    created_at: datetime
+    config: dict[str, Any]
+    status: str
+    generation: int
+    best_score: float | None
+    best_stimulus: str | None
+
+
+@dataclass(frozen=True)
+class StimulusRecord:
+    stimulus_id: str
+    generation: int
+    kind: str
+    index: int
+    candidate_id: int | None
+    code: NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class ReferenceRecord:
+    index: int
+    code: NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class GenerationRecord:
+    number: int
+    order: list[str]
+    closed: bool
+    summary: dict[str, float] | None
+
+
+@dataclass(frozen=True)
+class ResponseRecord:
+    stimulus_id: str
+    generation: int
+    missing: bool
+    counts: dict[str, list[float]] | None
+    score: float | None
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    key: str
+    request_hash: str
+    status_code: int
+    body: dict[str, Any]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    """All SQL of the service lives here."""
+
+    def __init__(self, url: str) -> None:
+        self._engine = self._make_engine(url)
+        _Base.metadata.create_all(self._engine)
+        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+
+    @staticmethod
+    def _make_engine(url: str) -> Engine:
+        if not url.startswith("sqlite"):
+            return create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+            cursor.execute("PRAGMA synchronous=FULL")  # an acknowledged commit survives a power cut too
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        with self._sessions() as session, session.begin():
+            yield session
+
+    # -- writes ----------------------------------------------------------------------------------
+    def create_session(
+        self,
+        session: SessionRecord,
+        references: Sequence[ReferenceRecord],
+        stimuli: Sequence[StimulusRecord],
+        order: list[str],
+        snapshot: bytes,
+    ) -> None:
+        """Session, its references, generation 0 and the first optimizer snapshot, in one transaction."""
+        with self._transaction() as tx:
+            tx.add(
+                _SessionRow(
+                    id=session.id, owner=session.owner, created_at=session.created_at, config=session.config,
+                    status=session.status, generation=session.generation, best_score=None, best_stimulus=None,
+                )
+            )
+            tx.flush()
+            tx.add_all(_ReferenceRow(session_id=session.id, index=r.index, code=_code_bytes(r.code)) for r in references)
+            self._add_generation(tx, session.id, session.generation, stimuli, order)
+            tx.add(_SnapshotRow(session_id=session.id, generation=session.generation, state=snapshot))
+
+    @staticmethod
+    def _add_generation(
+        tx: Session, session_id: str, number: int, stimuli: Sequence[StimulusRecord], order: list[str]
+    ) -> None:
+        tx.add(_GenerationRow(session_id=session_id, number=number, opened_at=_now(), order=order))
+        tx.add_all(
+            _StimulusRow(
+                session_id=session_id, stimulus_id=s.stimulus_id, generation=number, kind=s.kind, index=s.index,
+                candidate_id=s.candidate_id, code=_code_bytes(s.code),
+            )
+            for s in stimuli
+        )
+
+    def commit_generation(
+        self,
+        *,
+        session_id: str,
+        closed: int,
+        responses: Sequence[ResponseRecord],
+        summary: dict[str, float],
+        best: tuple[float, str] | None,
+        status: str,
+        next_stimuli: Sequence[StimulusRecord],
+        next_order: list[str],
+        snapshot: bytes | None,
+        idempotency: IdempotencyRecord | None,
+    ) -> None:
+        """Close generation ``closed`` with its responses and open the next one, atomically.
+
+        Raises GenerationClosed if another writer closed it first (the conditional update is the lock
+        that also holds across server processes sharing one Postgres).
+        """
+        opened = closed + 1
+        with self._transaction() as tx:
+            values: dict[str, Any] = {"status": status, "generation": opened if next_stimuli else closed}
+            if best is not None:
+                values["best_score"], values["best_stimulus"] = best
+            result = tx.execute(
+                update(_SessionRow)
+                .where(_SessionRow.id == session_id, _SessionRow.generation == closed, _SessionRow.status == "running")
+                .values(**values)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise GenerationClosed(f"generation {closed} was closed by another request", generation=closed)
+            tx.execute(
+                update(_GenerationRow)
+                .where(_GenerationRow.session_id == session_id, _GenerationRow.number == closed)
+                .values(closed_at=_now(), summary=summary)
+            )
+            tx.add_all(
+                _ResponseRow(
+                    session_id=session_id, stimulus_id=r.stimulus_id, generation=closed, missing=r.missing,
+                    counts=r.counts, score=r.score,
+                )
+                for r in responses
+            )
+            if next_stimuli:
+                self._add_generation(tx, session_id, opened, next_stimuli, next_order)
+            if snapshot is not None:
+                tx.add(_SnapshotRow(session_id=session_id, generation=opened, state=snapshot))
+            if idempotency is not None:
+                tx.add(
+                    _IdempotencyRow(
+                        session_id=session_id, key=idempotency.key, request_hash=idempotency.request_hash,
+                        status_code=idempotency.status_code, body=json.dumps(idempotency.body),
+                    )
+                )
+            try:
+                tx.flush()
+            except IntegrityError as error:  # the same idempotency key committed concurrently
+                raise Conflict("a concurrent request with the same Idempotency-Key was accepted first") from error
+
+    # -- reads -----------------------------------------------------------------------------------
+    @staticmethod
+    def _session_record(row: _SessionRow) -> SessionRecord:
+        return SessionRecord(
+            id=row.id, owner=row.owner, created_at=row.created_at, config=row.config, status=row.status,
+            generation=row.generation, best_score=row.best_score, best_stimulus=row.best_stimulus,
+        )
+
+    def get_session(self, session_id: str) -> SessionRecord | None:
+        with self._sessions() as tx:
+            row = tx.get(_SessionRow, session_id)
+            return None if row is None else self._session_record(row)
+
+    def list_sessions(self, owner: str, *, limit: int, offset: int) -> tuple[list[SessionRecord], int]:
+        with self._sessions() as tx:
+            total = tx.scalar(select(func.count()).select_from(_SessionRow).where(_SessionRow.owner == owner)) or 0
+            rows = tx.scalars(
+                select(_SessionRow)
+                .where(_SessionRow.owner == owner)
+                .order_by(_SessionRow.created_at.desc(), _SessionRow.id)
+                .limit(limit)
+                .offset(offset)
+            )
+            return [self._session_record(row) for row in rows], total
+
+    def list_session_ids(self) -> list[str]:
+        with self._sessions() as tx:
+            return list(tx.scalars(select(_SessionRow.id)))
+
+    def get_generation(self, session_id: str, number: int) -> GenerationRecord | None:
+        with self._sessions() as tx:
+            row = tx.get(_GenerationRow, (session_id, number))
+            if row is None:
+                return None
+            return GenerationRecord(row.number, row.order, row.closed_at is not None, row.summary)
+
+    def list_generations(self, session_id: str) -> list[GenerationRecord]:
+        with self._sessions() as tx:
+            rows = tx.scalars(
+                select(_GenerationRow).where(_GenerationRow.session_id == session_id).order_by(_GenerationRow.number)
+            )
+            return [GenerationRecord(r.number, r.order, r.closed_at is not None, r.summary) for r in rows]
+
+    @staticmethod
+    def _stimulus_record(row: _StimulusRow) -> StimulusRecord:
+        return StimulusRecord(row.stimulus_id, row.generation, row.kind, row.index, row.candidate_id, _code_array(row.code))
+
+    def get_stimuli(self, session_id: str, first: int, last: int | None = None) -> list[StimulusRecord]:
+        """Stimuli of generations first..last (inclusive), by generation, then evolved before reference."""
+        last = first if last is None else last
+        with self._sessions() as tx:
+            rows = tx.scalars(
+                select(_StimulusRow)
+                .where(
+                    _StimulusRow.session_id == session_id,
+                    _StimulusRow.generation >= first,
+                    _StimulusRow.generation <= last,
+                )
+                .order_by(_StimulusRow.generation, _StimulusRow.kind, _StimulusRow.index)
+            )
+            return [self._stimulus_record(row) for row in rows]
+
+    def get_stimulus(self, session_id: str, stimulus_id: str) -> StimulusRecord | None:
+        with self._sessions() as tx:
+            row = tx.get(_StimulusRow, (session_id, stimulus_id))
+            return None if row is None else self._stimulus_record(row)
+
+    def get_references(self, session_id: str) -> list[ReferenceRecord]:
+        with self._sessions() as tx:
+            rows = tx.scalars(
+                select(_ReferenceRow).where(_ReferenceRow.session_id == session_id).order_by(_ReferenceRow.index)
+            )
+            return [ReferenceRecord(row.index, _code_array(row.code)) for row in rows]
+
+    def get_responses(self, session_id: str, first: int, last: int) -> list[ResponseRecord]:
+        """Responses of generations first..last (inclusive)."""
+        with self._sessions() as tx:
+            rows = tx.scalars(
+                select(_ResponseRow)
+                .where(
+                    _ResponseRow.session_id == session_id,
+                    _ResponseRow.generation >= first,
+                    _ResponseRow.generation <= last,
+                )
+                .order_by(_ResponseRow.generation, _ResponseRow.stimulus_id)
+            )
+            return [ResponseRecord(r.stimulus_id, r.generation, r.missing, r.counts, r.score) for r in rows]
+
+    def latest_snapshot(self, session_id: str, at_most: int) -> tuple[int, bytes] | None:
+        with self._sessions() as tx:
+            row = tx.scalars(
+                select(_SnapshotRow)
+                .where(_SnapshotRow.session_id == session_id, _SnapshotRow.generation <= at_most)
+                .order_by(_SnapshotRow.generation.desc())
+                .limit(1)
+            ).first()
+            return None if row is None else (row.generation, row.state)
+
+    def get_idempotency(self, session_id: str, key: str) -> IdempotencyRecord | None:
+        with self._sessions() as tx:
+            row = tx.get(_IdempotencyRow, (session_id, key))
+            if row is None:
+                return None
+            return IdempotencyRecord(row.key, row.request_hash, row.status_code, json.loads(row.body))
