@@ -76,9 +76,9 @@ def run_demo(
     *,
     out_dir: Path,
     unit: str = "onet.conv3.9",
-    generations: int = 50,
+    generations: int = 60,
     seed: int = 0,
-    repetitions: int = 1,
+    repetitions: int = 2,
     code_norm: float | Literal["auto"] | None = "auto",
 ) -> float:
     """Run the demo; returns the best score gain (best evolved in the last generation / best in generation 0)."""

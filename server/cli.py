@@ -43,9 +43,9 @@ def main(argv: list[str] | None = None) -> None:
     demo = commands.add_parser("demo", help="evolve images for a simulated neuron against a real local server")
     demo.add_argument("--out", default="out/demo", help="where the table, montage and score curve go")
     demo.add_argument("--unit", default="onet.conv3.9", help="simulated unit, net.layer.channel[@y,x]")
-    demo.add_argument("--generations", type=int, default=50)
+    demo.add_argument("--generations", type=int, default=60)
     demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--repetitions", type=int, default=1)
+    demo.add_argument("--repetitions", type=int, default=2, help="presentations per image")
     demo.add_argument("--unconstrained", action="store_true", help="let the code norm grow (super-stimuli)")
     demo.set_defaults(run=_demo)
 

@@ -1,0 +1,87 @@
+"""End to end: a real uvicorn server process, the simulated neuron over HTTP, kill -9 and restart."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import optimizers
+from clients.client import Client
+from clients.insilico import run_closed_loop
+from clients.local_server import LocalServer
+from clients.neurons import CnnUnit, ResponseModel, SimulatedNeuron, UnitSpec
+from server.service import project_to_sphere
+
+
+@pytest.fixture(scope="module")
+def neuron(dcgan) -> SimulatedNeuron:
+    unit = CnnUnit(UnitSpec.parse("onet.conv3.9"))
+    calibration = dcgan.decode(np.random.default_rng(11).standard_normal((500, 100)))
+    return SimulatedNeuron(unit, ResponseModel.calibrated(unit.activation(calibration)), seed=0)
+
+
+def local_replay(history: dict) -> list[np.ndarray]:
+    """Re-run the session's optimizer in this process on the stored scores: the codes it proposes."""
+    config = history["session"]["config"]
+    optimizer = optimizers.create_optimizer(
+        config["optimizer"]["name"], 100, population_size=config["population_size"], seed=config["seed"],
+        **config["optimizer"]["params"],
+    )
+    proposals = []
+    for generation in history["generations"]:
+        population = optimizer.ask()
+        proposals.append(project_to_sphere(population.codes, config["code_norm"]))
+        evolved = [s for s in generation["stimuli"] if s["kind"] == "evolved"]
+        measured = [(population.ids[s["index"]], s["score"]) for s in evolved if s["score"] is not None]
+        if generation["status"] == "closed":
+            optimizer.tell([i for i, _ in measured], [score for _, score in measured])
+    return proposals
+
+
+def stored_codes(history: dict) -> list[np.ndarray]:
+    return [
+        np.array([s["code"] for s in g["stimuli"] if s["kind"] == "evolved"]) for g in history["generations"]
+    ]
+
+
+def test_a_simulated_neuron_drives_scores_up_and_a_crash_loses_nothing(tmp_path: Path, neuron) -> None:
+    data = tmp_path / "data"
+    server = LocalServer(data).start()
+    try:
+        with Client(server.url) as client:
+            created = client.create_session(seed=3, channels=["unit"], population_size=40, references={"builtin": 4})
+            session_id = created["session"]["id"]
+            results = run_closed_loop(
+                client, session_id, created["generation"], neuron, channel="unit", generations=8, repetitions=2
+            )
+            # Scores rise: the last generations' mean is far above the random first generation's.
+            first, last = results[0].evolved_mean, np.mean([r.evolved_mean for r in results[-2:]])
+            assert last > 1.5 * first, [r.evolved_mean for r in results]
+            before_crash = client.history(session_id)
+            open_manifest = client.generation(session_id)
+            assert open_manifest["number"] == 8
+
+            # A rig posts generation 8 and the server dies right after answering.
+            posted = {s["id"]: {"unit": [3.0, 4.0]} for s in open_manifest["stimuli"]}
+            answer = client.post_responses(session_id, 8, posted, idempotency_key="block-8")
+        server.kill()
+
+        server = LocalServer(data).start()
+        with Client(server.url) as client:
+            # The rig never saw the answer and retries: the stored answer is replayed, nothing doubles.
+            assert client.post_responses(session_id, 8, posted, idempotency_key="block-8") == answer
+            after = client.history(session_id)
+            assert after["generations"][:8] == before_crash["generations"][:8]
+            assert len(after["generations"]) == 10 and after["generations"][8]["status"] == "closed"
+            # The session goes on, and every proposal equals what an uninterrupted optimizer proposes.
+            manifest = answer["next"]
+            client.post_responses(session_id, 9, {s["id"]: {"unit": [5.0]} for s in manifest["stimuli"]})
+            final = client.history(session_id)
+        for replayed, stored in zip(local_replay(final), stored_codes(final), strict=True):
+            np.testing.assert_array_equal(replayed, stored)
+    finally:
+        server.stop()
+    assert json.loads(json.dumps(final))["session"]["generation"] == 10

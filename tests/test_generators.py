@@ -1,0 +1,54 @@
+"""The embedded generator: shapes, range, determinism, clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import generators
+from generators import BadLatentCodes, UnknownGenerator
+
+
+def test_dcgan_faces_decodes_batches_to_unit_range_images(dcgan: generators.ImageGenerator) -> None:
+    codes = np.random.default_rng(0).standard_normal((5, 100))
+    images = dcgan.decode(codes)
+    assert tuple(images.shape) == (5, 3, 64, 64)
+    assert float(images.min()) >= 0.0 and float(images.max()) <= 1.0
+    assert float(images.std()) > 0.1  # real pictures, not a constant
+    pixels = dcgan.decode_uint8(codes)
+    assert pixels.shape == (5, 64, 64, 3) and pixels.dtype == np.uint8
+
+
+def test_decoding_is_deterministic_and_batch_independent(dcgan: generators.ImageGenerator) -> None:
+    codes = np.random.default_rng(1).standard_normal((4, 100))
+    batch = dcgan.decode(codes)
+    np.testing.assert_array_equal(batch.numpy(), dcgan.decode(codes).numpy())
+    np.testing.assert_allclose(dcgan.decode(codes[2:3]).numpy()[0], batch.numpy()[2], atol=1e-5)
+
+
+def test_different_codes_give_different_faces(dcgan: generators.ImageGenerator) -> None:
+    images = dcgan.decode(np.random.default_rng(2).standard_normal((2, 100))).numpy()
+    assert np.abs(images[0] - images[1]).mean() > 0.05
+
+
+@pytest.mark.parametrize("shape", [(3, 99), (100,), (2, 3, 100)])
+def test_if_codes_of_the_wrong_shape_are_refused(dcgan: generators.ImageGenerator, shape: tuple[int, ...]) -> None:
+    with pytest.raises(BadLatentCodes, match="100"):
+        dcgan.decode(np.zeros(shape))
+
+
+def test_if_non_finite_codes_are_refused(dcgan: generators.ImageGenerator) -> None:
+    codes = np.zeros((1, 100))
+    codes[0, 3] = np.inf
+    with pytest.raises(BadLatentCodes, match="finite"):
+        dcgan.decode(codes)
+
+
+def test_if_unknown_generator_names_the_known_ones() -> None:
+    with pytest.raises(UnknownGenerator, match="dcgan-faces"):
+        generators.load_generator("stylegan9")
+
+
+def test_the_generator_is_loaded_once_per_process(dcgan: generators.ImageGenerator) -> None:
+    assert generators.load_generator("dcgan-faces", "cpu") is dcgan
+    assert dcgan.spec.typical_norm == pytest.approx(10.0)
