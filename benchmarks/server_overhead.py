@@ -18,7 +18,7 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from clients.local_server import LocalServer  # noqa: E402
+from clients.local_server import LocalServer
 
 XDREAM_POLLING_MS = 500.0
 TARGET_MS = 20.0
@@ -37,9 +37,11 @@ def main() -> None:
     args = parser.parse_args()
     generations = 20 if args.quick else args.generations
     rng = np.random.default_rng(0)
-    with tempfile.TemporaryDirectory() as data, LocalServer(Path(data)) as server, httpx.Client(
-        base_url=server.url, timeout=60
-    ) as http:
+    with (
+        tempfile.TemporaryDirectory() as data,
+        LocalServer(Path(data)) as server,
+        httpx.Client(base_url=server.url, timeout=60) as http,
+    ):
         created = http.post("/v1/sessions", json={"seed": 0, "population_size": args.population}).json()
         manifest = created["generation"]
         rows = []
@@ -51,23 +53,34 @@ def main() -> None:
                 ]
             }
             started = time.perf_counter()
-            response = http.post(manifest["responses_url"], json=body, headers={"Idempotency-Key": manifest["responses_url"]})
+            response = http.post(
+                manifest["responses_url"], json=body, headers={"Idempotency-Key": manifest["responses_url"]}
+            )
             round_trip = (time.perf_counter() - started) * 1e3
             response.raise_for_status()
             t = timings(response.headers["server-timing"])
             rows.append((t["validate"] + t["optimizer"] + t["db"], t["optimizer"], t["db"], t["render"], round_trip))
             manifest = response.json()["next"]
     table = np.array(rows)
-    names = ["server overhead (no decode)", "  optimizer tell+ask", "  database commit", "decode next generation",
-             "round trip seen by the rig"]
-    print(f"{generations} generations of {args.population} evolved + 4 reference images, SQLite (WAL, synchronous=FULL)")
+    names = [
+        "server overhead (no decode)",
+        "  optimizer tell+ask",
+        "  database commit",
+        "decode next generation",
+        "round trip seen by the rig",
+    ]
+    print(
+        f"{generations} generations of {args.population} evolved + 4 reference images, SQLite (WAL, synchronous=FULL)"
+    )
     print(f"{'':32}{'p50 ms':>9}{'p99 ms':>9}")
     for name, column in zip(names, table.T, strict=True):
         print(f"{name:32}{np.percentile(column, 50):9.2f}{np.percentile(column, 99):9.2f}")
     p50 = float(np.percentile(table[:, 0], 50))
     print(f"reference: target <= {TARGET_MS:.0f} ms; XDream file polling >= {XDREAM_POLLING_MS:.0f} ms per block")
-    print(f"server overhead per generation: p50 {p50:.1f} ms (target {TARGET_MS:.0f} ms), "
-          f"{XDREAM_POLLING_MS / p50:.0f} x less than XDream's polling alone")
+    print(
+        f"server overhead per generation: p50 {p50:.1f} ms (target {TARGET_MS:.0f} ms), "
+        f"{XDREAM_POLLING_MS / p50:.0f} x less than XDream's polling alone"
+    )
 
 
 if __name__ == "__main__":

@@ -60,10 +60,11 @@ def _score_curve(results: list[GenerationResult], chance: float, unit: str, path
     figure, axis = plt.subplots(figsize=(7, 4), dpi=120)
     axis.plot(numbers, [r.evolved_max for r in results], label="evolved: max (measured)", color="tab:red")
     axis.plot(numbers, [r.evolved_mean for r in results], label="evolved: mean (measured)", color="tab:orange")
-    axis.plot(numbers, [r.clean_max for r in results], "--", label="best evolved: expected count", color="tab:red",
-              alpha=0.5)
-    if results[0].reference_mean is not None:
-        axis.plot(numbers, [r.reference_mean for r in results], label="reference images: mean", color="tab:blue")
+    axis.plot(
+        numbers, [r.clean_max for r in results], "--", label="best evolved: expected count", color="tab:red", alpha=0.5
+    )
+    references = [np.nan if r.reference_mean is None else r.reference_mean for r in results]
+    axis.plot(numbers, references, label="reference images: mean", color="tab:blue")
     axis.axhline(chance, color="gray", linestyle=":", label="best of 1,000 random faces (expected)")
     axis.set(xlabel="generation", ylabel="spike count per presentation", title=f"evostim demo: unit {unit}")
     axis.legend(fontsize=8)
@@ -90,8 +91,13 @@ def run_demo(
     with LocalServer(out_dir / "data") as server, Client(server.url) as client:
         print(f"server: {server.url} (SQLite in {out_dir / 'data'})")
         created = client.create_session(
-            generator=GENERATOR, seed=seed, channels=[CHANNEL], population_size=40, code_norm=code_norm,
-            references={"builtin": 4}, metadata={"simulated_unit": unit, "demo": True},
+            generator=GENERATOR,
+            seed=seed,
+            channels=[CHANNEL],
+            population_size=40,
+            code_norm=code_norm,
+            references={"builtin": 4},
+            metadata={"simulated_unit": unit, "demo": True},
         )
         session_id = created["session"]["id"]
         print(f"session {session_id}: {generations} generations of 40 evolved + 4 reference images\n")
@@ -99,18 +105,29 @@ def run_demo(
 
         def show(result: GenerationResult) -> None:
             reference = f"{result.reference_mean:15.1f}" if result.reference_mean is not None else f"{'-':>15}"
-            print(f"{result.number:4d} {result.evolved_mean:13.1f} {result.evolved_max:12.1f} {reference} "
-                  f"{result.clean_max:16.1f}", flush=True)
+            print(
+                f"{result.number:4d} {result.evolved_mean:13.1f} {result.evolved_max:12.1f} {reference} "
+                f"{result.clean_max:16.1f}",
+                flush=True,
+            )
 
         results = run_closed_loop(
-            client, session_id, created["generation"], neuron, channel=CHANNEL, generations=generations,
-            repetitions=repetitions, on_generation=show,
+            client,
+            session_id,
+            created["generation"],
+            neuron,
+            channel=CHANNEL,
+            generations=generations,
+            repetitions=repetitions,
+            on_generation=show,
         )
     _montage(results, out_dir / "best_per_generation.png")
     _score_curve(results, chance, unit, out_dir / "score_curve.png")
     gain = results[-1].evolved_max / results[0].evolved_max
     print(f"\nwrote {out_dir / 'best_per_generation.png'} and {out_dir / 'score_curve.png'}")
-    print(f"best expected count: {results[-1].clean_max:.1f} (best of 1,000 random faces: {chance:.1f}, "
-          f"{results[-1].clean_max / chance:.2f} x); wall time {time.perf_counter() - started:.0f} s")
+    print(
+        f"best expected count: {results[-1].clean_max:.1f} (best of 1,000 random faces: {chance:.1f}, "
+        f"{results[-1].clean_max / chance:.2f} x); wall time {time.perf_counter() - started:.0f} s"
+    )
     print(f"best score gain: {gain:.2f} x")
     return gain

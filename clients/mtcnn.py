@@ -19,8 +19,13 @@ __all__ = ["MTCNN_LAYERS", "MtcnnFeatures", "load_mtcnn"]
 _ARCHITECTURES: dict[str, tuple[int, list[tuple[str, int, int, tuple[int, int] | None]]]] = {
     "onet": (
         48,
-        [("conv1", 32, 3, (3, 2)), ("conv2", 64, 3, (3, 2)), ("conv3", 64, 3, (2, 2)), ("conv4", 128, 2, None),
-         ("dense5", 256, 0, None)],
+        [
+            ("conv1", 32, 3, (3, 2)),
+            ("conv2", 64, 3, (3, 2)),
+            ("conv3", 64, 3, (2, 2)),
+            ("conv4", 128, 2, None),
+            ("dense5", 256, 0, None),
+        ],
     ),
     "rnet": (
         24,

@@ -74,7 +74,8 @@ class CnnUnit:
         if channel.ndim == 3:
             y, x = self.spec.position or (channel.shape[1] // 2, channel.shape[2] // 2)
             channel = channel[:, y, x]
-        return channel.double().numpy()
+        activations: NDArray[np.float64] = channel.double().numpy()
+        return activations
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,14 @@ class ResponseModel:
     gaussian_sd: float = 0.0
 
     @classmethod
-    def calibrated(cls, activations: NDArray[np.float64], *, peak_count: float = 20.0, baseline: float = 2.0,
-                   noise: Literal["poisson", "gaussian"] = "poisson") -> ResponseModel:
+    def calibrated(
+        cls,
+        activations: NDArray[np.float64],
+        *,
+        peak_count: float = 20.0,
+        baseline: float = 2.0,
+        noise: Literal["poisson", "gaussian"] = "poisson",
+    ) -> ResponseModel:
         """A gain that maps the 99th percentile of ``activations`` (e.g. over random images) to ``peak_count``."""
         reference = float(np.percentile(np.maximum(activations, 0.0), 99))
         if reference <= 0:
@@ -98,7 +105,9 @@ class ResponseModel:
     def expected(self, activations: NDArray[np.float64]) -> NDArray[np.float64]:
         return self.baseline + self.gain * np.maximum(activations, 0.0)
 
-    def sample(self, activations: NDArray[np.float64], repetitions: int, rng: np.random.Generator) -> NDArray[np.float64]:
+    def sample(
+        self, activations: NDArray[np.float64], repetitions: int, rng: np.random.Generator
+    ) -> NDArray[np.float64]:
         """Counts (B, repetitions) for activations (B,)."""
         rate = self.expected(activations)[:, None].repeat(repetitions, axis=1)
         if self.noise == "poisson":

@@ -58,11 +58,13 @@ class ImageGenerator:
         """Decode codes (B, d) to float images (B, 3, H, W) in [0, 1] on the CPU."""
         batch = torch.as_tensor(codes, dtype=torch.float32)
         if batch.ndim != 2 or batch.shape[1] != self.latent_dim:
-            raise BadLatentCodes(f"{self.spec.name} expects codes of shape (B, {self.latent_dim}), got {tuple(batch.shape)}")
+            raise BadLatentCodes(
+                f"{self.spec.name} expects codes of shape (B, {self.latent_dim}), got {tuple(batch.shape)}"
+            )
         if not torch.isfinite(batch).all():
             raise BadLatentCodes("latent codes must be finite")
         with self._lock, torch.inference_mode():
-            images = self._module(batch.to(self.device)).clamp_(0.0, 1.0).float().cpu()
+            images: torch.Tensor = self._module(batch.to(self.device)).clamp_(0.0, 1.0).float().cpu()
         return images.clone()  # a normal tensor, usable outside inference mode
 
     def decode_uint8(self, codes: NDArray[np.floating] | torch.Tensor) -> NDArray[np.uint8]:

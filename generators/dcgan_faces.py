@@ -24,7 +24,7 @@ class _UnitRange(nn.Module):
         self.net = net
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
-        images = self.net(codes[:, :, None, None])
+        images: torch.Tensor = self.net(codes[:, :, None, None])
         return images.add(1.0).mul_(0.5)
 
 

@@ -1,9 +1,9 @@
 """Generator errors.
 
-    GeneratorError
-    ├── UnknownGenerator          no generator is registered under that name
-    ├── GeneratorWeightsMissing   the weights file or package is absent (install it or set the path)
-    └── BadLatentCodes            codes of the wrong shape or with non-finite values
+GeneratorError
+├── UnknownGenerator          no generator is registered under that name
+├── GeneratorWeightsMissing   the weights file or package is absent (install it or set the path)
+└── BadLatentCodes            codes of the wrong shape or with non-finite values
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from optimizers.base import Optimizer, Population
@@ -56,10 +57,11 @@ def _lookup(name: str) -> type[Optimizer]:
 def create_optimizer(name: str, dim: int, *, population_size: int, seed: int, **params: Any) -> Optimizer:
     """Build a registered optimizer; bad or unknown parameters raise InvalidParameter."""
     cls = _lookup(name)
-    try:
-        return cls(dim, population_size=population_size, seed=seed, **params)  # type: ignore[call-arg]
-    except TypeError as error:  # an unknown keyword
-        raise InvalidParameter(f"{name}: {error}") from None
+    accepted = set(inspect.signature(cls).parameters) - {"dim", "population_size", "seed"}
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        raise InvalidParameter(f"{name} has no parameters {unknown}; it takes {sorted(accepted)}")
+    return cls(dim, population_size=population_size, seed=seed, **params)
 
 
 def optimizer_from_state(state: dict[str, Any]) -> Optimizer:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
@@ -25,7 +26,7 @@ from optimizers.errors import (
 )
 from optimizers.serialization import decode_array, encode_array, rng_from_state, rng_state
 
-__all__ = ["Optimizer", "Population", "STATE_SCHEMA_VERSION"]
+__all__ = ["STATE_SCHEMA_VERSION", "Optimizer", "Population"]
 
 STATE_SCHEMA_VERSION = 1
 
@@ -122,7 +123,7 @@ class Optimizer(ABC):
         if len(ids) != len(scores_array):
             raise InvalidParameter(f"got {len(ids)} ids but {len(scores_array)} scores")
         if len(set(ids)) != len(ids):
-            raise DuplicateCandidate(f"candidate ids told twice: {sorted({i for i in ids if list(ids).count(i) > 1})}")
+            raise DuplicateCandidate(f"candidate ids told twice: {sorted(i for i, n in Counter(ids).items() if n > 1)}")
         row_of = {candidate: row for row, candidate in enumerate(self._pending_ids)}
         unknown = [i for i in ids if i not in row_of]
         if unknown:
@@ -193,9 +194,7 @@ class Optimizer(ABC):
             raise IncompatibleState(f"state schema {state.get('schema')!r}, expected {STATE_SCHEMA_VERSION}")
         if state.get("optimizer") != cls.name:
             raise IncompatibleState(f"state of optimizer {state.get('optimizer')!r} given to {cls.name!r}")
-        optimizer = cls(
-            state["dim"], population_size=state["population_size"], seed=state["seed"], **state["settings"]
-        )
+        optimizer = cls(state["dim"], population_size=state["population_size"], seed=state["seed"], **state["settings"])
         optimizer._rng = rng_from_state(state["rng"])
         optimizer._generation = state["generation"]
         optimizer._next_id = state["next_id"]

@@ -1,13 +1,13 @@
 """Optimizer errors, named by meaning.
 
-    OptimizerError
-    ├── InvalidParameter      a constructor parameter is out of range (fix the request; retrying won't help)
-    ├── UnknownOptimizer      no optimizer is registered under that name
-    ├── UnknownCandidate      tell() got an id that the pending population does not hold
-    ├── DuplicateCandidate    tell() got the same id twice
-    ├── NoPendingPopulation   tell() before ask()
-    ├── PendingPopulation     ask() while a population still waits for its scores
-    └── IncompatibleState     from_state() got a state of another optimizer or schema version
+OptimizerError
+├── InvalidParameter      a constructor parameter is out of range (fix the request; retrying won't help)
+├── UnknownOptimizer      no optimizer is registered under that name
+├── UnknownCandidate      tell() got an id that the pending population does not hold
+├── DuplicateCandidate    tell() got the same id twice
+├── NoPendingPopulation   tell() before ask()
+├── PendingPopulation     ask() while a population still waits for its scores
+└── IncompatibleState     from_state() got a state of another optimizer or schema version
 """
 
 from __future__ import annotations

@@ -24,8 +24,12 @@ def _demo(args: argparse.Namespace) -> None:
     from clients.demo import run_demo
 
     run_demo(
-        out_dir=Path(args.out), unit=args.unit, generations=args.generations, seed=args.seed,
-        repetitions=args.repetitions, code_norm=None if args.unconstrained else "auto",
+        out_dir=Path(args.out),
+        unit=args.unit,
+        generations=args.generations,
+        seed=args.seed,
+        repetitions=args.repetitions,
+        code_norm=None if args.unconstrained else "auto",
     )
 
 

@@ -1,19 +1,19 @@
 """Domain errors and their one mapping to RFC 9457 problem+json responses.
 
-    DomainError                     (status)  retry helps?
-    ├── Unauthorized                  401      no: send a valid bearer token
-    ├── NotFound                      404      no
-    │   ├── SessionNotFound
-    │   ├── GenerationNotFound
-    │   └── StimulusNotFound
-    ├── Conflict                      409      no: re-read the session's state first
-    │   ├── GenerationClosed
-    │   ├── IdempotencyKeyReused
-    │   └── SessionNotRunning
-    ├── InvalidRequest                422      no: fix the request
-    │   ├── InvalidSessionConfig
-    │   └── InvalidResponses
-    └── StateCorrupt                  500      no: the stored optimizer state does not replay (a bug; report it)
+DomainError                     (status)  retry helps?
+├── Unauthorized                  401      no: send a valid bearer token
+├── NotFound                      404      no
+│   ├── SessionNotFound
+│   ├── GenerationNotFound
+│   └── StimulusNotFound
+├── Conflict                      409      no: re-read the session's state first
+│   ├── GenerationClosed
+│   ├── IdempotencyKeyReused
+│   └── SessionNotRunning
+├── InvalidRequest                422      no: fix the request
+│   ├── InvalidSessionConfig
+│   └── InvalidResponses
+└── StateCorrupt                  500      no: the stored optimizer state does not replay (a bug; report it)
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 __all__ = [
+    "PROBLEM_JSON",
     "Conflict",
     "DomainError",
     "GenerationClosed",
@@ -36,7 +37,6 @@ __all__ = [
     "InvalidResponses",
     "InvalidSessionConfig",
     "NotFound",
-    "PROBLEM_JSON",
     "SessionNotFound",
     "SessionNotRunning",
     "StateCorrupt",
@@ -143,8 +143,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
         errors = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-            for e in error.errors()
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in error.errors()
         ]
         return problem_response(422, "validation-error", _validation_detail(errors), request.url.path, errors=errors)
 

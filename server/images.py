@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-__all__ = ["ImageCache", "ImageFormat", "MEDIA_TYPES", "code_key", "encode_image"]
+__all__ = ["MEDIA_TYPES", "ImageCache", "ImageFormat", "code_key", "encode_image"]
 
 ImageFormat = Literal["png", "jpg", "bmp"]
 MEDIA_TYPES: dict[str, str] = {"png": "image/png", "jpg": "image/jpeg", "bmp": "image/bmp"}

@@ -13,6 +13,7 @@ import secrets
 import threading
 import time
 import zlib
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -153,8 +154,14 @@ class SessionService:
             "metadata": request.metadata,
         }
         record = SessionRecord(
-            id=f"s_{secrets.token_hex(8)}", owner=owner, created_at=datetime.now(UTC), config=config,
-            status="running", generation=0, best_score=None, best_stimulus=None,
+            id=f"s_{secrets.token_hex(8)}",
+            owner=owner,
+            created_at=datetime.now(UTC),
+            config=config,
+            status="running",
+            generation=0,
+            best_score=None,
+            best_stimulus=None,
         )
         references = [ReferenceRecord(i, code) for i, code in enumerate(reference_codes)]
         population = optimizer.ask()
@@ -206,8 +213,12 @@ class SessionService:
     @staticmethod
     def _public(record: SessionRecord) -> SessionPublic:
         return SessionPublic(
-            id=record.id, status=record.status, generation=record.generation,  # type: ignore[arg-type]
-            created_at=record.created_at, best_score=record.best_score, best_stimulus=record.best_stimulus,
+            id=record.id,
+            status=record.status,  # type: ignore[arg-type]
+            generation=record.generation,
+            created_at=record.created_at,
+            best_score=record.best_score,
+            best_stimulus=record.best_stimulus,
             config=record.config,
         )
 
@@ -300,7 +311,8 @@ class SessionService:
             if number < session.generation:
                 raise GenerationClosed(
                     f"generation {number} is closed and its responses are stored; the open generation is "
-                    f"{session.generation}", open_generation=session.generation,
+                    f"{session.generation}",
+                    open_generation=session.generation,
                 )
             if number > session.generation:
                 raise GenerationNotFound(
@@ -328,7 +340,7 @@ class SessionService:
                 f"stimuli {unknown[:10]} are not part of generation {stimuli[0].generation}", unknown_stimuli=unknown
             )
         if len(set(posted)) != len(posted):
-            duplicated = sorted({p for p in posted if posted.count(p) > 1})
+            duplicated = sorted(p for p, n in Counter(posted).items() if n > 1)
             raise InvalidResponses(f"stimuli {duplicated[:10]} appear more than once", duplicated_stimuli=duplicated)
         channels = set(session.config["channels"])
         weights: dict[str, float] = session.config["objective"]["weights"]
@@ -353,7 +365,10 @@ class SessionService:
         counts = {r.stimulus: r.counts for r in body.responses}
         records = [
             ResponseRecord(
-                s.stimulus_id, s.generation, s.stimulus_id not in scores, counts.get(s.stimulus_id),
+                s.stimulus_id,
+                s.generation,
+                s.stimulus_id not in scores,
+                counts.get(s.stimulus_id),
                 scores.get(s.stimulus_id),
             )
             for s in stimuli
@@ -400,17 +415,22 @@ class SessionService:
             evolved_max=float(np.max(evolved_scores)),
             reference_mean=float(np.mean(reference_scores)) if reference_scores else None,
         )
-        summary = {
-            "evolved_mean": accepted.evolved_mean,
-            "evolved_max": accepted.evolved_max,
-            **({"reference_mean": accepted.reference_mean} if accepted.reference_mean is not None else {}),
+        summary: dict[str, float] = {
+            "evolved_mean": float(np.mean(evolved_scores)),
+            "evolved_max": float(np.max(evolved_scores)),
+            **({"reference_mean": float(np.mean(reference_scores))} if reference_scores else {}),
             **optimizer.summary(),
         }
         status = "finished" if finished else "running"
         updated = SessionRecord(
-            id=session.id, owner=session.owner, created_at=session.created_at, config=session.config, status=status,
+            id=session.id,
+            owner=session.owner,
+            created_at=session.created_at,
+            config=session.config,
+            status=status,
             generation=number if finished else number + 1,
-            best_score=best[0] if best else session.best_score, best_stimulus=best[1] if best else session.best_stimulus,
+            best_score=best[0] if best else session.best_score,
+            best_stimulus=best[1] if best else session.best_stimulus,
         )
         answer = ResponsesAccepted(
             accepted=accepted,
@@ -419,8 +439,16 @@ class SessionService:
         ).model_dump(mode="json")
         idempotency = None if idempotency_key is None else IdempotencyRecord(idempotency_key, request_hash, 200, answer)
         self._store.commit_generation(
-            session_id=session.id, closed=number, responses=responses, summary=summary, best=best, status=status,
-            next_stimuli=next_stimuli, next_order=next_order, snapshot=snapshot, idempotency=idempotency,
+            session_id=session.id,
+            closed=number,
+            responses=responses,
+            summary=summary,
+            best=best,
+            status=status,
+            next_stimuli=next_stimuli,
+            next_order=next_order,
+            snapshot=snapshot,
+            idempotency=idempotency,
         )
         t2 = time.perf_counter()
         if finished:
@@ -446,7 +474,9 @@ class SessionService:
             responses = self._store.get_responses(session.id, start, session.generation - 1)
             scores = {r.stimulus_id: r.score for r in responses if not r.missing}
             for number in range(start, session.generation):
-                told = [s for s in stimuli if s.generation == number and s.kind == "evolved" and s.stimulus_id in scores]
+                told = [
+                    s for s in stimuli if s.generation == number and s.kind == "evolved" and s.stimulus_id in scores
+                ]
                 optimizer.tell([s.candidate_id for s in told], [scores[s.stimulus_id] for s in told])  # type: ignore[misc]
                 proposed = project_to_sphere(optimizer.ask().codes, session.config["code_norm"])
                 stored = np.stack([s.code for s in stimuli if s.generation == number + 1 and s.kind == "evolved"])
@@ -477,13 +507,19 @@ class SessionService:
                 response = responses.get(s.stimulus_id)
                 items.append(
                     HistoryStimulus(
-                        id=s.stimulus_id, kind=s.kind, index=s.index, code=s.code.tolist(),  # type: ignore[arg-type]
-                        counts=response.counts if response else None, score=response.score if response else None,
+                        id=s.stimulus_id,
+                        kind=s.kind,  # type: ignore[arg-type]
+                        index=s.index,
+                        code=s.code.tolist(),
+                        counts=response.counts if response else None,
+                        score=response.score if response else None,
                     )
                 )
             result.append(
                 HistoryGeneration(
-                    number=generation.number, status="closed" if generation.closed else "open", stimuli=items,
+                    number=generation.number,
+                    status="closed" if generation.closed else "open",
+                    stimuli=items,
                     optimizer=generation.summary,
                 )
             )

@@ -228,12 +228,20 @@ class Store:
         with self._transaction() as tx:
             tx.add(
                 _SessionRow(
-                    id=session.id, owner=session.owner, created_at=session.created_at, config=session.config,
-                    status=session.status, generation=session.generation, best_score=None, best_stimulus=None,
+                    id=session.id,
+                    owner=session.owner,
+                    created_at=session.created_at,
+                    config=session.config,
+                    status=session.status,
+                    generation=session.generation,
+                    best_score=None,
+                    best_stimulus=None,
                 )
             )
             tx.flush()
-            tx.add_all(_ReferenceRow(session_id=session.id, index=r.index, code=_code_bytes(r.code)) for r in references)
+            tx.add_all(
+                _ReferenceRow(session_id=session.id, index=r.index, code=_code_bytes(r.code)) for r in references
+            )
             self._add_generation(tx, session.id, session.generation, stimuli, order)
             tx.add(_SnapshotRow(session_id=session.id, generation=session.generation, state=snapshot))
 
@@ -244,8 +252,13 @@ class Store:
         tx.add(_GenerationRow(session_id=session_id, number=number, opened_at=_now(), order=order))
         tx.add_all(
             _StimulusRow(
-                session_id=session_id, stimulus_id=s.stimulus_id, generation=number, kind=s.kind, index=s.index,
-                candidate_id=s.candidate_id, code=_code_bytes(s.code),
+                session_id=session_id,
+                stimulus_id=s.stimulus_id,
+                generation=number,
+                kind=s.kind,
+                index=s.index,
+                candidate_id=s.candidate_id,
+                code=_code_bytes(s.code),
             )
             for s in stimuli
         )
@@ -288,8 +301,12 @@ class Store:
             )
             tx.add_all(
                 _ResponseRow(
-                    session_id=session_id, stimulus_id=r.stimulus_id, generation=closed, missing=r.missing,
-                    counts=r.counts, score=r.score,
+                    session_id=session_id,
+                    stimulus_id=r.stimulus_id,
+                    generation=closed,
+                    missing=r.missing,
+                    counts=r.counts,
+                    score=r.score,
                 )
                 for r in responses
             )
@@ -300,8 +317,11 @@ class Store:
             if idempotency is not None:
                 tx.add(
                     _IdempotencyRow(
-                        session_id=session_id, key=idempotency.key, request_hash=idempotency.request_hash,
-                        status_code=idempotency.status_code, body=json.dumps(idempotency.body),
+                        session_id=session_id,
+                        key=idempotency.key,
+                        request_hash=idempotency.request_hash,
+                        status_code=idempotency.status_code,
+                        body=json.dumps(idempotency.body),
                     )
                 )
             try:
@@ -313,8 +333,14 @@ class Store:
     @staticmethod
     def _session_record(row: _SessionRow) -> SessionRecord:
         return SessionRecord(
-            id=row.id, owner=row.owner, created_at=row.created_at, config=row.config, status=row.status,
-            generation=row.generation, best_score=row.best_score, best_stimulus=row.best_stimulus,
+            id=row.id,
+            owner=row.owner,
+            created_at=row.created_at,
+            config=row.config,
+            status=row.status,
+            generation=row.generation,
+            best_score=row.best_score,
+            best_stimulus=row.best_stimulus,
         )
 
     def get_session(self, session_id: str) -> SessionRecord | None:
@@ -354,7 +380,9 @@ class Store:
 
     @staticmethod
     def _stimulus_record(row: _StimulusRow) -> StimulusRecord:
-        return StimulusRecord(row.stimulus_id, row.generation, row.kind, row.index, row.candidate_id, _code_array(row.code))
+        return StimulusRecord(
+            row.stimulus_id, row.generation, row.kind, row.index, row.candidate_id, _code_array(row.code)
+        )
 
     def get_stimuli(self, session_id: str, first: int, last: int | None = None) -> list[StimulusRecord]:
         """Stimuli of generations first..last (inclusive), by generation, then evolved before reference."""

@@ -97,7 +97,10 @@ def test_missing_stimuli_are_recorded_as_missing(api: TestClient) -> None:
 
 def test_a_weighted_objective_over_channels_is_what_gets_scored(api: TestClient) -> None:
     created = create(
-        api, population_size=4, references={"builtin": 0}, channels=["a", "b"],
+        api,
+        population_size=4,
+        references={"builtin": 0},
+        channels=["a", "b"],
         objective={"weights": {"a": 1.0, "b": -0.5}},
     )
     manifest = created["generation"]
@@ -122,7 +125,9 @@ def test_a_weighted_objective_over_channels_is_what_gets_scored(api: TestClient)
         (lambda b: b.update({"extra": 1}), 422, "extra"),
     ],
 )
-def test_if_bad_responses_are_refused_and_change_nothing(api: TestClient, mutate: Any, status: int, fragment: str) -> None:
+def test_if_bad_responses_are_refused_and_change_nothing(
+    api: TestClient, mutate: Any, status: int, fragment: str
+) -> None:
     created = create(api, population_size=8)
     session_id, manifest = created["session"]["id"], created["generation"]
     before = history(api, session_id)
@@ -157,8 +162,11 @@ def test_if_unknown_sessions_generations_and_stimuli_are_404(api: TestClient) ->
     assert_problem(api.get("/v1/sessions/s_nope"), 404, "s_nope")
     assert_problem(api.post("/v1/sessions/s_nope/generations/0/responses", json=counts_for(manifest)), 404, "s_nope")
     assert_problem(api.get(f"/v1/sessions/{session_id}/generations/7"), 404, "open generation is 0")
-    assert_problem(api.post(f"/v1/sessions/{session_id}/generations/3/responses", json=counts_for(manifest)), 404,
-                   "does not exist yet")
+    assert_problem(
+        api.post(f"/v1/sessions/{session_id}/generations/3/responses", json=counts_for(manifest)),
+        404,
+        "does not exist yet",
+    )
     assert_problem(api.get(f"/v1/sessions/{session_id}/stimuli/g9-e0.png"), 404, "g9-e0")
     assert_problem(api.get(f"/v1/sessions/{session_id}/stimuli/g0-e0.gif"), 404, ".png")
 
@@ -180,7 +188,9 @@ def test_an_idempotent_retry_replays_the_stored_answer(api: TestClient) -> None:
     retry = api.post(manifest["responses_url"], json=body, headers={"Idempotency-Key": "trial-block-1"})
     assert first.status_code == retry.status_code == 200
     assert retry.json() == first.json() and retry.headers["idempotent-replayed"] == "true"
-    other = api.post(manifest["responses_url"], json=counts_for(manifest, seed=9), headers={"Idempotency-Key": "trial-block-1"})
+    other = api.post(
+        manifest["responses_url"], json=counts_for(manifest, seed=9), headers={"Idempotency-Key": "trial-block-1"}
+    )
     assert_problem(other, 409, "different request body")
 
 

@@ -27,7 +27,10 @@ def local_replay(history: dict) -> list[np.ndarray]:
     """Re-run the session's optimizer in this process on the stored scores: the codes it proposes."""
     config = history["session"]["config"]
     optimizer = optimizers.create_optimizer(
-        config["optimizer"]["name"], 100, population_size=config["population_size"], seed=config["seed"],
+        config["optimizer"]["name"],
+        100,
+        population_size=config["population_size"],
+        seed=config["seed"],
         **config["optimizer"]["params"],
     )
     proposals = []
@@ -42,9 +45,7 @@ def local_replay(history: dict) -> list[np.ndarray]:
 
 
 def stored_codes(history: dict) -> list[np.ndarray]:
-    return [
-        np.array([s["code"] for s in g["stimuli"] if s["kind"] == "evolved"]) for g in history["generations"]
-    ]
+    return [np.array([s["code"] for s in g["stimuli"] if s["kind"] == "evolved"]) for g in history["generations"]]
 
 
 def test_a_simulated_neuron_drives_scores_up_and_a_crash_loses_nothing(tmp_path: Path, neuron) -> None:

@@ -64,9 +64,7 @@ def current_generation(session_id: str, owner: Owner, service: Service) -> Redir
 
 
 @router.get("/{session_id}/generations/{number}", responses=_PROBLEMS)
-def get_generation(
-    session_id: str, number: int, owner: Owner, service: Service
-) -> GenerationPublic:
+def get_generation(session_id: str, number: int, owner: Owner, service: Service) -> GenerationPublic:
     return service.get_generation(owner, session_id, number)
 
 
@@ -109,6 +107,6 @@ def get_stimulus_image(
     fmt = match["fmt"]
     data = service.image(owner, session_id, match["stimulus"], fmt, size)  # type: ignore[arg-type]
     # Images are pure functions of the stored code: cache them forever.
-    return Response(data, media_type=MEDIA_TYPES[fmt], headers={"Cache-Control": "private, max-age=31536000, immutable"})
-
-
+    return Response(
+        data, media_type=MEDIA_TYPES[fmt], headers={"Cache-Control": "private, max-age=31536000, immutable"}
+    )

@@ -1,0 +1,65 @@
+"""The Python client against a real server: arrays out, problems raised, lost answers retried safely."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from clients.client import Client, EvostimError
+from clients.local_server import LocalServer
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    with LocalServer(Path(tmp_path_factory.mktemp("client-data"))) as running:
+        yield running
+
+
+class LoseFirstAnswer(httpx.HTTPTransport):
+    """Delivers every request, but drops the first answer to a POST of responses (a network cut)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropped = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if request.method == "POST" and request.url.path.endswith("/responses") and not self.dropped:
+            response.read()
+            self.dropped += 1
+            raise httpx.ReadError("connection reset after the server answered", request=request)
+        return response
+
+
+def test_images_come_back_as_arrays_in_manifest_order(server: LocalServer) -> None:
+    with Client(server.url) as client:
+        created = client.create_session(seed=1, population_size=5, references={"builtin": 2})
+        pixels = client.images(created["generation"])
+        assert pixels.shape == (7, 64, 64, 3) and pixels.dtype == np.uint8
+        assert client.image(created["generation"]["stimuli"][0]["url"], size=96).shape == (96, 96, 3)
+        assert client.generation(created["session"]["id"])["number"] == 0
+
+
+def test_a_lost_answer_is_retried_with_the_same_key_and_counted_once(server: LocalServer) -> None:
+    transport = LoseFirstAnswer()
+    with Client(server.url, transport=transport, backoff=0.01) as client:
+        created = client.create_session(seed=2, population_size=4, references={"builtin": 0})
+        session_id, manifest = created["session"]["id"], created["generation"]
+        counts = {s["id"]: {"ch0": [float(i)]} for i, s in enumerate(manifest["stimuli"])}
+        answer = client.post_responses(session_id, 0, counts)
+        assert transport.dropped == 1
+        assert answer["next"]["number"] == 1 and answer["accepted"]["measured"] == 4
+        history = client.history(session_id)
+        assert [s["counts"]["ch0"] for s in history["generations"][0]["stimuli"]] == [[0.0], [1.0], [2.0], [3.0]]
+        assert client.session(session_id)["generation"] == 1
+
+
+def test_problems_are_raised_with_their_details(server: LocalServer) -> None:
+    with Client(server.url) as client:
+        with pytest.raises(EvostimError) as raised:
+            client.session("s_missing")
+        assert raised.value.status == 404 and "s_missing" in raised.value.problem["detail"]
