@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,3 +64,29 @@ def test_problems_are_raised_with_their_details(server: LocalServer) -> None:
         with pytest.raises(EvostimError) as raised:
             client.session("s_missing")
         assert raised.value.status == 404 and "s_missing" in raised.value.problem["detail"]
+
+
+def test_two_concurrent_posts_to_one_generation_exactly_one_wins(server: LocalServer) -> None:
+    with Client(server.url) as client:
+        created = client.create_session(seed=3, population_size=6, references={"builtin": 0})
+    session_id, manifest = created["session"]["id"], created["generation"]
+    bodies = [{s["id"]: {"ch0": [float(rig)]} for s in manifest["stimuli"]} for rig in (1, 2)]
+    outcomes: list[object] = [None, None]
+
+    def post(rig: int) -> None:
+        with Client(server.url, retries=0) as client:
+            try:
+                outcomes[rig] = client.post_responses(session_id, 0, bodies[rig])
+            except EvostimError as error:
+                outcomes[rig] = error.status
+
+    threads = [threading.Thread(target=post, args=(rig,)) for rig in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(type(o).__name__ for o in outcomes) == ["dict", "int"] and 409 in outcomes
+    winner = next(rig for rig, o in enumerate(outcomes) if isinstance(o, dict))
+    with Client(server.url) as client:
+        stored = client.history(session_id)["generations"][0]["stimuli"]
+    assert all(s["counts"]["ch0"] == [float(winner + 1)] for s in stored)

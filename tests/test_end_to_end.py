@@ -86,3 +86,15 @@ def test_a_simulated_neuron_drives_scores_up_and_a_crash_loses_nothing(tmp_path:
     finally:
         server.stop()
     assert json.loads(json.dumps(final))["session"]["generation"] == 10
+
+
+def test_the_demo_prints_a_table_writes_pictures_and_ends_with_the_gain(tmp_path: Path, capsys) -> None:
+    from clients.demo import run_demo
+
+    gain = run_demo(out_dir=tmp_path, unit="onet.conv4.113", generations=3, seed=1)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == f"best score gain: {gain:.2f} x"
+    table = [line.split() for line in lines if line.strip()[:1].isdigit()]
+    assert [int(row[0]) for row in table] == [0, 1, 2]
+    for picture in ("best_per_generation.png", "score_curve.png"):
+        assert (tmp_path / picture).read_bytes()[:4] == b"\x89PNG"
