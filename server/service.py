@@ -86,8 +86,9 @@ def _stimulus_id(generation: int, kind: str, index: int) -> str:
     return f"g{generation}-{kind[0]}{index}"
 
 
-def _request_hash(body: ResponsesSubmit) -> str:
-    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+def _request_hash(number: int, body: ResponsesSubmit) -> str:
+    """Identifies a post: the generation it is for and its parsed body (key order does not matter)."""
+    return hashlib.sha256(f"{number}:{body.model_dump_json()}".encode()).hexdigest()
 
 
 class SessionService:
@@ -294,7 +295,7 @@ class SessionService:
     ) -> tuple[dict[str, Any], Timings]:
         """Close generation ``number`` with ``body`` and open the next; returns the answer and timings (ms)."""
         started = time.perf_counter()
-        request_hash = _request_hash(body)
+        request_hash = _request_hash(number, body)
         with self._lock(session_id):
             session = self._session(owner, session_id)
             if idempotency_key is not None:
