@@ -408,20 +408,21 @@ class SessionService:
         best = None
         if session.best_score is None or evolved_scores[top] > session.best_score:
             best = (evolved_scores[top], measured[top].stimulus_id)
-        accepted = GenerationScores(
-            number=number,
-            measured=len(scores),
-            missing=[r.stimulus_id for r in responses if r.missing],
-            evolved_mean=float(np.mean(evolved_scores)),
-            evolved_max=float(np.max(evolved_scores)),
-            reference_mean=float(np.mean(reference_scores)) if reference_scores else None,
-        )
+        # Per-generation summary stored with the generation (scores and the optimizer's own scalars).
         summary: dict[str, float] = {
             "evolved_mean": float(np.mean(evolved_scores)),
             "evolved_max": float(np.max(evolved_scores)),
             **({"reference_mean": float(np.mean(reference_scores))} if reference_scores else {}),
             **optimizer.summary(),
         }
+        accepted = GenerationScores(
+            number=number,
+            measured=len(scores),
+            missing=[r.stimulus_id for r in responses if r.missing],
+            evolved_mean=summary["evolved_mean"],
+            evolved_max=summary["evolved_max"],
+            reference_mean=summary.get("reference_mean"),
+        )
         status = "finished" if finished else "running"
         updated = SessionRecord(
             id=session.id,
