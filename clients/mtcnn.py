@@ -48,7 +48,6 @@ class MtcnnFeatures(nn.Module):
         self.net = net
         self.input_size, layers = _ARCHITECTURES[net]
         in_channels = 3
-        self._order: list[tuple[str, nn.Module | None]] = []
         for layer, width, kernel, pool in layers:
             index = layer[-1]
             if kernel:

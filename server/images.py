@@ -44,17 +44,12 @@ class ImageCache:
         self._items: OrderedDict[tuple[str, ...], NDArray[np.uint8] | bytes] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
 
     def get(self, key: tuple[str, ...]) -> NDArray[np.uint8] | bytes | None:
         with self._lock:
             value = self._items.get(key)
-            if value is None:
-                self.misses += 1
-                return None
-            self._items.move_to_end(key)
-            self.hits += 1
+            if value is not None:
+                self._items.move_to_end(key)
             return value
 
     def put(self, key: tuple[str, ...], value: NDArray[np.uint8] | bytes) -> None:

@@ -105,10 +105,6 @@ class SessionService:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
-    @property
-    def image_cache(self) -> ImageCache:
-        return self._images
-
     def _lock(self, session_id: str) -> threading.Lock:
         with self._locks_guard:
             return self._locks.setdefault(session_id, threading.Lock())

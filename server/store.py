@@ -360,10 +360,6 @@ class Store:
             )
             return [self._session_record(row) for row in rows], total
 
-    def list_session_ids(self) -> list[str]:
-        with self._sessions() as tx:
-            return list(tx.scalars(select(_SessionRow.id)))
-
     def get_generation(self, session_id: str, number: int) -> GenerationRecord | None:
         with self._sessions() as tx:
             row = tx.get(_GenerationRow, (session_id, number))

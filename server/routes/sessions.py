@@ -6,7 +6,7 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
-from fastapi.responses import RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from server.errors import PROBLEM_JSON, StimulusNotFound
 from server.images import MEDIA_TYPES
@@ -68,25 +68,25 @@ def get_generation(session_id: str, number: int, owner: Owner, service: Service)
     return service.get_generation(owner, session_id, number)
 
 
-@router.post("/{session_id}/generations/{number}/responses", responses=_PROBLEMS)
+@router.post("/{session_id}/generations/{number}/responses", response_model=ResponsesAccepted, responses=_PROBLEMS)
 def post_responses(
     session_id: str,
     number: int,
     body: ResponsesSubmit,
     owner: Owner,
     service: Service,
-    response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
-) -> ResponsesAccepted:
+) -> JSONResponse:
     """Scores of generation ``number``; the answer is the next generation, images ready to fetch.
 
     With an ``Idempotency-Key`` header a retry with the same key and body replays the stored answer.
     """
     answer, timings = service.submit_responses(owner, session_id, number, body, idempotency_key)
-    response.headers["Server-Timing"] = ", ".join(f"{name};dur={value:.3f}" for name, value in timings.items())
+    headers = {"Server-Timing": ", ".join(f"{name};dur={value:.3f}" for name, value in timings.items())}
     if "replay" in timings:
-        response.headers["Idempotent-Replayed"] = "true"
-    return ResponsesAccepted.model_validate(answer)
+        headers["Idempotent-Replayed"] = "true"
+    # The service already built (and stored) the validated answer: send it as is, not validated twice.
+    return JSONResponse(answer, headers=headers)
 
 
 @router.get(
