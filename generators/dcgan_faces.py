@@ -50,7 +50,6 @@ SPEC = GeneratorSpec(
     latent_dim=LATENT_DIM,
     image_size=64,
     typical_norm=float(LATENT_DIM) ** 0.5,  # codes are drawn from N(0, I_100)
-    initial_sigma=1.0,
     licence="code MIT (gan-face-generate); weights trained on DigiFace-1M: non-commercial research only",
     description="DCGAN trained on DigiFace-1M faces, 100-d N(0, I) latent, 64x64 RGB",
     build=_build,

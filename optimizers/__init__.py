@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-from typing import Any
-
 from optimizers.base import Optimizer, Population
 from optimizers.cholesky_cma import CholeskyCMA
 from optimizers.errors import (
@@ -17,11 +14,21 @@ from optimizers.errors import (
     UnknownCandidate,
     UnknownOptimizer,
 )
+from optimizers.genetic import GeneticAlgorithm
+from optimizers.references import CmaesCMA, CmaesSepCMA, PycmaCMA
+from optimizers.registry import OPTIMIZERS, create_optimizer, lookup, optimizer_from_state, parameter_names, register
+from optimizers.sep_cma import SepCMA
+from optimizers.sphere_cma import SphereCMA
+from optimizers.subspace import Subspace
 
 __all__ = [
+    "DEFAULT_OPTIMIZER",
     "OPTIMIZERS",
     "CholeskyCMA",
+    "CmaesCMA",
+    "CmaesSepCMA",
     "DuplicateCandidate",
+    "GeneticAlgorithm",
     "IncompatibleState",
     "InvalidParameter",
     "NoPendingPopulation",
@@ -29,41 +36,20 @@ __all__ = [
     "OptimizerError",
     "PendingPopulation",
     "Population",
+    "PycmaCMA",
+    "SepCMA",
+    "SphereCMA",
+    "Subspace",
     "UnknownCandidate",
     "UnknownOptimizer",
     "create_optimizer",
+    "lookup",
     "optimizer_from_state",
+    "parameter_names",
 ]
 
-OPTIMIZERS: dict[str, type[Optimizer]] = {}
+for _cls in (CholeskyCMA, SphereCMA, GeneticAlgorithm, SepCMA, Subspace, PycmaCMA, CmaesCMA, CmaesSepCMA):
+    register(_cls)
 
-
-def _register(cls: type[Optimizer]) -> None:
-    if cls.name in OPTIMIZERS:
-        raise ValueError(f"optimizer {cls.name!r} registered twice")
-    OPTIMIZERS[cls.name] = cls
-
-
-_register(CholeskyCMA)
-
-
-def _lookup(name: str) -> type[Optimizer]:
-    try:
-        return OPTIMIZERS[name]
-    except KeyError:
-        raise UnknownOptimizer(f"unknown optimizer {name!r}; known: {', '.join(sorted(OPTIMIZERS))}") from None
-
-
-def create_optimizer(name: str, dim: int, *, population_size: int, seed: int, **params: Any) -> Optimizer:
-    """Build a registered optimizer; bad or unknown parameters raise InvalidParameter."""
-    cls = _lookup(name)
-    accepted = set(inspect.signature(cls).parameters) - {"dim", "population_size", "seed"}
-    unknown = sorted(set(params) - accepted)
-    if unknown:
-        raise InvalidParameter(f"{name} has no parameters {unknown}; it takes {sorted(accepted)}")
-    return cls(dim, population_size=population_size, seed=seed, **params)
-
-
-def optimizer_from_state(state: dict[str, Any]) -> Optimizer:
-    """Rebuild whichever optimizer wrote ``state``."""
-    return _lookup(str(state.get("optimizer"))).from_state(state)
+# What a session uses when it names no optimizer (chosen by benchmarks/search_quality.py; see README).
+DEFAULT_OPTIMIZER = "cholesky-cma"

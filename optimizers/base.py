@@ -51,6 +51,15 @@ class Optimizer(ABC):
 
     name: ClassVar[str]
 
+    @classmethod
+    def defaults_for_space(cls, dim: int, code_norm: float) -> dict[str, Any]:
+        """Defaults of the parameters that depend on the search space's scale.
+
+        Published values were set for the fc6 space (d = 4,096, codes of norm about 300); subclasses
+        rescale theirs to a space of dimension ``dim`` whose prior codes have norm ``code_norm``.
+        """
+        return {}
+
     def __init__(self, dim: int, *, population_size: int, seed: int) -> None:
         if dim < 1:
             raise InvalidParameter(f"dim must be >= 1, got {dim}")
@@ -64,7 +73,7 @@ class Optimizer(ABC):
         self._next_id = 0
         self._pending_ids: tuple[int, ...] = ()
         self._pending_codes: FloatArray = np.zeros((0, dim))
-        self._pending_aux: FloatArray = np.zeros((0, dim))
+        self._pending_aux: FloatArray = np.zeros((0, 0))
         self._best_score = -math.inf
         self._best_code: FloatArray | None = None
 
@@ -93,6 +102,11 @@ class Optimizer(ABC):
     @property
     def pending(self) -> bool:
         return bool(self._pending_ids)
+
+    @property
+    def pending_ids(self) -> tuple[int, ...]:
+        """Ids of the population waiting for scores, in the order ``ask`` returned them."""
+        return self._pending_ids
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -139,20 +153,21 @@ class Optimizer(ABC):
         if scores_array[top] > self._best_score:
             self._best_score = float(scores_array[top])
             self._best_code = self._pending_codes[rows[top]].copy()
-        self._update(self._pending_codes[rows], self._pending_aux[rows], scores_array)
+        self._update(rows, self._pending_codes[rows], self._pending_aux[rows], scores_array)
         self._generation += 1
         self._pending_ids = ()
         self._pending_codes = np.zeros((0, self._dim))
-        self._pending_aux = np.zeros((0, self._dim))
+        self._pending_aux = np.zeros((0, 0))
 
     # -- algorithm hooks -------------------------------------------------------------------------
     @abstractmethod
     def _propose(self) -> tuple[FloatArray, FloatArray]:
-        """Return (codes, aux), both shape (λ, d); aux is whatever ``_update`` needs (e.g. z-samples)."""
+        """Return (codes (λ, d), aux (λ, ·)); aux is whatever ``_update`` needs per candidate (e.g. z-samples)."""
 
     @abstractmethod
-    def _update(self, codes: FloatArray, aux: FloatArray, scores: FloatArray) -> None:
-        """Update from measured rows: codes (m, d), aux (m, d), scores (m,), to be maximized."""
+    def _update(self, rows: NDArray[np.intp], codes: FloatArray, aux: FloatArray, scores: FloatArray) -> None:
+        """Update from the measured candidates: their rows in the population (m,), codes (m, d), aux (m, ·),
+        scores (m,), to be maximized."""
 
     @abstractmethod
     def _settings(self) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import generators
 from generators import ImageGenerator
 from server.config import Settings, get_settings
 from server.errors import install_error_handlers
-from server.routes import health, sessions
+from server.routes import health, optimizers, sessions
 from server.service import SessionService
 from server.store import Store
 
@@ -46,4 +46,5 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(sessions.router)
+    app.include_router(optimizers.router)
     return app

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from optimizers import DEFAULT_OPTIMIZER
+
 __all__ = [
     "GenerationPublic",
     "ObjectiveConfig",
@@ -33,7 +35,7 @@ class _Strict(BaseModel):
 
 
 class OptimizerConfig(_Strict):
-    name: str = "cholesky-cma"
+    name: str = Field(default=DEFAULT_OPTIMIZER, description="a name listed by GET /v1/optimizers")
     params: dict[str, Any] = Field(default_factory=dict, description="optimizer parameters; omitted ones use defaults")
 
 
@@ -183,3 +185,22 @@ class HistoryGeneration(BaseModel):
 class SessionHistory(BaseModel):
     session: SessionPublic
     generations: list[HistoryGeneration]
+
+
+class OptimizerParameter(BaseModel):
+    name: str
+    description: str
+    default: Any = Field(description="the value a session gets when it omits this parameter")
+    json_schema: dict[str, Any] = Field(description="JSON Schema of the accepted values")
+
+
+class OptimizerPublic(BaseModel):
+    name: str
+    summary: str
+    is_default: bool = Field(description="used by sessions that name no optimizer")
+    parameters: list[OptimizerParameter]
+
+
+class OptimizersPublic(BaseModel):
+    generator: str | None = Field(description="the generator whose space the defaults were rescaled to, if any")
+    data: list[OptimizerPublic]

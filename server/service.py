@@ -6,7 +6,6 @@ Routes call this; it calls the optimizer, the generator and the store, which kno
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import math
 import secrets
@@ -119,17 +118,14 @@ class SessionService:
         except GeneratorError as error:
             raise InvalidSessionConfig(str(error)) from None
         seed = request.seed if request.seed is not None else secrets.randbits(62)
-        params = dict(request.optimizer.params)
-        try:
-            cls = optimizers.OPTIMIZERS[request.optimizer.name]
-        except KeyError:
-            known = ", ".join(sorted(optimizers.OPTIMIZERS))
-            raise InvalidSessionConfig(f"unknown optimizer {request.optimizer.name!r}; known: {known}") from None
-        if "sigma" in inspect.signature(cls).parameters:
-            params.setdefault("sigma", spec.initial_sigma)  # the generator knows its scale
         try:
             optimizer = optimizers.create_optimizer(
-                request.optimizer.name, spec.latent_dim, population_size=request.population_size, seed=seed, **params
+                request.optimizer.name,
+                spec.latent_dim,
+                population_size=request.population_size,
+                seed=seed,
+                code_norm=spec.typical_norm,  # the generator's scale sets the step-size defaults
+                **request.optimizer.params,
             )
         except OptimizerError as error:
             raise InvalidSessionConfig(f"optimizer {request.optimizer.name}: {error}") from None

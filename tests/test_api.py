@@ -42,7 +42,8 @@ def test_a_session_starts_with_evolved_and_reference_images_ready(api: TestClien
     created = create(api, population_size=10, references={"builtin": 3}, metadata={"animal": "Beto"})
     session, generation = created["session"], created["generation"]
     assert session["status"] == "running" and session["generation"] == 0
-    assert session["config"]["optimizer"]["params"]["sigma"] == 1.0  # the generator's default step
+    # The published fc6 step (3 for codes of norm 300 in 4,096 d) rescaled to this generator: 3 * 1 / (300 / 64).
+    assert session["config"]["optimizer"]["params"]["sigma"] == 0.64
     assert session["config"]["code_norm"] == pytest.approx(10.0)
     assert session["config"]["metadata"] == {"animal": "Beto"}
     kinds = [s["kind"] for s in generation["stimuli"]]

@@ -1,0 +1,150 @@
+"""Search on the sphere of fixed code norm, with an angular step that decays over generations.
+
+Reference: [WP22] B. Wang, C. R. Ponce, "High-performance evolutionary algorithms for online neuron
+control", GECCO 2022 (SphereCMA, its best optimizer in silico): samples are the mean moved along random
+tangent directions by a scheduled angle (exponential map), the new mean is the rank-weighted mean of the
+best samples projected back to the sphere, and the step to it is extrapolated along the great circle
+by a learning rate (spherical linear interpolation with t > 1).
+
+O(λ d) per step and d numbers of state.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from optimizers.base import FloatArray, Optimizer
+from optimizers.checks import check_code, check_parents, check_positive
+from optimizers.errors import InvalidParameter
+from optimizers.recombination import FC6_CODE_NORM, select_parents
+from optimizers.serialization import decode_array, encode_array
+
+__all__ = ["SphereCMA"]
+
+
+def _unit(vectors: FloatArray) -> FloatArray:
+    return np.asarray(vectors / np.linalg.norm(vectors, axis=-1, keepdims=True), dtype=np.float64)
+
+
+class SphereCMA(Optimizer):
+    """Rank-weighted recombination on the sphere of norm ``sphere_norm`` with a decaying angular step.
+
+    Args:
+        dim: latent dimension d.
+        population_size: λ ([WP22]: 40).
+        seed: seed of the optimizer's own random generator.
+        mu: samples recombined into the new mean ([WP22]: 20; default λ // 2).
+        learning_rate: how far along the great circle from the old mean past the recombined one
+            the new mean goes (1 = onto it; [WP22]: 1.5).
+        sphere_norm: the norm of every proposed code ([WP22]: 300 in fc6; the prior's code norm elsewhere).
+        angle_start: angular distance of samples from the mean at the first generation, in degrees.
+        angle_end: the same at ``decay_generations`` and after, in degrees ([WP22]: 50 -> 7.33,
+            decaying exponentially over 75 generations).
+        decay_generations: length of the angular schedule.
+        mean: initial mean direction (default: the first generation is uniform over the sphere).
+    """
+
+    name = "sphere-cma"
+
+    @classmethod
+    def defaults_for_space(cls, dim: int, code_norm: float) -> dict[str, Any]:
+        return {"sphere_norm": float(code_norm)}
+
+    def __init__(
+        self,
+        dim: int,
+        *,
+        population_size: int = 40,
+        seed: int = 0,
+        mu: int | None = None,
+        learning_rate: float = 1.5,
+        sphere_norm: float = FC6_CODE_NORM,
+        angle_start: float = 50.0,
+        angle_end: float = 7.33,
+        decay_generations: int = 75,
+        mean: list[float] | None = None,
+    ) -> None:
+        super().__init__(dim, population_size=population_size, seed=seed)
+        if dim < 2:
+            raise InvalidParameter("sphere-cma needs dim >= 2 (a sphere with tangent directions)")
+        self._mu = check_parents(mu, population_size)
+        if not (check_positive("learning_rate", learning_rate) <= 3):
+            raise InvalidParameter(f"learning_rate must be in (0, 3], got {learning_rate}")
+        self._sphere_norm = check_positive("sphere_norm", sphere_norm)
+        for label, angle in (("angle_start", angle_start), ("angle_end", angle_end)):
+            if not (check_positive(label, angle) < 180):
+                raise InvalidParameter(f"{label} must be an angle in degrees in (0, 180), got {angle}")
+        if decay_generations < 1:
+            raise InvalidParameter(f"decay_generations must be >= 1, got {decay_generations}")
+        self._initial_mean = check_code("mean", mean, dim)
+        if self._initial_mean is not None and not any(self._initial_mean):
+            raise InvalidParameter("mean must not be the zero code: it has no direction")
+        self._learning_rate = float(learning_rate)
+        self._angle_start = float(angle_start)
+        self._angle_end = float(angle_end)
+        self._decay_generations = int(decay_generations)
+        # The mean direction (unit vector); None until the first generation has been told.
+        self._direction: FloatArray | None = None if mean is None else _unit(np.array(mean, dtype=np.float64))
+
+    @property
+    def mean(self) -> FloatArray | None:
+        """The current mean code (on the sphere), or None before the first update without a given mean."""
+        return None if self._direction is None else self._sphere_norm * self._direction
+
+    def angle(self, generation: int) -> float:
+        """The scheduled angular step in radians: exponential from angle_start to angle_end, then flat."""
+        fraction = min(generation, self._decay_generations - 1) / max(self._decay_generations - 1, 1)
+        degrees = self._angle_start * (self._angle_end / self._angle_start) ** fraction
+        return math.radians(degrees)
+
+    def _propose(self) -> tuple[FloatArray, FloatArray]:
+        noise = self._rng.standard_normal((self.population_size, self.dim))
+        if self._direction is None:
+            return self._sphere_norm * _unit(noise), np.zeros((self.population_size, 0))
+        # Tangent directions at the mean, moved along by the scheduled angle (exponential map).
+        tangent = _unit(noise - np.outer(noise @ self._direction, self._direction))
+        theta = self.angle(self.generation)
+        points = math.cos(theta) * self._direction + math.sin(theta) * tangent
+        return self._sphere_norm * _unit(points), np.zeros((self.population_size, 0))
+
+    def _update(self, rows: NDArray[np.intp], codes: FloatArray, aux: FloatArray, scores: FloatArray) -> None:
+        parents, weights = select_parents(scores, self._mu)
+        recombined = weights @ codes[parents]
+        if not np.any(recombined):
+            return  # antipodal parents cancel out: keep the mean
+        target = _unit(recombined)
+        if self._direction is None:
+            self._direction = target
+            return
+        # Spherical linear extrapolation from the old mean through the recombined one, by learning_rate.
+        cos_angle = float(np.clip(self._direction @ target, -1.0, 1.0))
+        angle = math.acos(cos_angle)
+        if angle < 1e-12:
+            return
+        t = self._learning_rate
+        moved = (math.sin((1 - t) * angle) * self._direction + math.sin(t * angle) * target) / math.sin(angle)
+        self._direction = _unit(moved)
+
+    def _settings(self) -> dict[str, Any]:
+        return {
+            "mu": self._mu,
+            "learning_rate": self._learning_rate,
+            "sphere_norm": self._sphere_norm,
+            "angle_start": self._angle_start,
+            "angle_end": self._angle_end,
+            "decay_generations": self._decay_generations,
+            "mean": self._initial_mean,
+        }
+
+    def _dynamic_state(self) -> dict[str, Any]:
+        return {"direction": None if self._direction is None else encode_array(self._direction)}
+
+    def _load_dynamic_state(self, state: dict[str, Any]) -> None:
+        self._direction = None if state["direction"] is None else decode_array(state["direction"])
+
+    def summary(self) -> dict[str, float]:
+        return {**super().summary(), "angle_deg": math.degrees(self.angle(self.generation))}

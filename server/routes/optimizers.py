@@ -1,0 +1,30 @@
+"""The optimizers a session can use, with their parameters: GET /v1/optimizers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from generators import GeneratorError, generator_spec
+from server.catalog import describe_optimizers
+from server.errors import InvalidRequest
+from server.schemas import OptimizersPublic
+
+router = APIRouter(prefix="/v1/optimizers", tags=["optimizers"])
+
+
+@router.get("")
+def list_optimizers(
+    generator: Annotated[
+        str | None, Query(description="rescale the space-dependent defaults to this generator's codes")
+    ] = None,
+) -> OptimizersPublic:
+    """Every optimizer a session may name, its parameters, their defaults and JSON schemas."""
+    if generator is None:
+        return OptimizersPublic(generator=None, data=describe_optimizers())
+    try:
+        spec = generator_spec(generator)
+    except GeneratorError as error:
+        raise InvalidRequest(str(error)) from None
+    return OptimizersPublic(generator=spec.name, data=describe_optimizers(spec.latent_dim, spec.typical_norm))

@@ -1,0 +1,85 @@
+"""Optimizers over HTTP: the catalog, per-session choice with parameters, replay after a restart, bad parameters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+import optimizers
+from tests.conftest import counts_for
+from tests.test_api import assert_problem, create, history
+
+DCGAN_DIM = 100
+
+
+def session_optimizer(name: str) -> dict[str, Any]:
+    if name != "subspace":
+        return {"name": name}
+    q, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((DCGAN_DIM, 8)))
+    return {"name": name, "params": {"basis": q.T.tolist(), "inner": "sep-cma"}}
+
+
+def test_the_catalog_lists_every_optimizer_with_parameters_defaults_and_schemas(api: TestClient) -> None:
+    response = api.get("/v1/optimizers")
+    assert response.status_code == 200
+    catalog = {entry["name"]: entry for entry in response.json()["data"]}
+    assert set(catalog) == set(optimizers.OPTIMIZERS)
+    assert [name for name, entry in catalog.items() if entry["is_default"]] == [optimizers.DEFAULT_OPTIMIZER]
+    ga = {p["name"]: p for p in catalog["ga"]["parameters"]}
+    assert ga["mutation_rate"]["default"] == 0.25 and ga["mutation_size"]["default"] == 0.75
+    assert ga["mutation_rate"]["json_schema"] == {"type": "number"}
+    assert "mutates" in ga["mutation_rate"]["description"]
+    assert all(entry["summary"] for entry in catalog.values())
+
+
+def test_the_catalog_rescales_defaults_to_a_generator_s_space(api: TestClient) -> None:
+    body = api.get("/v1/optimizers", params={"generator": "dcgan-faces"}).json()
+    catalog = {entry["name"]: {p["name"]: p["default"] for p in entry["parameters"]} for entry in body["data"]}
+    assert body["generator"] == "dcgan-faces"
+    assert catalog["cholesky-cma"]["sigma"] == 0.64  # 3 in fc6, per-coordinate spread 1 vs 300 / 64
+    assert catalog["sphere-cma"]["sphere_norm"] == 10.0
+    assert_problem(api.get("/v1/optimizers", params={"generator": "no-such"}), 422, "no-such")
+
+
+@pytest.mark.parametrize("name", sorted(optimizers.OPTIMIZERS))
+def test_every_optimizer_runs_a_session_and_replays_bit_identically_after_a_restart(make_api: Any, name: str) -> None:
+    """Two sessions with one seed; the optimizers are dropped before every post to the second one."""
+    api = make_api(snapshot_every=2)
+    config = {"population_size": 8, "optimizer": session_optimizer(name)}
+    sessions = [create(api, **config), create(api, **config)]
+    assert sessions[0]["session"]["config"]["optimizer"]["name"] == name
+    manifests = [s["generation"] for s in sessions]
+    for generation in range(4):
+        for which, manifest in enumerate(manifests):
+            if which == 1:
+                api.app.state.service.forget_optimizers()
+            body = counts_for(manifest, seed=generation)
+            body["responses"] = body["responses"][: len(body["responses"]) - 2]  # two aborted trials
+            answer = api.post(manifest["responses_url"], json=body)
+            assert answer.status_code == 200, answer.text
+            manifests[which] = answer.json()["next"]
+    codes = [
+        [[s["code"] for s in g["stimuli"]] for g in history(api, s["session"]["id"])["generations"]] for s in sessions
+    ]
+    assert codes[0] == codes[1]
+    assert codes[0][0] != codes[0][-1]
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "fragment"),
+    [
+        ({"name": "ga", "params": {"mutation_rate": 2}}, "mutation_rate"),
+        ({"name": "sphere-cma", "params": {"learning_rate": "fast"}}, "sphere-cma"),
+        ({"name": "cholesky-cma", "params": {"step": 1}}, "step"),
+        ({"name": "subspace", "params": {"basis": [[1.0, 0.0]]}}, "basis"),
+        ({"name": "nevergrad"}, "nevergrad"),
+    ],
+)
+def test_bad_optimizer_settings_are_a_problem_and_create_nothing(
+    api: TestClient, optimizer: dict[str, Any], fragment: str
+) -> None:
+    assert_problem(api.post("/v1/sessions", json={"optimizer": optimizer}), 422, fragment)
+    assert api.get("/v1/sessions").json()["total"] == 0

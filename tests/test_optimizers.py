@@ -1,0 +1,267 @@
+"""Every registered optimizer: exact state round-trip, determinism, partial populations, errors, progress."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import optimizers
+from optimizers import InvalidParameter, Optimizer
+
+DIM = 12
+
+
+def basis(dim: int, k: int, seed: int = 0) -> list[list[float]]:
+    q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((dim, k)))
+    return q.T.tolist()
+
+
+def make(name: str, dim: int = DIM, population_size: int = 8, seed: int = 0, **params: Any) -> Optimizer:
+    if name == "subspace":
+        params.setdefault("basis", basis(dim, max(2, dim // 3)))
+    return optimizers.create_optimizer(
+        name, dim, population_size=population_size, seed=seed, code_norm=math.sqrt(dim), **params
+    )
+
+
+def objective(codes: np.ndarray) -> np.ndarray:
+    """A smooth bump centred off the origin (to be maximized)."""
+    return -np.sum((codes - 0.7) ** 2, axis=1)
+
+
+def through_json(optimizer: Optimizer) -> Optimizer:
+    return optimizers.optimizer_from_state(json.loads(json.dumps(optimizer.state_dict())))
+
+
+ALL = sorted(optimizers.OPTIMIZERS)
+
+
+@pytest.mark.parametrize("name", ALL)
+@settings(max_examples=12, deadline=None)
+@given(
+    seed=st.integers(0, 2**62),
+    rounds=st.integers(0, 12),
+    measured_fraction=st.floats(0.2, 1.0),
+    reload_while_pending=st.booleans(),
+)
+def test_a_reloaded_optimizer_proposes_bit_identical_codes(
+    name: str, seed: int, rounds: int, measured_fraction: float, reload_while_pending: bool
+) -> None:
+    rng = np.random.default_rng(seed % 2**32)
+    original = make(name, seed=seed)
+    for _ in range(rounds):
+        population = original.ask()
+        keep = max(1, int(measured_fraction * len(population.ids)))
+        rows = rng.permutation(len(population.ids))[:keep]
+        scores = objective(population.codes[rows]) + rng.normal(size=keep)
+        scores[rng.random(keep) < 0.1] = np.nan  # a failed measurement now and then
+        original.tell([population.ids[i] for i in rows], scores)
+    if reload_while_pending:
+        pending = original.ask()
+        reloaded = through_json(original)
+        scores = objective(pending.codes)
+        original.tell(pending.ids, scores)
+        reloaded.tell(pending.ids, scores)
+    else:
+        reloaded = through_json(original)
+    assert reloaded.state_dict() == original.state_dict()
+    for _ in range(2):
+        mine, theirs = original.ask(), reloaded.ask()
+        np.testing.assert_array_equal(mine.codes, theirs.codes)
+        assert mine.ids == theirs.ids
+        original.tell(mine.ids, objective(mine.codes))
+        reloaded.tell(theirs.ids, objective(theirs.codes))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_two_optimizers_with_one_seed_agree_even_when_interleaved_with_others(name: str) -> None:
+    first, second, other = make(name, seed=5), make(name, seed=5), make(name, seed=6)
+    for _ in range(4):
+        a, b, c = first.ask(), other.ask(), second.ask()
+        np.testing.assert_array_equal(a.codes, c.codes)
+        assert not np.array_equal(a.codes, b.codes)
+        for optimizer, population in ((first, a), (other, b), (second, c)):
+            optimizer.tell(population.ids, objective(population.codes))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_a_partial_population_is_learned_from_and_the_best_is_tracked(name: str) -> None:
+    optimizer = make(name)
+    population = optimizer.ask()
+    scores = objective(population.codes[:3])
+    optimizer.tell(population.ids[:3], scores)
+    assert optimizer.generation == 1 and not optimizer.pending
+    assert optimizer.best_score == scores.max()
+    np.testing.assert_array_equal(optimizer.best_code, population.codes[int(np.argmax(scores))])
+    assert optimizer.ask().codes.shape == (8, DIM)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_optimizer_lists_its_parameters_and_records_them_resolved(name: str) -> None:
+    optimizer = make(name)
+    assert set(optimizer.settings) == set(optimizers.parameter_names(type(optimizer)))
+    json.dumps(optimizer.settings)  # plain data
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_if_an_unknown_parameter_is_refused_with_the_accepted_ones(name: str) -> None:
+    with pytest.raises(InvalidParameter, match="takes"):
+        make(name, no_such_parameter=1)
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "message"),
+    [
+        ("cholesky-cma", {"sigma": 0.0}, "sigma"),
+        ("cholesky-cma", {"sigma": "wide"}, "cholesky-cma"),
+        ("cholesky-cma", {"mu": 9}, "mu"),
+        ("cholesky-cma", {"mean": [0.0, 1.0]}, "mean"),
+        ("cholesky-cma", {"factor_update_every": 0}, "factor_update_every"),
+        ("sep-cma", {"sigma": -1.0}, "sigma"),
+        ("sep-cma", {"mean": [math.nan] * DIM}, "mean"),
+        ("sphere-cma", {"learning_rate": 0.0}, "learning_rate"),
+        ("sphere-cma", {"sphere_norm": -3.0}, "sphere_norm"),
+        ("sphere-cma", {"angle_start": 190.0}, "angle_start"),
+        ("sphere-cma", {"decay_generations": 0}, "decay_generations"),
+        ("sphere-cma", {"mean": [0.0] * DIM}, "mean"),
+        ("ga", {"mutation_rate": 1.5}, "mutation_rate"),
+        ("ga", {"mutation_size": -0.1}, "mutation_size"),
+        ("ga", {"selectivity": 0.0}, "selectivity"),
+        ("ga", {"elites": 8}, "elites"),
+        ("ga", {"heritability": 0.2}, "heritability"),
+        ("subspace", {"basis": [[1.0, 0.0]]}, "shape"),
+        ("subspace", {"basis": [[1.0] * DIM, [1.0] * DIM]}, "orthonormal"),
+        ("subspace", {"basis": "eigenvectors"}, "basis"),
+        ("subspace", {"inner": "subspace"}, "itself"),
+        ("subspace", {"inner": "no-such"}, "no-such"),
+        ("subspace", {"inner_params": {"sigma": 0.0}}, "sigma"),
+        ("pycma", {"sigma": math.inf}, "sigma"),
+    ],
+)
+def test_if_invalid_parameter_names_the_bad_parameter(name: str, params: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidParameter, match=message):
+        make(name, **params)
+
+
+def test_defaults_follow_the_space_s_code_norm_and_explicit_parameters_win() -> None:
+    # fc6: d = 4,096, norm 300 -> the published values exactly.
+    fc6 = {"dim": 4096, "population_size": 40, "seed": 0, "code_norm": 300.0}
+    assert optimizers.create_optimizer("cholesky-cma", **fc6).settings["sigma"] == 3.0
+    assert optimizers.create_optimizer("ga", **fc6).settings["mutation_size"] == 0.75
+    assert optimizers.create_optimizer("sphere-cma", **fc6).settings["sphere_norm"] == 300.0
+    # A 100-d N(0, I) prior (norm 10): per-coordinate spread 1 instead of 300 / 64.
+    small = {"dim": 100, "population_size": 40, "seed": 0, "code_norm": 10.0}
+    assert optimizers.create_optimizer("cholesky-cma", **small).settings["sigma"] == 0.64
+    assert optimizers.create_optimizer("sphere-cma", **small).settings["sphere_norm"] == 10.0
+    assert optimizers.create_optimizer("ga", **small, mutation_size=0.5).settings["mutation_size"] == 0.5
+
+
+def test_sphere_cma_proposes_only_codes_of_the_sphere_norm_at_the_scheduled_angle() -> None:
+    optimizer = optimizers.create_optimizer("sphere-cma", 50, population_size=10, seed=0, sphere_norm=7.0)
+    for generation in range(5):
+        population = optimizer.ask()
+        np.testing.assert_allclose(np.linalg.norm(population.codes, axis=1), 7.0)
+        if generation > 0:
+            mean = optimizer.mean
+            assert mean is not None
+            cosines = population.codes @ mean / 49.0
+            np.testing.assert_allclose(np.degrees(np.arccos(cosines)), np.degrees(optimizer.angle(generation)))
+        optimizer.tell(population.ids, objective(population.codes))
+    schedule = optimizers.SphereCMA(4, angle_start=50, angle_end=7.33, decay_generations=75)
+    assert math.degrees(schedule.angle(0)) == pytest.approx(50)
+    assert math.degrees(schedule.angle(74)) == pytest.approx(7.33)
+    assert math.degrees(schedule.angle(500)) == pytest.approx(7.33)
+
+
+def test_ga_conserves_its_elites_into_the_next_generation() -> None:
+    optimizer = optimizers.create_optimizer("ga", 6, population_size=10, seed=0, elites=3)
+    population = optimizer.ask()
+    scores = objective(population.codes)
+    optimizer.tell(population.ids, scores)
+    best_three = population.codes[np.argsort(-scores)[:3]]
+    np.testing.assert_array_equal(optimizer.ask().codes[:3], best_three)
+
+
+def test_subspace_codes_lie_in_the_span_of_the_basis_around_the_center() -> None:
+    rows = np.array(basis(20, 4, seed=3))
+    center = np.linspace(-1, 1, 20)
+    optimizer = optimizers.create_optimizer(
+        "subspace", 20, population_size=6, seed=0, basis=rows.tolist(), center=center.tolist(), inner="sep-cma"
+    )
+    codes = optimizer.ask().codes - center
+    np.testing.assert_allclose(codes - (codes @ rows.T) @ rows, 0.0, atol=1e-12)
+
+
+def test_the_low_rank_cholesky_factor_follows_the_dense_covariance_update() -> None:
+    """A^T A must equal C after (1 - c1) C + c1 pc pc^T updates, and A^-1 must invert A."""
+    optimizer = optimizers.CholeskyCMA(6, population_size=8, seed=2, sigma=0.5, factor_update_every=1)
+    covariance = np.eye(6)
+    for _ in range(15):
+        population = optimizer.ask()
+        optimizer.tell(population.ids, objective(population.codes))
+        pc = optimizer._pc  # the path the update used
+        covariance = (1 - optimizer._c1) * covariance + optimizer._c1 * np.outer(pc, pc)
+    np.testing.assert_allclose(optimizer.factor.T @ optimizer.factor, covariance, atol=1e-12)
+    np.testing.assert_allclose(optimizer.factor @ optimizer.factor_inverse, np.eye(6), atol=1e-12)
+
+
+def test_the_default_beats_random_search_on_a_noisy_function_of_few_relevant_directions() -> None:
+    """200 dims, 10 of them relevant, heavy multiplicative noise, 1,200 evaluations per run."""
+    dim, relevant, generations = 200, 10, 30
+    wins = 0
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        projection = np.linalg.qr(rng.standard_normal((dim, relevant)))[0]
+        target = rng.standard_normal(relevant) * 1.5
+
+        def clean(codes: np.ndarray, projection: np.ndarray = projection, target: np.ndarray = target) -> np.ndarray:
+            return np.exp(-0.5 * np.sum((codes @ projection - target) ** 2, axis=1) / 4.0)
+
+        optimizer = optimizers.create_optimizer(
+            optimizers.DEFAULT_OPTIMIZER, dim, population_size=40, seed=seed, code_norm=math.sqrt(dim)
+        )
+        best_clean_found = -np.inf
+        for _ in range(generations):
+            population = optimizer.ask()
+            truth = clean(population.codes)
+            noisy = truth * np.maximum(0.0, 1 + 0.5 * rng.standard_normal(len(truth)))
+            optimizer.tell(population.ids, noisy)
+            best_clean_found = max(best_clean_found, float(truth[np.argmax(noisy)]))
+        random_codes = rng.standard_normal((40 * generations, dim))
+        random_truth = clean(random_codes)
+        random_noisy = random_truth * np.maximum(0.0, 1 + 0.5 * rng.standard_normal(len(random_truth)))
+        wins += best_clean_found > random_truth[np.argmax(random_noisy)]
+    assert wins >= 4
+
+
+def test_if_tell_rejects_unknown_duplicate_and_unasked_candidates() -> None:
+    optimizer = optimizers.CholeskyCMA(4, population_size=4, seed=0)
+    with pytest.raises(optimizers.NoPendingPopulation):
+        optimizer.tell([0], [1.0])
+    population = optimizer.ask()
+    with pytest.raises(optimizers.PendingPopulation):
+        optimizer.ask()
+    with pytest.raises(optimizers.UnknownCandidate):
+        optimizer.tell([population.ids[0], 999], [1.0, 2.0])
+    with pytest.raises(optimizers.DuplicateCandidate):
+        optimizer.tell([population.ids[0], population.ids[0]], [1.0, 2.0])
+    with pytest.raises(InvalidParameter):
+        optimizer.tell(list(population.ids), [1.0])
+    assert optimizer.pending and optimizer.generation == 0  # nothing changed
+
+
+def test_if_unknown_optimizer_names_the_known_ones() -> None:
+    with pytest.raises(optimizers.UnknownOptimizer, match="cholesky-cma"):
+        optimizers.create_optimizer("no-such", 3, population_size=4, seed=0)
+
+
+def test_if_a_state_of_another_schema_is_refused() -> None:
+    state = optimizers.CholeskyCMA(3, population_size=4, seed=0).state_dict()
+    with pytest.raises(optimizers.IncompatibleState):
+        optimizers.optimizer_from_state({**state, "schema": 99})
