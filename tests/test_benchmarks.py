@@ -1,0 +1,44 @@
+"""The benchmark scripts run end to end on a tiny configuration and print their contract's last line.
+
+The figures themselves are measured by running the scripts (see README); these only keep them working.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_script(*args: str) -> list[str]:
+    done = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.strip().splitlines()
+
+
+def test_optimizer_step_prints_a_row_per_optimizer_and_the_speed_up() -> None:
+    lines = run_script("benchmarks/optimizer_step.py", "--generations", "3", "--pycma-generations", "2")
+    for name in ("cholesky-cma", "sphere-cma", "sep-cma", "ga", "cmaes-sep", "pycma"):
+        assert any(line.startswith(name) for line in lines), name
+    assert re.fullmatch(r"default [\w-]+: median [\d.]+ ms, pycma full: \d+ ms, speed-up \d+ x", lines[-1])
+
+
+def test_search_quality_writes_csvs_and_plots_and_compares_the_default_with_ga(tmp_path: Path) -> None:
+    lines = run_script(
+        "benchmarks/search_quality.py", "--units", "2", "--synthetic-units", "1", "--seeds", "1",
+        "--synthetic-seeds", "1", "--noise", "0,poisson", "--generations", "3", "--random-codes", "200",
+        "--optimizers", "cholesky-cma,sphere-cma,ga,pycma", "--out", str(tmp_path),
+    )  # fmt: skip
+    pattern = r"default [\w-]+ vs ga: mean normalized score [\d.]+ vs [\d.]+ \(ratio [\d.]+, 95% CI [\d.]+\.\.[\d.]+\)"
+    assert re.fullmatch(pattern, lines[-1]), lines[-1]
+    for panel in ("cnn", "synthetic"):
+        assert (tmp_path / f"{panel}.png").stat().st_size > 10_000
+        with (tmp_path / f"{panel}_runs.csv").open() as handle:
+            runs = list(csv.DictReader(handle))
+        assert len(runs) == 4 * 2 * (2 if panel == "cnn" else 1)
+        values = [float(run["normalized_best_any_run"]) for run in runs]
+        assert max(values) <= 1 and max(values) > 0.5  # the ceiling is the best image any run saw
