@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import torch
 
-from generators import dcgan_faces
+from generators import dcgan_faces, deepsim_fc6
 from generators.base import GeneratorSpec, ImageGenerator
-from generators.errors import BadLatentCodes, GeneratorError, GeneratorWeightsMissing, UnknownGenerator
+from generators.errors import (
+    BadLatentCodes,
+    GeneratorError,
+    GeneratorWeightsMismatch,
+    GeneratorWeightsMissing,
+    UnknownGenerator,
+)
 
 __all__ = [
     "GENERATORS",
     "BadLatentCodes",
     "GeneratorError",
     "GeneratorSpec",
+    "GeneratorWeightsMismatch",
     "GeneratorWeightsMissing",
     "ImageGenerator",
     "UnknownGenerator",
@@ -33,8 +41,9 @@ def _register(spec: GeneratorSpec) -> None:
 
 
 _register(dcgan_faces.SPEC)
+_register(deepsim_fc6.SPEC)
 
-_loaded: dict[tuple[str, str], ImageGenerator] = {}
+_loaded: dict[tuple[str, str, str], ImageGenerator] = {}
 _loading = threading.Lock()
 
 
@@ -52,12 +61,16 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def load_generator(name: str, device: str = "auto") -> ImageGenerator:
-    """The process-wide instance of generator ``name`` on ``device``, loaded on first use."""
+def load_generator(name: str, device: str = "auto", weights_dir: Path | None = None) -> ImageGenerator:
+    """The process-wide instance of generator ``name`` on ``device``, loaded on first use.
+
+    Generators with a ``weights_file`` read it from ``weights_dir`` (default: ./weights).
+    """
     spec = generator_spec(name)
     torch_device = resolve_device(device)
-    key = (name, str(torch_device))
+    weights = None if spec.weights_file is None else Path(weights_dir or "weights") / spec.weights_file
+    key = (name, str(torch_device), str(weights))
     with _loading:
         if key not in _loaded:
-            _loaded[key] = ImageGenerator(spec, spec.build(torch_device), torch_device)
+            _loaded[key] = ImageGenerator(spec, spec.build(torch_device, weights), torch_device)
         return _loaded[key]

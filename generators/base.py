@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -20,7 +21,9 @@ __all__ = ["GeneratorSpec", "ImageGenerator"]
 class GeneratorSpec:
     """A registered generator: its geometry, defaults for sessions, and how to build it.
 
-    ``build(device)`` returns a module mapping codes (B, d) to images (B, 3, H, W) in [0, 1].
+    ``build(device, weights)`` returns a module mapping codes (B, d) to images (B, 3, H, W) in [0, 1];
+    ``weights`` is the path of ``weights_file`` in the configured weights folder, or None for generators
+    whose weights ship in an installed package.
     ``typical_norm`` is the norm of a code drawn from the generator's prior; optimizers rescale their
     published step sizes (set for fc6 codes of norm 300 in 4,096 d) from it and ``latent_dim``.
     """
@@ -31,7 +34,8 @@ class GeneratorSpec:
     typical_norm: float
     licence: str
     description: str
-    build: Callable[[torch.device], nn.Module]
+    build: Callable[[torch.device, Path | None], nn.Module]
+    weights_file: str | None = None
 
 
 class ImageGenerator:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.resources
 import importlib.util
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -28,7 +29,7 @@ class _UnitRange(nn.Module):
         return images.add(1.0).mul_(0.5)
 
 
-def _build(device: torch.device) -> nn.Module:
+def _build(device: torch.device, weights_path: Path | None) -> nn.Module:  # weights ship in the package
     if importlib.util.find_spec("gan_face_generate") is None:
         raise GeneratorWeightsMissing(
             "dcgan-faces needs the package gan-face-generate: pip install --no-deps gan-face-generate"

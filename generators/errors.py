@@ -3,12 +3,19 @@
 GeneratorError
 ├── UnknownGenerator          no generator is registered under that name
 ├── GeneratorWeightsMissing   the weights file or package is absent (install it or set the path)
+├── GeneratorWeightsMismatch  the weights file does not fit the architecture (wrong keys or shapes)
 └── BadLatentCodes            codes of the wrong shape or with non-finite values
 """
 
 from __future__ import annotations
 
-__all__ = ["BadLatentCodes", "GeneratorError", "GeneratorWeightsMissing", "UnknownGenerator"]
+__all__ = [
+    "BadLatentCodes",
+    "GeneratorError",
+    "GeneratorWeightsMismatch",
+    "GeneratorWeightsMissing",
+    "UnknownGenerator",
+]
 
 
 class GeneratorError(Exception):
@@ -28,3 +35,7 @@ class GeneratorWeightsMissing(GeneratorError, FileNotFoundError):
 
 class BadLatentCodes(GeneratorError, ValueError):
     """Latent codes of the wrong shape, or not finite."""
+
+
+class GeneratorWeightsMismatch(GeneratorError):
+    """The weights file does not fit the architecture: the message lists the missing, unexpected and misshapen keys."""

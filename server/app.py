@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -21,7 +22,7 @@ __all__ = ["create_app"]
 def create_app(
     settings: Settings | None = None,
     *,
-    load_generator: Callable[[str, str], ImageGenerator] = generators.load_generator,
+    load_generator: Callable[[str, str, Path], ImageGenerator] = generators.load_generator,
 ) -> FastAPI:
     """Build the app; the store opens when the app starts and closes when it stops."""
     settings = settings or get_settings()

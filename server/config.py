@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: SQLite file in data_dir")
     device: str = Field(default="auto", description="torch device for generators: auto, cpu, cuda, cuda:1, ...")
+    weights_dir: Path = Field(default=Path("weights"), description="folder of the lab's generator weight files")
     # Comma-separated in the environment: EVOSTIM_TOKENS=token-a,token-b
     tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
     snapshot_every: int = Field(default=10, ge=1, description="optimizer snapshot every N generations")

@@ -15,6 +15,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -94,7 +95,7 @@ class SessionService:
     """Sessions for many owners, with per-session serialization and an optimizer cache."""
 
     def __init__(
-        self, store: Store, settings: Settings, *, load_generator: Callable[[str, str], ImageGenerator]
+        self, store: Store, settings: Settings, *, load_generator: Callable[[str, str, Path], ImageGenerator]
     ) -> None:
         self._store = store
         self._settings = settings
@@ -109,12 +110,13 @@ class SessionService:
             return self._locks.setdefault(session_id, threading.Lock())
 
     def _generator(self, name: str) -> ImageGenerator:
-        return self._load_generator(name, self._settings.device)
+        return self._load_generator(name, self._settings.device, self._settings.weights_dir)
 
     # -- create ------------------------------------------------------------------------------------
     def create_session(self, owner: str, request: SessionCreate) -> SessionCreated:
         try:
             spec = generator_spec(request.generator)
+            self._generator(spec.name)  # loads it once; a missing weights file refuses the session here
         except GeneratorError as error:
             raise InvalidSessionConfig(str(error)) from None
         seed = request.seed if request.seed is not None else secrets.randbits(62)

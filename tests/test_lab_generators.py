@@ -1,0 +1,131 @@
+"""Generators whose weights a lab provides: the exact published architecture, loaded from a file, clear errors.
+
+No weights ship with evostim: the tests build random state dicts of the published shapes.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from fastapi.testclient import TestClient
+
+import generators
+from generators import GeneratorWeightsMismatch, GeneratorWeightsMissing
+from tests.test_api import assert_problem
+
+# DeePSiM fc6 as published (Dosovitskiy & Brox 2016; the Caffe model's layer names and shapes).
+FC6_SHAPES: dict[str, tuple[int, ...]] = {
+    **{f"{name}.weight": (4096, 4096) for name in ("defc7", "defc6", "defc5")},
+    **{f"{name}.bias": (4096,) for name in ("defc7", "defc6", "defc5")},
+}
+for _name, _cin, _cout, _k in [
+    ("deconv5", 256, 256, 4), ("conv5_1", 256, 512, 3), ("deconv4", 512, 256, 4), ("conv4_1", 256, 256, 3),
+    ("deconv3", 256, 128, 4), ("conv3_1", 128, 128, 3), ("deconv2", 128, 64, 4), ("deconv1", 64, 32, 4),
+    ("deconv0", 32, 3, 4),
+]:  # fmt: skip
+    FC6_SHAPES[f"{_name}.weight"] = (_cin, _cout, _k, _k)  # ConvTranspose2d: (in, out, k, k)
+    FC6_SHAPES[f"{_name}.bias"] = (_cout,)
+
+
+def random_state(shapes: dict[str, tuple[int, ...]], prefix: str = "") -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    state = {}
+    for key, shape in shapes.items():
+        fan_in = shape[1] if key.endswith("weight") and len(shape) == 2 else (shape[0] * 9 if len(shape) == 4 else 1)
+        state[prefix + key] = torch.randn(shape, generator=generator) / math.sqrt(fan_in)
+    return state
+
+
+@pytest.fixture(scope="module")
+def fc6_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("weights")
+    torch.save(random_state(FC6_SHAPES), folder / "deepsim-fc6.pt")
+    return folder
+
+
+def test_deepsim_fc6_decodes_4096_d_codes_to_256_pixel_rgb_images(fc6_weights: Path) -> None:
+    fc6 = generators.load_generator("deepsim-fc6", "cpu", fc6_weights)
+    codes = np.random.default_rng(0).standard_normal((3, 4096)) * 300 / 64
+    images = fc6.decode(codes)
+    assert tuple(images.shape) == (3, 3, 256, 256)
+    assert float(images.min()) >= 0.0 and float(images.max()) <= 1.0
+    assert float(images.std()) > 0.01  # around the mean pixel, not a constant
+    np.testing.assert_allclose(fc6.decode(codes[1:2]).numpy()[0], images.numpy()[1], atol=1e-5)
+    zero = fc6.decode(np.zeros((1, 4096))).numpy()[0]
+    assert zero.shape == (3, 256, 256)
+    assert generators.load_generator("deepsim-fc6", "cpu", fc6_weights) is fc6
+
+
+def test_the_fc6_output_is_bgr_around_the_imagenet_mean_pixel() -> None:
+    module = generators.deepsim_fc6.DeepSimFc6()
+    for parameter in module.parameters():
+        torch.nn.init.zeros_(parameter)
+    with torch.no_grad():
+        module.G.deconv0.bias.copy_(torch.tensor([10.0, 0.0, -10.0]))  # B, G, R offsets
+        image = module(torch.zeros(1, 4096))[0, :, 0, 0] * 255
+    np.testing.assert_allclose(image.numpy(), [123.0 - 10, 117.0, 104.0 + 10], atol=1e-4)
+
+
+@pytest.mark.parametrize("prefix", ["G.", ""])
+def test_fc6_loads_the_key_styles_of_the_published_ports(tmp_path: Path, prefix: str) -> None:
+    module = generators.deepsim_fc6.DeepSimFc6()
+    path = tmp_path / "fc6.pt"
+    torch.save({"state_dict": random_state(FC6_SHAPES, prefix)}, path)
+    generators.weights.load_state_dict_file(module, path, rename=generators.deepsim_fc6._file_key, label="fc6")
+    assert torch.equal(module.G.defc7.bias, random_state(FC6_SHAPES)["defc7.bias"])
+
+
+def test_if_a_missing_weights_file_is_named_with_its_expected_path(tmp_path: Path) -> None:
+    with pytest.raises(GeneratorWeightsMissing, match=str(tmp_path / "deepsim-fc6.pt")):
+        generators.load_generator("deepsim-fc6", "cpu", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda state: state.pop("defc5.bias"), "missing keys: G.defc5.bias"),
+        (lambda state: state.update({"defc8.weight": torch.zeros(1)}), "unexpected keys: G.defc8.weight"),
+        (lambda state: state.update({"deconv0.bias": torch.zeros(4)}), r"G.deconv0.bias \(4,\) \(expected \(3,\)\)"),
+    ],
+)
+def test_if_a_mismatched_weights_file_names_the_keys_and_shapes(tmp_path: Path, change: Any, message: str) -> None:
+    state = random_state({k: v for k, v in FC6_SHAPES.items() if not k.startswith("defc")})
+    state.update({k: torch.zeros(v) for k, v in FC6_SHAPES.items() if k.startswith("defc")})
+    change(state)
+    torch.save(state, tmp_path / "deepsim-fc6.pt")
+    with pytest.raises(GeneratorWeightsMismatch, match=message):
+        generators.load_generator("deepsim-fc6", "cpu", tmp_path)
+
+
+def test_if_a_file_that_is_not_a_state_dict_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "deepsim-fc6.pt").write_bytes(b"not a torch file")
+    with pytest.raises(GeneratorWeightsMismatch, match="not a readable torch state dict"):
+        generators.load_generator("deepsim-fc6", "cpu", tmp_path)
+
+
+def test_a_session_on_fc6_uses_the_published_defaults_and_serves_256_pixel_images(
+    make_api: Any, fc6_weights: Path
+) -> None:
+    api: TestClient = make_api(weights_dir=fc6_weights)
+    response = api.post("/v1/sessions", json={"generator": "deepsim-fc6", "population_size": 4, "seed": 1})
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert created["session"]["config"]["optimizer"]["params"]["sigma"] == 3.0  # the published fc6 step
+    image = api.get(created["generation"]["stimuli"][0]["url"])
+    assert image.status_code == 200 and image.content[:8] == b"\x89PNG\r\n\x1a\n"
+    import io
+
+    from PIL import Image
+
+    assert Image.open(io.BytesIO(image.content)).size == (256, 256)
+
+
+def test_a_session_on_a_generator_without_weights_is_a_problem_naming_the_file(make_api: Any, tmp_path: Path) -> None:
+    api: TestClient = make_api(weights_dir=tmp_path / "empty")
+    assert_problem(api.post("/v1/sessions", json={"generator": "deepsim-fc6"}), 422, "deepsim-fc6.pt")
+    assert api.get("/v1/sessions").json()["total"] == 0
