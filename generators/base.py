@@ -52,6 +52,11 @@ class ImageGenerator:
         self._lock = threading.Lock()
 
     @property
+    def module(self) -> nn.Module:
+        """The torch module (codes -> images in [0, 1]), for gradient tools such as ``generators.metric``."""
+        return self._module
+
+    @property
     def latent_dim(self) -> int:
         return self.spec.latent_dim
 

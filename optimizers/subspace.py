@@ -38,7 +38,9 @@ class Subspace(Optimizer):
         dim: full latent dimension d.
         population_size: λ (passed to the inner optimizer).
         seed: seed (passed to the inner optimizer, which owns the randomness).
-        basis: k x d matrix with orthonormal rows, e.g. the top-k eigenvectors of the generator's metric.
+        basis: k x d matrix with orthonormal rows, e.g. the top-k eigenvectors of the generator's metric (over
+            HTTP also the name of a metric file made by ``evostim metric``, e.g. "dcgan-faces.metric").
+        dimensions: search only the first this many rows of the basis (default: all).
         inner: name of the optimizer that searches the k coordinates (default cholesky-cma).
         inner_params: its parameters.
         center: the code at inner coordinates 0 (default: the zero code).
@@ -58,6 +60,7 @@ class Subspace(Optimizer):
         population_size: int = 40,
         seed: int = 0,
         basis: Any = None,
+        dimensions: int | None = None,
         inner: str = "cholesky-cma",
         inner_params: dict[str, Any] | None = None,
         center: list[float] | None = None,
@@ -69,6 +72,10 @@ class Subspace(Optimizer):
         matrix = _as_matrix(basis, "basis")
         if matrix.ndim != 2 or matrix.shape[1] != dim or not 1 <= matrix.shape[0] <= dim:
             raise InvalidParameter(f"basis must have shape (k, {dim}) with 1 <= k <= {dim}, got {matrix.shape}")
+        if dimensions is not None:
+            if not (isinstance(dimensions, int) and 1 <= dimensions <= len(matrix)):
+                raise InvalidParameter(f"dimensions must be an integer in 1..{len(matrix)}, got {dimensions!r}")
+            matrix = matrix[:dimensions]
         if not np.all(np.isfinite(matrix)):
             raise InvalidParameter("basis must be finite")
         gram_error = float(np.abs(matrix @ matrix.T - np.eye(len(matrix))).max())
@@ -106,6 +113,7 @@ class Subspace(Optimizer):
     def _settings(self) -> dict[str, Any]:
         return {
             "basis": encode_array(self._basis),
+            "dimensions": None,  # the stored basis is already cut to size
             "inner": self._inner.name,
             "inner_params": self._inner.settings,
             "center": self._initial_center,

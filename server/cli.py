@@ -1,4 +1,5 @@
-"""The ``evostim`` command: ``serve`` runs the server, ``demo`` runs an in-silico closed-loop evolution."""
+"""The ``evostim`` command: ``serve`` runs the server, ``demo`` runs an in-silico closed-loop evolution,
+``metric`` computes a generator's metric eigenbasis for the ``subspace`` optimizer."""
 
 from __future__ import annotations
 
@@ -33,6 +34,31 @@ def _demo(args: argparse.Namespace) -> None:
     )
 
 
+def _metric(args: argparse.Namespace) -> None:
+    import numpy as np
+    import torch
+
+    from generators import generator_spec, load_generator
+    from generators.metric import metric_eigenbasis, spectrum_coverage
+
+    spec = generator_spec(args.generator)
+    generator = load_generator(spec.name, args.device, Path(args.weights_dir))
+    scale = spec.typical_norm / spec.latent_dim**0.5
+    codes = torch.as_tensor(np.random.default_rng(args.seed).standard_normal((args.samples, spec.latent_dim)) * scale)
+    result = metric_eigenbasis(
+        generator.module, codes.float().to(generator.device), args.top, generator=spec.name, seed=args.seed
+    )
+    out = Path(args.out or Path(args.weights_dir) / f"{spec.name}.metric.npz")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result.save(out)
+    held = result.eigenvalues.sum() / result.trace
+    ninety, ninety_nine = spectrum_coverage(result.eigenvalues, result.trace)
+    print(f"{spec.name}: metric over {args.samples} codes; top {args.top} of {spec.latent_dim} directions hold "
+          f"{held:.1%} of the trace; 90% in {ninety}, 99% in {ninety_nine} directions "
+          f"(more than {args.top} means: not within the top {args.top})")  # fmt: skip
+    print(f'eigenbasis saved to {out} (subspace optimizer: "basis": "{out.stem}")')
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="evostim", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -52,6 +78,16 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument("--repetitions", type=int, default=2, help="presentations per image")
     demo.add_argument("--unconstrained", action="store_true", help="let the code norm grow (super-stimuli)")
     demo.set_defaults(run=_demo)
+
+    metric = commands.add_parser("metric", help="top eigenvectors of a generator's metric, saved for `subspace`")
+    metric.add_argument("--generator", default="dcgan-faces")
+    metric.add_argument("--samples", type=int, default=32, help="codes the metric is averaged over")
+    metric.add_argument("--top", type=int, default=40, help="eigenvectors to keep")
+    metric.add_argument("--seed", type=int, default=0)
+    metric.add_argument("--device", default="auto")
+    metric.add_argument("--weights-dir", default=os.environ.get("EVOSTIM_WEIGHTS_DIR", "weights"))
+    metric.add_argument("--out", help="file to write (default: WEIGHTS_DIR/GENERATOR.metric.npz)")
+    metric.set_defaults(run=_metric)
 
     args = parser.parse_args(argv)
     args.run(args)

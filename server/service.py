@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import secrets
 import threading
 import time
@@ -23,6 +24,7 @@ from numpy.typing import NDArray
 
 import optimizers
 from generators import GeneratorError, ImageGenerator, generator_spec
+from generators.metric import MetricBasis
 from optimizers import Optimizer, OptimizerError, Population
 from server.config import Settings
 from server.errors import (
@@ -109,6 +111,18 @@ class SessionService:
         with self._locks_guard:
             return self._locks.setdefault(session_id, threading.Lock())
 
+    def _named_basis(self, name: str, generator: str) -> NDArray[np.float64]:
+        """The eigenbasis saved by ``evostim metric`` as WEIGHTS_DIR/<name>.npz, checked against the generator."""
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", name):
+            raise InvalidSessionConfig(f"basis name {name!r} must be a file name (letters, digits, . _ -)")
+        path = self._settings.weights_dir / f"{name}.npz"
+        if not path.is_file():
+            raise InvalidSessionConfig(f"basis {name!r}: no file {path}; make it with `evostim metric`")
+        saved = MetricBasis.load(path)
+        if saved.generator != generator:
+            raise InvalidSessionConfig(f"basis {name!r} was computed for {saved.generator}, not {generator}")
+        return saved.basis
+
     def _generator(self, name: str) -> ImageGenerator:
         return self._load_generator(name, self._settings.device, self._settings.weights_dir)
 
@@ -120,6 +134,9 @@ class SessionService:
         except GeneratorError as error:
             raise InvalidSessionConfig(str(error)) from None
         seed = request.seed if request.seed is not None else secrets.randbits(62)
+        params = dict(request.optimizer.params)
+        if request.optimizer.name == "subspace" and isinstance(params.get("basis"), str):
+            params["basis"] = self._named_basis(params["basis"], spec.name)
         try:
             optimizer = optimizers.create_optimizer(
                 request.optimizer.name,
@@ -127,7 +144,7 @@ class SessionService:
                 population_size=request.population_size,
                 seed=seed,
                 code_norm=spec.typical_norm,  # the generator's scale sets the step-size defaults
-                **request.optimizer.params,
+                **params,
             )
         except OptimizerError as error:
             raise InvalidSessionConfig(f"optimizer {request.optimizer.name}: {error}") from None

@@ -1,0 +1,116 @@
+"""The generator's metric: which latent directions change the image, and which barely do.
+
+H(z) = J(z)^T J(z), the pullback of the pixel L2 distance through the generator G (J = dG/dz), averaged over
+sample codes. Its top eigenvectors are the directions that matter; most of the spectrum is near zero (a large
+null space), and searching only the top-k eigen-directions is much more efficient (Wang & Ponce, ICLR 2021).
+
+H is never formed from a dense Jacobian at scale: H v = J^T (J v) is one Jacobian-vector product and one
+vector-Jacobian product (torch.func), and the top eigenpairs come from Lanczos (scipy's ARPACK eigsh) on that
+operator. For small latent spaces ``dense_metric`` builds H exactly (used by the tests and the spectrum report).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from scipy.sparse.linalg import LinearOperator, eigsh
+from torch import nn
+
+__all__ = ["MetricBasis", "dense_metric", "metric_eigenbasis", "metric_vector_product", "spectrum_coverage"]
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class MetricBasis:
+    """Top eigenvectors (rows, orthonormal) and eigenvalues of the averaged metric, largest first."""
+
+    generator: str
+    basis: FloatArray  # (k, d)
+    eigenvalues: FloatArray  # (k,)
+    trace: float  # of the averaged metric (exact or estimated), to say what share the top-k hold
+    samples: int
+
+    def save(self, path: Path) -> None:
+        np.savez(
+            path,
+            generator=self.generator,
+            basis=self.basis,
+            eigenvalues=self.eigenvalues,
+            trace=self.trace,
+            samples=self.samples,
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> MetricBasis:
+        with np.load(path) as data:
+            return cls(
+                generator=str(data["generator"]),
+                basis=np.asarray(data["basis"], dtype=np.float64),
+                eigenvalues=np.asarray(data["eigenvalues"], dtype=np.float64),
+                trace=float(data["trace"]),
+                samples=int(data["samples"]),
+            )
+
+
+def _flat_images(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    return lambda codes: module(codes).reshape(codes.shape[0], -1)
+
+
+def metric_vector_product(module: nn.Module, codes: torch.Tensor) -> Callable[[FloatArray], FloatArray]:
+    """v -> (1/N) sum_i J(z_i)^T J(z_i) v for the N codes (N, d); one JVP and one VJP per product."""
+    decode = _flat_images(module)
+
+    def product(vector: FloatArray) -> FloatArray:
+        tangent = torch.as_tensor(vector, dtype=codes.dtype, device=codes.device).expand_as(codes).contiguous()
+        jv = torch.func.jvp(decode, (codes,), (tangent,))[1]
+        pullback = torch.func.vjp(decode, codes)[1]
+        (jtjv,) = pullback(jv)
+        return np.asarray(jtjv.detach().sum(0).double().cpu().numpy() / len(codes), dtype=np.float64)
+
+    return product
+
+
+def dense_metric(module: nn.Module, codes: torch.Tensor) -> FloatArray:
+    """The averaged metric (d, d) from full Jacobians: for small d only (d JVPs per code)."""
+    decode = _flat_images(module)
+    total = np.zeros((codes.shape[1], codes.shape[1]))
+    for code in codes:
+        jacobian = torch.func.jacfwd(lambda z: decode(z[None])[0])(code)  # (pixels, d)
+        jacobian64 = jacobian.detach().double().cpu()
+        total += (jacobian64.T @ jacobian64).numpy()
+    return total / len(codes)
+
+
+def metric_eigenbasis(
+    module: nn.Module, codes: torch.Tensor, top: int, *, generator: str, dense_below: int = 512, seed: int = 0
+) -> MetricBasis:
+    """Top-``top`` eigenpairs of the metric averaged over ``codes``; exact below ``dense_below`` dimensions."""
+    dim = codes.shape[1]
+    if not 1 <= top <= dim:
+        raise ValueError(f"top must be in 1..{dim}, got {top}")
+    if dim <= dense_below:
+        metric = dense_metric(module, codes)
+        values, vectors = np.linalg.eigh(metric)
+        order = np.argsort(values)[::-1][:top]
+        return MetricBasis(generator, vectors[:, order].T.copy(), values[order], float(np.trace(metric)), len(codes))
+    product = metric_vector_product(module, codes)
+    operator = LinearOperator((dim, dim), matvec=product, dtype=np.float64)
+    start = np.random.default_rng(seed).standard_normal(dim)
+    values, vectors = eigsh(operator, k=top, which="LA", v0=start)  # Lanczos (implicitly restarted)
+    order = np.argsort(values)[::-1]
+    # Hutchinson's estimate of the trace: E[v^T H v] for Rademacher v.
+    probes = np.random.default_rng(seed + 1).choice([-1.0, 1.0], size=(16, dim))
+    trace = float(np.mean([probe @ product(probe) for probe in probes]))
+    return MetricBasis(generator, vectors[:, order].T.copy(), values[order], trace, len(codes))
+
+
+def spectrum_coverage(eigenvalues: FloatArray, trace: float, shares: tuple[float, ...] = (0.9, 0.99)) -> list[int]:
+    """For each share, how many top eigen-directions hold that share of the trace (len+1 if they don't)."""
+    cumulative = np.cumsum(np.sort(eigenvalues)[::-1]) / trace
+    return [int(np.searchsorted(cumulative, share) + 1) for share in shares]

@@ -1,0 +1,87 @@
+"""The generator metric: J^T J products without a dense Jacobian, Lanczos eigenpairs, bases used by sessions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from generators.metric import MetricBasis, dense_metric, metric_eigenbasis, metric_vector_product, spectrum_coverage
+from server.cli import main as evostim
+from tests.test_api import assert_problem, create
+
+
+class TinyGenerator(nn.Module):
+    """12-d codes -> (3, 4, 4) images: small enough for an exact Jacobian."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Linear(12, 32), nn.Tanh(), nn.Linear(32, 48), nn.Sigmoid())
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        return self.net(codes).reshape(-1, 3, 4, 4)
+
+
+def explicit_metric(module: nn.Module, codes: torch.Tensor) -> np.ndarray:
+    """sum_i J_i^T J_i / N with J from torch.autograd.functional.jacobian (an independent route)."""
+    total = np.zeros((codes.shape[1], codes.shape[1]))
+    for code in codes:
+        jacobian = torch.autograd.functional.jacobian(lambda z: module(z[None]).reshape(-1), code).double().numpy()
+        total += jacobian.T @ jacobian
+    return total / len(codes)
+
+
+def test_metric_vector_products_match_the_explicit_jacobian() -> None:
+    module, codes = TinyGenerator().double(), torch.randn(5, 12, dtype=torch.float64)
+    metric = explicit_metric(module, codes)
+    np.testing.assert_allclose(dense_metric(module, codes), metric, rtol=1e-10, atol=1e-12)
+    vector = np.random.default_rng(0).standard_normal(12)
+    np.testing.assert_allclose(metric_vector_product(module, codes)(vector), metric @ vector, rtol=1e-10)
+
+
+def test_lanczos_finds_the_top_eigenpairs_with_orthonormal_vectors() -> None:
+    module, codes = TinyGenerator().double(), torch.randn(5, 12, dtype=torch.float64)
+    values, vectors = np.linalg.eigh(explicit_metric(module, codes))
+    lanczos = metric_eigenbasis(module, codes, 4, generator="tiny", dense_below=0)
+    np.testing.assert_allclose(lanczos.eigenvalues, values[::-1][:4], rtol=1e-8)
+    np.testing.assert_allclose(lanczos.basis @ lanczos.basis.T, np.eye(4), atol=1e-10)
+    overlaps = np.abs(lanczos.basis @ vectors[:, ::-1][:, :4])  # same directions up to sign
+    np.testing.assert_allclose(np.diag(overlaps), 1.0, atol=1e-6)
+    exact = metric_eigenbasis(module, codes, 4, generator="tiny")
+    np.testing.assert_allclose(exact.eigenvalues, lanczos.eigenvalues, rtol=1e-8)
+    assert exact.trace == pytest.approx(np.trace(explicit_metric(module, codes)))
+
+
+def test_spectrum_coverage_counts_the_directions_that_hold_a_share_of_the_trace() -> None:
+    assert spectrum_coverage(np.array([8.0, 1.0, 0.5, 0.5]), 10.0, (0.8, 0.9, 0.99)) == [1, 2, 4]
+
+
+def test_the_metric_command_saves_a_basis_that_a_subspace_session_uses_by_name(
+    tmp_path: Path, make_api: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    evostim(["metric", "--samples", "2", "--top", "12", "--device", "cpu", "--weights-dir", str(tmp_path)])
+    printed = capsys.readouterr().out
+    assert "dcgan-faces: metric over 2 codes; top 12 of 100 directions hold" in printed
+    saved = MetricBasis.load(tmp_path / "dcgan-faces.metric.npz")
+    assert saved.basis.shape == (12, 100) and np.all(np.diff(saved.eigenvalues) <= 0)
+    np.testing.assert_allclose(saved.basis @ saved.basis.T, np.eye(12), atol=1e-8)
+
+    api = make_api(weights_dir=tmp_path)
+    optimizer = {"name": "subspace", "params": {"basis": "dcgan-faces.metric", "dimensions": 5}}
+    created = create(api, optimizer=optimizer, population_size=6, references={"builtin": 0})
+    codes = np.array([s["code"] for s in api.get(f"/v1/sessions/{created['session']['id']}/history").json()
+                      ["generations"][0]["stimuli"]])  # fmt: skip
+    top5 = saved.basis[:5]
+    directions = codes / np.linalg.norm(codes, axis=1, keepdims=True)  # norm projection keeps the span
+    np.testing.assert_allclose(directions - directions @ top5.T @ top5, 0.0, atol=1e-6)
+
+    assert_problem(api.post("/v1/sessions", json={"optimizer": {"name": "subspace", "params": {"basis": "nope"}}}),
+                   422, "evostim metric")  # fmt: skip
+    MetricBasis("deepsim-fc6", saved.basis, saved.eigenvalues, 1.0, 1).save(tmp_path / "other.npz")
+    assert_problem(api.post("/v1/sessions", json={"optimizer": {"name": "subspace", "params": {"basis": "other"}}}),
+                   422, "deepsim-fc6")  # fmt: skip
