@@ -14,7 +14,10 @@ from torch import nn
 
 from generators.errors import BadLatentCodes
 
-__all__ = ["GeneratorSpec", "ImageGenerator"]
+__all__ = ["HALF_PRECISION_TOLERANCE", "GeneratorSpec", "ImageGenerator"]
+
+# Largest pixel difference (0-255 scale) from fp32 that half-precision decoding may introduce.
+HALF_PRECISION_TOLERANCE = 2.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,25 @@ class ImageGenerator:
         # One decode at a time per model: concurrent sessions queue here instead of oversubscribing
         # the CPU cores or the GPU's memory.
         self._lock = threading.Lock()
+        # On CUDA, decode in half precision when it stays within HALF_PRECISION_TOLERANCE of fp32 (measured
+        # once on prior codes); the CPU has no fast half-precision convolutions, so it stays in fp32.
+        self.half_precision_error: float | None = None
+        self._autocast_dtype: torch.dtype | None = None
+        if device.type == "cuda":
+            self._choose_precision()
+
+    def _choose_precision(self) -> None:
+        codes = torch.randn(16, self.spec.latent_dim, generator=torch.Generator().manual_seed(0))
+        codes = codes * (self.spec.typical_norm / self.spec.latent_dim**0.5)
+        with torch.inference_mode():
+            reference = self._module(codes.to(self.device)).clamp(0, 1)
+            for dtype in (torch.float16, torch.bfloat16):
+                with torch.autocast("cuda", dtype=dtype):
+                    lowered = self._module(codes.to(self.device)).float().clamp(0, 1)
+                error = float((lowered - reference).abs().max()) * 255
+                if error <= HALF_PRECISION_TOLERANCE:
+                    self._autocast_dtype, self.half_precision_error = dtype, error
+                    return
 
     @property
     def module(self) -> nn.Module:
@@ -64,8 +86,7 @@ class ImageGenerator:
     def image_size(self) -> int:
         return self.spec.image_size
 
-    def decode(self, codes: NDArray[np.floating] | torch.Tensor) -> torch.Tensor:
-        """Decode codes (B, d) to float images (B, 3, H, W) in [0, 1] on the CPU."""
+    def _checked(self, codes: NDArray[np.floating] | torch.Tensor) -> torch.Tensor:
         batch = torch.as_tensor(codes, dtype=torch.float32)
         if batch.ndim != 2 or batch.shape[1] != self.latent_dim:
             raise BadLatentCodes(
@@ -73,11 +94,32 @@ class ImageGenerator:
             )
         if not torch.isfinite(batch).all():
             raise BadLatentCodes("latent codes must be finite")
+        return batch
+
+    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
+        """Images (B, 3, H, W) in [0, 1], float32, on the generator's device (call under the lock)."""
+        if self._autocast_dtype is None:
+            images: torch.Tensor = self._module(batch.to(self.device))
+        else:
+            with torch.autocast(self.device.type, dtype=self._autocast_dtype):
+                images = self._module(batch.to(self.device))
+        return images.float().clamp_(0.0, 1.0)
+
+    def decode(self, codes: NDArray[np.floating] | torch.Tensor) -> torch.Tensor:
+        """Decode codes (B, d) to float images (B, 3, H, W) in [0, 1] on the CPU."""
+        batch = self._checked(codes)
         with self._lock, torch.inference_mode():
-            images: torch.Tensor = self._module(batch.to(self.device)).clamp_(0.0, 1.0).float().cpu()
+            images = self._forward(batch).cpu()
         return images.clone()  # a normal tensor, usable outside inference mode
 
+    def decode_pixels(self, codes: NDArray[np.floating] | torch.Tensor) -> torch.Tensor:
+        """Decode codes (B, d) to uint8 images (B, 3, H, W) left on the generator's device (for GPU encoding)."""
+        batch = self._checked(codes)
+        with self._lock, torch.inference_mode():
+            pixels = self._forward(batch).mul_(255).round_().to(torch.uint8)
+        return pixels.clone()
+
     def decode_uint8(self, codes: NDArray[np.floating] | torch.Tensor) -> NDArray[np.uint8]:
-        """Decode codes (B, d) to uint8 images (B, H, W, 3), ready to encode."""
-        images = self.decode(codes)
-        return images.mul(255).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+        """Decode codes (B, d) to uint8 images (B, H, W, 3) on the CPU, ready to encode."""
+        pixels = self.decode_pixels(codes)
+        return pixels.permute(0, 2, 3, 1).contiguous().cpu().numpy()

@@ -6,13 +6,16 @@ import hashlib
 import io
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import numpy as np
+import torch
+import torchvision
 from numpy.typing import NDArray
 from PIL import Image
 
-__all__ = ["MEDIA_TYPES", "ImageCache", "ImageFormat", "code_key", "encode_image"]
+__all__ = ["MEDIA_TYPES", "ImageCache", "ImageFormat", "code_key", "encode_batch", "encode_image"]
 
 ImageFormat = Literal["png", "jpg", "bmp"]
 MEDIA_TYPES: dict[str, str] = {"png": "image/png", "jpg": "image/jpeg", "bmp": "image/bmp"}
@@ -34,6 +37,19 @@ def encode_image(pixels: NDArray[np.uint8], fmt: ImageFormat, size: int | None =
     options = {"quality": 95} if fmt == "jpg" else {"compress_level": 1} if fmt == "png" else {}
     image.save(buffer, format=_PIL_FORMATS[fmt], **options)
     return buffer.getvalue()
+
+
+_ENCODERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="encode")  # PIL releases the GIL while encoding
+
+
+def encode_batch(pixels: torch.Tensor, fmt: ImageFormat, size: int | None = None) -> list[bytes]:
+    """Encode uint8 images (B, 3, H, W) on any device: JPEG on the GPU (nvJPEG) when they are on CUDA,
+    otherwise PIL on the CPU in parallel threads."""
+    if pixels.is_cuda and fmt == "jpg" and (size is None or size == pixels.shape[-1]):
+        encoded = torchvision.io.encode_jpeg(list(pixels), quality=95)
+        return [bytes(data.cpu().numpy()) for data in encoded]
+    images = pixels.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+    return list(_ENCODERS.map(lambda image: encode_image(image, fmt, size), images))
 
 
 class ImageCache:

@@ -277,3 +277,31 @@ def test_production_settings_refuse_to_run_without_tokens() -> None:
 
     with pytest.raises(ValidationError, match="EVOSTIM_TOKENS"):
         Settings(environment="production")
+
+
+def test_an_image_fetched_twice_is_decoded_and_encoded_once(tmp_path: Any) -> None:
+    import generators
+    from server.app import create_app
+    from server.config import Settings
+
+    decoded: list[int] = []
+
+    class CountingGenerator:
+        def __init__(self, inner: generators.ImageGenerator) -> None:
+            self.inner = inner
+
+        def decode_uint8(self, codes: Any) -> Any:
+            decoded.append(len(codes))
+            return self.inner.decode_uint8(codes)
+
+    def load(name: str, device: str, weights_dir: Any) -> Any:
+        return CountingGenerator(generators.load_generator(name, "cpu", weights_dir))
+
+    with TestClient(create_app(Settings(data_dir=tmp_path), load_generator=load)) as api:
+        manifest = create(api, population_size=4)["generation"]
+        assert decoded == [len(manifest["stimuli"])]  # the whole generation, in one batch, at creation
+        url = manifest["stimuli"][0]["url"]
+        first, second = api.get(url), api.get(url)
+        assert first.status_code == second.status_code == 200 and first.content == second.content
+        assert api.get(url.replace(".png", ".jpg")).status_code == 200
+        assert decoded == [len(manifest["stimuli"])]  # every fetch was served from the render cache

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
+import torch
+from PIL import Image
 
 import generators
 from generators import BadLatentCodes, UnknownGenerator
+from server.images import encode_batch, encode_image
 
 
 def test_dcgan_faces_decodes_batches_to_unit_range_images(dcgan: generators.ImageGenerator) -> None:
@@ -52,3 +57,21 @@ def test_if_unknown_generator_names_the_known_ones() -> None:
 def test_the_generator_is_loaded_once_per_process(dcgan: generators.ImageGenerator) -> None:
     assert generators.load_generator("dcgan-faces", "cpu") is dcgan
     assert dcgan.spec.typical_norm == pytest.approx(10.0)
+
+
+def test_device_pixels_are_the_rounded_float_images(dcgan: generators.ImageGenerator) -> None:
+    codes = np.random.default_rng(3).standard_normal((3, 100))
+    pixels = dcgan.decode_pixels(codes)
+    assert pixels.dtype == torch.uint8 and tuple(pixels.shape) == (3, 3, 64, 64)
+    expected = dcgan.decode(codes).mul(255).round().to(torch.uint8)
+    assert torch.equal(pixels, expected)
+    assert dcgan.half_precision_error is None  # fp32 on the CPU
+
+
+@pytest.mark.parametrize("fmt", ["jpg", "png", "bmp"])
+def test_batch_encoding_gives_the_same_files_as_one_by_one(dcgan: generators.ImageGenerator, fmt: str) -> None:
+    pixels = dcgan.decode_pixels(np.random.default_rng(4).standard_normal((5, 100)))
+    batch = encode_batch(pixels, fmt, size=32)  # type: ignore[arg-type]
+    one_by_one = [encode_image(image, fmt, 32) for image in pixels.permute(0, 2, 3, 1).numpy()]  # type: ignore[arg-type]
+    assert batch == one_by_one
+    assert Image.open(io.BytesIO(batch[0])).size == (32, 32)
