@@ -233,16 +233,19 @@ def evolve(
     gains: FloatArray,
     progress: Callable[[str], None],
     code_norm: float | None = None,
+    factory: Callable[[str, int, float, int, int], Any] | None = None,
 ) -> list[Run]:
     """All runs in lockstep; with ``code_norm``, images come from the codes projected on that sphere (as a
-    session with the code-norm constraint does), while each optimizer keeps its own codes."""
+    session with the code-norm constraint does), while each optimizer keeps its own codes. ``factory`` builds an
+    optimizer from (label, dim, code_norm, seed, budget); default: ``make_optimizer``."""
+    factory = factory or make_optimizer
     runs = []
     for name in names:
         for unit in units:
             for noise in noises:
                 for seed in range(seeds):
                     run_seed = 1000 * unit + 10 * seed + NOISE_LEVELS.index(noise)
-                    optimizer = make_optimizer(name, panel.dim, panel.code_norm, run_seed, generations * POPULATION)
+                    optimizer = factory(name, panel.dim, panel.code_norm, run_seed, generations * POPULATION)
                     rng = np.random.default_rng(run_seed + 7)
                     runs.append(Run(name, unit, noise, seed, optimizer, rng))
     models = {(u, n): NoiseModel(n, float(gains[u])) for u in units for n in noises}

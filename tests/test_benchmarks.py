@@ -42,3 +42,19 @@ def test_search_quality_writes_csvs_and_plots_and_compares_the_default_with_ga(t
         assert len(runs) == 4 * 2 * (2 if panel == "cnn" else 1)
         values = [float(run["normalized_best_any_run"]) for run in runs]
         assert max(values) <= 1 and max(values) > 0.5  # the ceiling is the best image any run saw
+
+
+def test_render_prints_images_per_second_and_the_speed_up_over_the_baseline() -> None:
+    lines = run_script("benchmarks/render.py", "--generators", "dcgan-faces", "--repeats", "1")
+    assert re.fullmatch(r"dcgan-faces: \d+ images/s, speed-up [\d.]+ x over baseline", lines[-1])
+
+
+def test_subspace_compares_eigenbasis_search_with_full_space_search(tmp_path: Path) -> None:
+    lines = run_script(
+        "benchmarks/subspace.py", "--units", "2", "--dimensions", "5,20", "--generations", "2", "--samples", "2",
+        "--out", str(tmp_path),
+    )  # fmt: skip
+    assert "directions, 99% in" in lines[0]
+    pattern = r"best subspace k=(5|20) vs full: mean normalized score [\d.]+ vs [\d.]+ \(ratio [\d.]+, 95% CI .+\)"
+    assert re.fullmatch(pattern, lines[-1]), lines[-1]
+    assert (tmp_path / "subspace_runs.csv").is_file()
