@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from generators import dcgan_faces, deepsim_fc6
+from generators import biggan_deep, dcgan_faces, deepsim_fc6
 from generators.base import GeneratorSpec, ImageGenerator
 from generators.errors import (
     BadLatentCodes,
@@ -42,6 +42,7 @@ def _register(spec: GeneratorSpec) -> None:
 
 _register(dcgan_faces.SPEC)
 _register(deepsim_fc6.SPEC)
+_register(biggan_deep.SPEC)
 
 _loaded: dict[tuple[str, str, str], ImageGenerator] = {}
 _loading = threading.Lock()

@@ -14,11 +14,17 @@ __all__ = ["load_state_dict_file"]
 
 
 def load_state_dict_file(
-    module: nn.Module, path: Path, *, rename: Callable[[str], str] = lambda key: key, label: str
+    module: nn.Module,
+    path: Path,
+    *,
+    label: str,
+    rename: Callable[[str], str] = lambda key: key,
+    transform: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] = lambda state: state,
 ) -> None:
     """Load ``path`` (a torch state dict, or a dict holding one under "state_dict") into ``module`` strictly.
 
-    ``rename`` maps the file's keys to the module's (e.g. to drop a prefix other ports add).
+    ``rename`` maps the file's keys to the module's (e.g. to drop a prefix other ports add); ``transform``
+    rewrites the whole state first (e.g. to fold spectral normalization into plain weights).
     """
     if not path.is_file():
         raise GeneratorWeightsMissing(
@@ -33,7 +39,10 @@ def load_state_dict_file(
         loaded = loaded["state_dict"]
     if not isinstance(loaded, dict):
         raise GeneratorWeightsMismatch(f"{label}: {path} holds a {type(loaded).__name__}, not a state dict")
-    state = {rename(key): value for key, value in loaded.items()}
+    try:
+        state = {rename(key): value for key, value in transform(loaded).items()}
+    except (KeyError, RuntimeError) as error:
+        raise GeneratorWeightsMismatch(f"{label}: {path} has incomplete or misshapen entries ({error})") from None
     expected = module.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

@@ -129,3 +129,95 @@ def test_a_session_on_a_generator_without_weights_is_a_problem_naming_the_file(m
     api: TestClient = make_api(weights_dir=tmp_path / "empty")
     assert_problem(api.post("/v1/sessions", json={"generator": "deepsim-fc6"}), 422, "deepsim-fc6.pt")
     assert api.get("/v1/sessions").json()["total"] == 0
+
+
+# BigGAN-deep 256 in the layout of the pytorch-pretrained-biggan port: spectral-normalized layers carry
+# weight_orig / weight_u / weight_v; batch norms carry statistics for 51 truncations.
+BIGGAN_BLOCKS = [(False, 16, 16), (True, 16, 16), (False, 16, 16), (True, 16, 8), (False, 8, 8), (True, 8, 8),
+                 (False, 8, 8), (True, 8, 4), (False, 4, 4), (True, 4, 2), (False, 2, 2), (True, 2, 1)]  # fmt: skip
+
+
+def biggan_port_shapes(ch: int = 128) -> dict[str, tuple[int, ...]]:
+    shapes: dict[str, tuple[int, ...]] = {"embeddings.weight": (128, 1000)}
+
+    def sn(name: str, out: int, *rest: int, bias: bool = True) -> None:
+        shapes[f"{name}.weight_orig"] = (out, *rest)
+        shapes[f"{name}.weight_u"] = (out,)
+        shapes[f"{name}.weight_v"] = (int(np.prod(rest)),)
+        if bias:
+            shapes[f"{name}.bias"] = (out,)
+
+    def batch_norm(name: str, channels: int) -> None:
+        shapes[f"{name}.running_means"] = (51, channels)
+        shapes[f"{name}.running_vars"] = (51, channels)
+        sn(f"{name}.scale", channels, 256, bias=False)
+        sn(f"{name}.offset", channels, 256, bias=False)
+
+    sn("generator.gen_z", 4 * 4 * 16 * ch, 256)
+    index = 0
+    for position, (_, cin, cout) in enumerate(BIGGAN_BLOCKS):
+        if position == 8:  # self-attention at 64 x 64
+            attention, channels = f"generator.layers.{index}", ch * cin
+            sn(f"{attention}.snconv1x1_theta", channels // 8, channels, 1, 1, bias=False)
+            sn(f"{attention}.snconv1x1_phi", channels // 8, channels, 1, 1, bias=False)
+            sn(f"{attention}.snconv1x1_g", channels // 2, channels, 1, 1, bias=False)
+            sn(f"{attention}.snconv1x1_o_conv", channels, channels // 2, 1, 1, bias=False)
+            shapes[f"{attention}.gamma"] = (1,)
+            index += 1
+        block, middle = f"generator.layers.{index}", ch * cin // 4
+        batch_norm(f"{block}.bn_0", ch * cin)
+        sn(f"{block}.conv_0", middle, ch * cin, 1, 1)
+        for k in (1, 2):
+            batch_norm(f"{block}.bn_{k}", middle)
+            sn(f"{block}.conv_{k}", middle, middle, 3, 3)
+        batch_norm(f"{block}.bn_3", middle)
+        sn(f"{block}.conv_3", ch * cout, middle, 1, 1)
+        index += 1
+    shapes["generator.bn.running_means"] = (51, ch)
+    shapes["generator.bn.running_vars"] = (51, ch)
+    shapes["generator.bn.weight"] = (ch,)
+    shapes["generator.bn.bias"] = (ch,)
+    sn("generator.conv_to_rgb", ch, ch, 3, 3)
+    return shapes
+
+
+@pytest.fixture(scope="module")
+def biggan_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("biggan")
+    state = random_state(biggan_port_shapes())
+    for key in state:
+        if key.endswith("running_vars"):
+            state[key] = state[key].abs() + 1.0
+        if key.endswith(("scale.weight_orig", "offset.weight_orig")):
+            state[key] = state[key] * 0.1
+    torch.save(state, folder / "biggan-deep-256.pt")
+    return folder
+
+
+def test_biggan_deep_256_loads_the_port_s_layout_and_decodes_256_d_codes(biggan_weights: Path) -> None:
+    biggan = generators.load_generator("biggan-deep-256", "cpu", biggan_weights)
+    codes = np.random.default_rng(0).standard_normal((2, 256)) * 0.5
+    images = biggan.decode(codes)
+    assert tuple(images.shape) == (2, 3, 256, 256)
+    assert float(images.min()) >= 0.0 and float(images.max()) <= 1.0 and float(images.std()) > 0.01
+    np.testing.assert_allclose(biggan.decode(codes[:1]).numpy()[0], images.numpy()[0], atol=1e-4)
+
+
+def test_spectral_normalization_is_folded_exactly_into_plain_weights() -> None:
+    layer = torch.nn.utils.spectral_norm(torch.nn.Linear(6, 4))
+    layer.train()
+    for _ in range(20):
+        layer(torch.randn(3, 6))  # power iterations settle u and v
+    layer.eval()
+    folded = generators.biggan_deep.fold_spectral_norm({k: v.detach() for k, v in layer.state_dict().items()})
+    plain = torch.nn.Linear(6, 4)
+    plain.load_state_dict(folded)
+    x = torch.randn(5, 6)
+    torch.testing.assert_close(plain(x), layer(x))
+
+
+def test_if_a_biggan_file_of_another_model_names_the_mismatch(tmp_path: Path) -> None:
+    shapes = biggan_port_shapes(ch=64)  # a smaller model's file
+    torch.save({key: torch.zeros(shape) for key, shape in shapes.items()}, tmp_path / "biggan-deep-256.pt")
+    with pytest.raises(GeneratorWeightsMismatch, match=r"wrong shapes: .*expected"):
+        generators.load_generator("biggan-deep-256", "cpu", tmp_path)
