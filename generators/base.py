@@ -20,6 +20,15 @@ __all__ = ["HALF_PRECISION_TOLERANCE", "GeneratorSpec", "ImageGenerator"]
 HALF_PRECISION_TOLERANCE = 2.0
 
 
+_DEVICE_LOCKS: dict[str, threading.Lock] = {}
+_DEVICE_LOCKS_GUARD = threading.Lock()
+
+
+def _device_lock(device: torch.device) -> threading.Lock:
+    with _DEVICE_LOCKS_GUARD:
+        return _DEVICE_LOCKS.setdefault(str(device), threading.Lock())
+
+
 @dataclass(frozen=True)
 class GeneratorSpec:
     """A registered generator: its geometry, defaults for sessions, and how to build it.
@@ -50,9 +59,9 @@ class ImageGenerator:
         # Channels-last convolution kernels: 1.7x faster decoding of dcgan-faces on this CPU (1.87 -> 1.11 ms
         # per image); the same layout suits cuDNN's tensor-core kernels.
         self._module = module.eval().to(device).to(memory_format=torch.channels_last)
-        # One decode at a time per model: concurrent sessions queue here instead of oversubscribing
-        # the CPU cores or the GPU's memory.
-        self._lock = threading.Lock()
+        # One decode at a time per device, whatever the model: concurrent sessions queue here instead of
+        # oversubscribing the CPU cores or running the GPU out of memory with two batches at once.
+        self._lock = _device_lock(device)
         # On CUDA, decode in half precision when it stays within HALF_PRECISION_TOLERANCE of fp32 (measured
         # once on prior codes); the CPU has no fast half-precision convolutions, so it stays in fp32.
         self.half_precision_error: float | None = None
@@ -63,7 +72,7 @@ class ImageGenerator:
     def _choose_precision(self) -> None:
         codes = torch.randn(16, self.spec.latent_dim, generator=torch.Generator().manual_seed(0))
         codes = codes * (self.spec.typical_norm / self.spec.latent_dim**0.5)
-        with torch.inference_mode():
+        with self._lock, torch.inference_mode():
             reference = self._module(codes.to(self.device)).clamp(0, 1)
             for dtype in (torch.float16, torch.bfloat16):
                 with torch.autocast("cuda", dtype=dtype):

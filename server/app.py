@@ -12,6 +12,7 @@ import generators
 from generators import ImageGenerator
 from server.config import Settings, get_settings
 from server.errors import install_error_handlers
+from server.routes import generators as generator_routes
 from server.routes import health, optimizers, sessions
 from server.service import SessionService
 from server.store import Store
@@ -48,4 +49,5 @@ def create_app(
     app.include_router(health.router)
     app.include_router(sessions.router)
     app.include_router(optimizers.router)
+    app.include_router(generator_routes.router)
     return app

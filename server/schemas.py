@@ -204,3 +204,18 @@ class OptimizerPublic(BaseModel):
 class OptimizersPublic(BaseModel):
     generator: str | None = Field(description="the generator whose space the defaults were rescaled to, if any")
     data: list[OptimizerPublic]
+
+
+class GeneratorPublic(BaseModel):
+    name: str
+    description: str
+    latent_dim: int
+    image_size: int
+    typical_norm: float = Field(description="norm of a typical code; optimizers scale their step sizes from it")
+    licence: str
+    weights_file: str | None = Field(description="file expected in the weights folder; null: weights ship installed")
+    available: bool = Field(description="whether a session can use it now (its weights are in place)")
+
+
+class GeneratorsPublic(BaseModel):
+    data: list[GeneratorPublic]

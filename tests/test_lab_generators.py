@@ -221,3 +221,13 @@ def test_if_a_biggan_file_of_another_model_names_the_mismatch(tmp_path: Path) ->
     torch.save({key: torch.zeros(shape) for key, shape in shapes.items()}, tmp_path / "biggan-deep-256.pt")
     with pytest.raises(GeneratorWeightsMismatch, match=r"wrong shapes: .*expected"):
         generators.load_generator("biggan-deep-256", "cpu", tmp_path)
+
+
+def test_the_generator_list_says_which_generators_have_their_weights(make_api: Any, fc6_weights: Path) -> None:
+    api: TestClient = make_api(weights_dir=fc6_weights)
+    listed = {entry["name"]: entry for entry in api.get("/v1/generators").json()["data"]}
+    assert set(listed) == set(generators.GENERATORS)
+    assert listed["dcgan-faces"]["available"] and listed["dcgan-faces"]["weights_file"] is None
+    assert listed["deepsim-fc6"]["available"] and listed["deepsim-fc6"]["latent_dim"] == 4096
+    assert not listed["biggan-deep-256"]["available"]
+    assert listed["biggan-deep-256"]["weights_file"] == "biggan-deep-256.pt"
