@@ -31,7 +31,9 @@ typecheck: $(STAMP)
 bench: $(STAMP)  ## performance figures, each side by side with its reference
 	$(PY) benchmarks/server_overhead.py
 	$(PY) benchmarks/optimizer_step.py
+	$(PY) benchmarks/render.py
 	$(PY) benchmarks/search_quality.py $(BENCH_ARGS)
+	$(PY) benchmarks/subspace.py $(BENCH_ARGS)
 
 serve: $(STAMP)
 	$(PY) -m server serve
