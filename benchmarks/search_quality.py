@@ -322,12 +322,12 @@ def summarize(
         b = np.array([r.best_clean / random_max[r.unit] for r in group])
         normalized[(name, noise)] = a
         ga = [r.best_clean for r in sorted(by_key.get(("ga", noise), []), key=lambda r: (r.unit, r.seed))]
-        wins = np.mean([r.best_clean > g for r, g in zip(group, ga, strict=True)]) if ga else float("nan")
+        wins = f"{np.mean([r.best_clean > g for r, g in zip(group, ga, strict=True)]):.0%}" if ga else "-"
         a_lo, a_hi = bootstrap_ci(a, rng)
         b_lo, b_hi = bootstrap_ci(b, rng)
         seconds = np.mean([r.optimizer_seconds for r in group])
         print(f"{name:<13}{noise:>8}{len(group):>6}{f'{a.mean():.3f} [{a_lo:.3f}, {a_hi:.3f}]':>26}"
-              f"{f'{b.mean():.3f} [{b_lo:.3f}, {b_hi:.3f}]':>26}{wins:>12.0%}{seconds:>17.2f}")  # fmt: skip
+              f"{f'{b.mean():.3f} [{b_lo:.3f}, {b_hi:.3f}]':>26}{wins:>12}{seconds:>17.2f}")  # fmt: skip
 
     # Mean normalized (a) curve per optimizer and noise level, with a 95% band over runs.
     with (out / f"{panel_name}_curves.csv").open("w", newline="") as handle:
