@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from optimizers.base import FloatArray, Optimizer
-from optimizers.checks import check_positive
+from optimizers.checks import check_code, check_positive
 from optimizers.errors import InvalidParameter
 from optimizers.recombination import scale_relative_to_fc6
 from optimizers.serialization import decode_array, encode_array
@@ -40,6 +40,8 @@ class GeneticAlgorithm(Optimizer):
         elites: best codes conserved unchanged into the next generation (10 of 40; default λ / 4).
         heritability: probability that a gene comes from the fitter parent (parental skew, 0.75).
         initial_scale: std per coordinate of the random first generation (fc6: 300 / 64; the prior's elsewhere).
+        initial_codes: a first generation to start from instead (rows of d numbers; fewer than λ rows are
+            completed by mutated copies of them).
     """
 
     name = "ga"
@@ -63,6 +65,7 @@ class GeneticAlgorithm(Optimizer):
         elites: int | None = None,
         heritability: float = 0.75,
         initial_scale: float = 300.0 / 64.0,
+        initial_codes: list[list[float]] | None = None,
     ) -> None:
         super().__init__(dim, population_size=population_size, seed=seed)
         if not 0 <= mutation_rate <= 1:
@@ -80,7 +83,17 @@ class GeneticAlgorithm(Optimizer):
         self._mutation_size = float(mutation_size)
         self._elites = int(elites)
         self._heritability = float(heritability)
-        self._next_codes: FloatArray = self._rng.standard_normal((population_size, dim)) * initial_scale
+        self._initial_codes = (
+            None if initial_codes is None else [check_code("initial_codes", row, dim) for row in initial_codes]
+        )
+        if self._initial_codes is None:
+            self._next_codes: FloatArray = self._rng.standard_normal((population_size, dim)) * initial_scale
+        elif not 1 <= len(self._initial_codes) <= population_size:
+            raise InvalidParameter(f"initial_codes must have 1..population_size={population_size} rows")
+        else:
+            given = np.array(self._initial_codes)
+            copies = given[np.arange(population_size - len(given)) % len(given)]
+            self._next_codes = np.vstack([given, self._mutated(copies)])
 
     def _propose(self) -> tuple[FloatArray, FloatArray]:
         return self._next_codes.copy(), np.zeros((self.population_size, 0))
@@ -101,9 +114,12 @@ class GeneticAlgorithm(Optimizer):
         from_fitter = self._rng.random((n_children, self.dim)) < self._heritability
         children = np.where(from_fitter, codes[pairs[:, 0]], codes[pairs[:, 1]])
 
-        mutate = self._rng.random((n_children, self.dim)) < self._mutation_rate
-        children = children + mutate * self._rng.normal(0.0, self._mutation_size, (n_children, self.dim))
-        self._next_codes = np.vstack([elites, children])
+        self._next_codes = np.vstack([elites, self._mutated(children)])
+
+    def _mutated(self, codes: FloatArray) -> FloatArray:
+        """Each gene mutates with probability mutation_rate by N(0, mutation_size^2)."""
+        mutate = self._rng.random(codes.shape) < self._mutation_rate
+        return np.asarray(codes + mutate * self._rng.normal(0.0, self._mutation_size, codes.shape), dtype=np.float64)
 
     def _settings(self) -> dict[str, Any]:
         return {
@@ -113,6 +129,7 @@ class GeneticAlgorithm(Optimizer):
             "elites": self._elites,
             "heritability": self._heritability,
             "initial_scale": self._initial_scale,
+            "initial_codes": self._initial_codes,
         }
 
     def _dynamic_state(self) -> dict[str, Any]:

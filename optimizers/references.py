@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from optimizers.base import FloatArray, Optimizer
-from optimizers.checks import check_positive
+from optimizers.checks import check_code, check_positive
 from optimizers.recombination import scale_relative_to_fc6
 
 __all__ = ["CmaesCMA", "CmaesSepCMA", "PycmaCMA"]
@@ -32,9 +32,13 @@ class _ReplayedLibraryOptimizer(Optimizer):
     def defaults_for_space(cls, dim: int, code_norm: float) -> dict[str, Any]:
         return {"sigma": round(3.0 * scale_relative_to_fc6(dim, code_norm), 6)}
 
-    def __init__(self, dim: int, *, population_size: int = 40, seed: int = 0, sigma: float = 3.0) -> None:
+    def __init__(
+        self, dim: int, *, population_size: int = 40, seed: int = 0, sigma: float = 3.0, mean: list[float] | None = None
+    ) -> None:
         super().__init__(dim, population_size=population_size, seed=seed)
         self._sigma0 = check_positive("sigma", sigma)
+        self._initial_mean = check_code("mean", mean, dim)
+        self._mean0 = np.zeros(dim) if self._initial_mean is None else np.array(self._initial_mean)
         self._told: list[dict[str, list[Any]]] = []
         self._library_pending: list[NDArray[np.float64]] = []
         self._start()
@@ -62,7 +66,7 @@ class _ReplayedLibraryOptimizer(Optimizer):
         self._library_tell(self._library_pending, full)
 
     def _settings(self) -> dict[str, Any]:
-        return {"sigma": self._sigma0}
+        return {"sigma": self._sigma0, "mean": self._initial_mean}
 
     def _dynamic_state(self) -> dict[str, Any]:
         return {"told": self._told}
@@ -85,6 +89,7 @@ class PycmaCMA(_ReplayedLibraryOptimizer):
 
     Args:
         sigma: initial step size (3 in fc6, rescaled like cholesky-cma's).
+        mean: initial mean (default: the zero code).
     """
 
     name = "pycma"
@@ -105,7 +110,7 @@ class PycmaCMA(_ReplayedLibraryOptimizer):
             "tolstagnation": 10**9,
             "maxiter": math.inf,
         }
-        self._es = cma.CMAEvolutionStrategy(np.zeros(self.dim), self._sigma0, options)
+        self._es = cma.CMAEvolutionStrategy(self._mean0, self._sigma0, options)
 
     def _library_ask(self) -> list[NDArray[np.float64]]:
         return [np.asarray(x, dtype=np.float64) for x in self._es.ask()]
@@ -129,7 +134,7 @@ class CmaesCMA(_ReplayedLibraryOptimizer):
 
         library_class = getattr(cmaes, self._library_class)
         self._library = library_class(
-            mean=np.zeros(self.dim), sigma=self._sigma0, population_size=self.population_size, seed=self._seed % 2**32
+            mean=self._mean0, sigma=self._sigma0, population_size=self.population_size, seed=self._seed % 2**32
         )
 
     def _library_ask(self) -> list[NDArray[np.float64]]:

@@ -63,6 +63,21 @@ class ReferenceConfig(_Strict):
     codes: list[list[float]] = Field(default_factory=list, max_length=64)
 
 
+class InitConfig(_Strict):
+    """Where the search starts: the mean of given codes, or of another session's best measured codes."""
+
+    codes: list[list[float]] = Field(default_factory=list, max_length=1000, description="start codes")
+    session: str | None = Field(default=None, description="start from this session's best measured evolved codes")
+    best: int = Field(default=1, ge=1, le=1000, description="how many of that session's best codes")
+    up_to_generation: int | None = Field(default=None, ge=0, description="only its generations up to this one")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> InitConfig:
+        if bool(self.codes) == (self.session is not None):
+            raise ValueError("init takes either codes or session, not both and not neither")
+        return self
+
+
 class SessionCreate(_Strict):
     generator: str = "dcgan-faces"
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
@@ -77,6 +92,7 @@ class SessionCreate(_Strict):
         "null: unconstrained",
     )
     max_generations: int | None = Field(default=None, ge=1, description="stop rule: close after this many")
+    init: InitConfig | None = Field(default=None, description="omitted: the optimizer's own start (random/zero)")
     min_measured_fraction: float = Field(default=0.5, gt=0, le=1, description="of the evolved stimuli, per post")
     metadata: dict[str, Any] = Field(default_factory=dict, description="free-form: animal, array, channel, notes")
 
@@ -91,6 +107,16 @@ class SessionCreate(_Strict):
         if isinstance(self.code_norm, float) and not (math.isfinite(self.code_norm) and self.code_norm > 0):
             raise ValueError("code_norm must be a positive number, 'auto' or null")
         return self
+
+
+class SessionFork(_Strict):
+    """A new session that continues from this one's best codes, optionally with another optimizer."""
+
+    generation: int | None = Field(default=None, ge=0, description="its best codes up to this generation; default all")
+    best: int = Field(default=1, ge=1, le=1000, description="how many best codes the new search starts from")
+    optimizer: OptimizerConfig | None = Field(default=None, description="default: the same optimizer and parameters")
+    max_generations: int | None = Field(default=None, ge=1)
+    metadata: dict[str, Any] | None = Field(default=None, description="default: the parent's")
 
 
 class StimulusPublic(BaseModel):

@@ -44,10 +44,13 @@ from server.schemas import (
     GenerationScores,
     HistoryGeneration,
     HistoryStimulus,
+    InitConfig,
+    OptimizerConfig,
     ResponsesAccepted,
     ResponsesSubmit,
     SessionCreate,
     SessionCreated,
+    SessionFork,
     SessionHistory,
     SessionPublic,
     SessionsPublic,
@@ -82,6 +85,21 @@ def project_to_sphere(codes: FloatArray, norm: float | None) -> FloatArray:
         return codes
     lengths = np.linalg.norm(codes, axis=1, keepdims=True)
     return np.where(lengths > 1e-12, codes * (norm / np.maximum(lengths, 1e-12)), codes)
+
+
+def _start_parameters(optimizer_name: str, start: FloatArray) -> dict[str, Any]:
+    """How an optimizer is told where to start: its mean, its centre, or its first population."""
+    try:
+        accepted = optimizers.parameter_names(optimizers.lookup(optimizer_name))
+    except OptimizerError as error:
+        raise InvalidSessionConfig(str(error)) from None
+    if "initial_codes" in accepted:
+        return {"initial_codes": start.tolist()}
+    mean = start.mean(axis=0).tolist()
+    for name in ("mean", "center"):
+        if name in accepted:
+            return {name: mean}
+    raise InvalidSessionConfig(f"optimizer {optimizer_name} cannot start from given codes")
 
 
 def _stimulus_id(generation: int, kind: str, index: int) -> str:
@@ -137,6 +155,9 @@ class SessionService:
         params = dict(request.optimizer.params)
         if request.optimizer.name == "subspace" and isinstance(params.get("basis"), str):
             params["basis"] = self._named_basis(params["basis"], spec.name)
+        if request.init is not None:
+            start = self._start_codes(owner, request.init, request.generator, spec.latent_dim)
+            params = {**_start_parameters(request.optimizer.name, start), **params}
         try:
             optimizer = optimizers.create_optimizer(
                 request.optimizer.name,
@@ -162,6 +183,9 @@ class SessionService:
             "references": {"builtin": request.references.builtin, "given": len(request.references.codes)},
             "code_norm": code_norm,
             "max_generations": request.max_generations,
+            "init": None
+            if request.init is None
+            else request.init.model_dump(exclude={"codes"}) | {"codes": len(request.init.codes)},
             "min_measured_fraction": request.min_measured_fraction,
             "metadata": request.metadata,
         }
@@ -182,6 +206,33 @@ class SessionService:
         self._optimizers[record.id] = optimizer
         self._render(spec.name, [s.code for s in stimuli])
         return SessionCreated(session=self._public(record), generation=self._manifest(record, 0, stimuli, order, False))
+
+    def _start_codes(self, owner: str, init: InitConfig, generator: str, dim: int) -> FloatArray:
+        """The codes a search starts from (k, d): given ones, or another session's best measured evolved codes."""
+        if init.session is None:
+            codes = np.asarray(init.codes, dtype=np.float64)
+            if codes.ndim != 2 or codes.shape[1] != dim or not np.isfinite(codes).all():
+                raise InvalidSessionConfig(f"init.codes must be rows of {dim} finite numbers for {generator}")
+            return codes
+        try:
+            source = self._session(owner, init.session)
+        except SessionNotFound:
+            raise InvalidSessionConfig(f"init.session: no session {init.session!r}") from None
+        if source.config["generator"] != generator:
+            raise InvalidSessionConfig(
+                f"init.session {init.session} searched {source.config['generator']}, not {generator}"
+            )
+        last = init.up_to_generation if init.up_to_generation is not None else source.generation
+        stimuli = {s.stimulus_id: s for s in self._store.get_stimuli(init.session, 0, last) if s.kind == "evolved"}
+        scored = [
+            (r.score, stimuli[r.stimulus_id].code)
+            for r in self._store.get_responses(init.session, 0, last)
+            if r.stimulus_id in stimuli and r.score is not None
+        ]
+        if not scored:
+            raise InvalidSessionConfig(f"init.session {init.session} has no measured evolved stimuli to start from")
+        scored.sort(key=lambda pair: -pair[0])
+        return np.stack([code for _, code in scored[: init.best]])
 
     def _reference_codes(self, request: SessionCreate, dim: int, typical_norm: float) -> list[FloatArray]:
         # Built-in references are the same latents for every session on this server: comparable across days.
@@ -319,7 +370,8 @@ class SessionService:
                         )
                     return replay.body, {"replay": (time.perf_counter() - started) * 1e3}
             if session.status != "running":
-                raise SessionNotRunning(f"session {session_id} is {session.status}; it accepts no responses")
+                hint = "; POST .../resume to continue" if session.status == "stopped" else ""
+                raise SessionNotRunning(f"session {session_id} is {session.status}; it accepts no responses{hint}")
             if number < session.generation:
                 raise GenerationClosed(
                     f"generation {number} is closed and its responses are stored; the open generation is "
@@ -505,6 +557,55 @@ class SessionService:
         self._optimizers.clear()
 
     # -- history -----------------------------------------------------------------------------------
+    # -- life cycle --------------------------------------------------------------------------------
+    def stop_session(self, owner: str, session_id: str) -> SessionPublic:
+        """Pause: the open generation stays open but accepts no responses until resumed. Idempotent."""
+        with self._lock(session_id):
+            session = self._session(owner, session_id)
+            if session.status == "finished":
+                raise SessionNotRunning(f"session {session_id} is finished; there is nothing to stop")
+            self._store.set_status(session_id, "stopped", allowed_from=("running", "stopped"))
+            return self._public(self._session(owner, session_id))
+
+    def resume_session(self, owner: str, session_id: str) -> SessionPublic:
+        """Continue a stopped session from its open generation. Idempotent."""
+        with self._lock(session_id):
+            session = self._session(owner, session_id)
+            if session.status == "finished":
+                raise SessionNotRunning(
+                    f"session {session_id} finished by its stop rule; fork it to continue the search"
+                )
+            self._store.set_status(session_id, "running", allowed_from=("running", "stopped"))
+            return self._public(self._session(owner, session_id))
+
+    def fork_session(self, owner: str, session_id: str, fork: SessionFork) -> SessionCreated:
+        """A new session with this one's settings, starting from its best measured codes."""
+        source = self._session(owner, session_id)
+        config = source.config
+        if fork.generation is not None and fork.generation > source.generation:
+            raise InvalidSessionConfig(f"session {session_id} has no generation {fork.generation} yet")
+        parent = config["optimizer"]
+        optimizer = fork.optimizer or OptimizerConfig(
+            name=parent["name"],
+            params={k: v for k, v in parent["params"].items() if k not in ("mean", "center", "initial_codes")},
+        )
+        request = SessionCreate(
+            generator=config["generator"],
+            optimizer=optimizer,
+            population_size=config["population_size"],
+            channels=config["channels"],
+            objective={"weights": config["objective"]["weights"]},  # type: ignore[arg-type]
+            references={"builtin": config["references"]["builtin"]},  # type: ignore[arg-type]
+            code_norm=config["code_norm"],
+            max_generations=fork.max_generations,
+            min_measured_fraction=config["min_measured_fraction"],
+            metadata={**(config["metadata"] if fork.metadata is None else fork.metadata), "forked_from": {
+                "session": session_id, "generation": source.generation if fork.generation is None else fork.generation
+            }},
+            init=InitConfig(session=session_id, best=fork.best, up_to_generation=fork.generation),
+        )  # fmt: skip
+        return self.create_session(owner, request)
+
     def history(self, owner: str, session_id: str) -> SessionHistory:
         session = self._session(owner, session_id)
         generations = self._store.list_generations(session_id)

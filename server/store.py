@@ -263,6 +263,16 @@ class Store:
             for s in stimuli
         )
 
+    def set_status(self, session_id: str, status: str, *, allowed_from: Sequence[str]) -> bool:
+        """Change a session's status if it is one of ``allowed_from`` (atomic); False if it was not."""
+        with self._transaction() as tx:
+            result = tx.execute(
+                update(_SessionRow)
+                .where(_SessionRow.id == session_id, _SessionRow.status.in_(list(allowed_from)))
+                .values(status=status)
+            )
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
     def commit_generation(
         self,
         *,

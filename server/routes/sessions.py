@@ -17,6 +17,7 @@ from server.schemas import (
     ResponsesSubmit,
     SessionCreate,
     SessionCreated,
+    SessionFork,
     SessionHistory,
     SessionPublic,
     SessionsPublic,
@@ -110,3 +111,21 @@ def get_stimulus_image(
     return Response(
         data, media_type=MEDIA_TYPES[fmt], headers={"Cache-Control": "private, max-age=31536000, immutable"}
     )
+
+
+@router.post("/{session_id}/stop", responses=_PROBLEMS)
+def stop_session(session_id: str, owner: Owner, service: Service) -> SessionPublic:
+    """Pause the session: its open generation accepts no responses until it is resumed."""
+    return service.stop_session(owner, session_id)
+
+
+@router.post("/{session_id}/resume", responses=_PROBLEMS)
+def resume_session(session_id: str, owner: Owner, service: Service) -> SessionPublic:
+    """Continue a stopped session from its open generation."""
+    return service.resume_session(owner, session_id)
+
+
+@router.post("/{session_id}/fork", status_code=status.HTTP_201_CREATED, responses=_PROBLEMS)
+def fork_session(session_id: str, body: SessionFork, owner: Owner, service: Service) -> SessionCreated:
+    """A new session with this one's settings, starting from its best codes (optionally another optimizer)."""
+    return service.fork_session(owner, session_id, body)
