@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import time
 import uuid
@@ -14,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-__all__ = ["Client", "EvostimError"]
+__all__ = ["AsyncClient", "Client", "EvostimError"]
 
 _RETRY_STATUSES = {502, 503, 504}
 
@@ -26,6 +27,30 @@ class EvostimError(Exception):
         super().__init__(f"{status} {problem.get('title', '')}: {problem.get('detail', problem)}")
         self.status = status
         self.problem = problem
+
+
+def _raise_for_problem(response: httpx.Response) -> httpx.Response:
+    if response.is_error:
+        try:
+            problem = response.json()
+        except ValueError:
+            problem = {"detail": response.text}
+        raise EvostimError(response.status_code, problem)
+    return response
+
+
+def _responses_body(counts: Mapping[str, Mapping[str, Sequence[float]]]) -> dict[str, Any]:
+    return {
+        "responses": [
+            {"stimulus": stimulus, "counts": {ch: [float(v) for v in values] for ch, values in by_channel.items()}}
+            for stimulus, by_channel in counts.items()
+        ]
+    }
+
+
+def _decode_image(data: bytes) -> NDArray[np.uint8]:
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image.convert("RGB"))
 
 
 class Client:
@@ -72,13 +97,7 @@ class Client:
                 if response.status_code not in _RETRY_STATUSES or attempt == self._retries:
                     break
             time.sleep(self._backoff * 2**attempt)
-        if response.is_error:
-            try:
-                problem = response.json()
-            except ValueError:
-                problem = {"detail": response.text}
-            raise EvostimError(response.status_code, problem)
-        return response
+        return _raise_for_problem(response)
 
     # -- sessions ----------------------------------------------------------------------------------
     def create_session(self, **config: Any) -> dict[str, Any]:
@@ -104,6 +123,19 @@ class Client:
         result: dict[str, Any] = self._request("GET", f"/v1/sessions/{session_id}/history").json()
         return result
 
+    def stop(self, session_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("POST", f"/v1/sessions/{session_id}/stop").json()
+        return result
+
+    def resume(self, session_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("POST", f"/v1/sessions/{session_id}/resume").json()
+        return result
+
+    def fork(self, session_id: str, **options: Any) -> dict[str, Any]:
+        """A new session from this one's best codes (options: generation, best, optimizer, max_generations)."""
+        result: dict[str, Any] = self._request("POST", f"/v1/sessions/{session_id}/fork", json=options).json()
+        return result
+
     # -- images ------------------------------------------------------------------------------------
     def image_bytes(self, url: str, *, size: int | None = None) -> bytes:
         params = {"size": size} if size else None
@@ -111,8 +143,7 @@ class Client:
 
     def image(self, url: str, *, size: int | None = None) -> NDArray[np.uint8]:
         """One stimulus image as a (H, W, 3) uint8 array."""
-        with Image.open(io.BytesIO(self.image_bytes(url, size=size))) as image:
-            return np.asarray(image.convert("RGB"))
+        return _decode_image(self.image_bytes(url, size=size))
 
     def images(self, manifest: Mapping[str, Any], *, size: int | None = None) -> NDArray[np.uint8]:
         """All images of a manifest, in the order of ``manifest['stimuli']``: (N, H, W, 3) uint8."""
@@ -131,13 +162,97 @@ class Client:
 
         Stimuli left out are recorded as missing (aborted trials).
         """
-        body = {
-            "responses": [
-                {"stimulus": stimulus, "counts": {ch: [float(v) for v in values] for ch, values in by_channel.items()}}
-                for stimulus, by_channel in counts.items()
-            ]
-        }
+        body = _responses_body(counts)
         key = idempotency_key or uuid.uuid4().hex
         url = f"/v1/sessions/{session_id}/generations/{generation}/responses"
         result: dict[str, Any] = self._request("POST", url, json=body, headers={"Idempotency-Key": key}).json()
         return result
+
+
+class AsyncClient:
+    """The asynchronous twin of :class:`Client` (same methods, awaited); a generation's images download at once."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 30.0,
+        retries: int = 3,
+        backoff: float = 0.25,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.AsyncClient(
+            base_url=base_url, headers=headers, timeout=httpx.Timeout(timeout, connect=5.0), transport=transport
+        )
+        self._retries = retries
+        self._backoff = backoff
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        for attempt in range(self._retries + 1):
+            try:
+                response = await self._http.request(method, url, **kwargs)
+            except httpx.TransportError:
+                if attempt == self._retries:
+                    raise
+            else:
+                if response.status_code not in _RETRY_STATUSES or attempt == self._retries:
+                    break
+            await asyncio.sleep(self._backoff * 2**attempt)
+        return _raise_for_problem(response)
+
+    async def _json(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+        result: dict[str, Any] = (await self._request(method, url, **kwargs)).json()
+        return result
+
+    async def create_session(self, **config: Any) -> dict[str, Any]:
+        return await self._json("POST", "/v1/sessions", json=config)
+
+    async def session(self, session_id: str) -> dict[str, Any]:
+        return await self._json("GET", f"/v1/sessions/{session_id}")
+
+    async def generation(self, session_id: str, number: int | str = "current") -> dict[str, Any]:
+        return await self._json("GET", f"/v1/sessions/{session_id}/generations/{number}", follow_redirects=True)
+
+    async def history(self, session_id: str) -> dict[str, Any]:
+        return await self._json("GET", f"/v1/sessions/{session_id}/history")
+
+    async def stop(self, session_id: str) -> dict[str, Any]:
+        return await self._json("POST", f"/v1/sessions/{session_id}/stop")
+
+    async def resume(self, session_id: str) -> dict[str, Any]:
+        return await self._json("POST", f"/v1/sessions/{session_id}/resume")
+
+    async def fork(self, session_id: str, **options: Any) -> dict[str, Any]:
+        return await self._json("POST", f"/v1/sessions/{session_id}/fork", json=options)
+
+    async def image(self, url: str, *, size: int | None = None) -> NDArray[np.uint8]:
+        params = {"size": size} if size else None
+        return _decode_image((await self._request("GET", url, params=params)).content)
+
+    async def images(self, manifest: Mapping[str, Any], *, size: int | None = None) -> NDArray[np.uint8]:
+        """All images of a manifest, fetched concurrently, in the order of ``manifest['stimuli']``."""
+        images = await asyncio.gather(*(self.image(s["url"], size=size) for s in manifest["stimuli"]))
+        return np.stack(images)
+
+    async def post_responses(
+        self,
+        session_id: str,
+        generation: int,
+        counts: Mapping[str, Mapping[str, Sequence[float]]],
+        *,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        key = idempotency_key or uuid.uuid4().hex
+        url = f"/v1/sessions/{session_id}/generations/{generation}/responses"
+        return await self._json("POST", url, json=_responses_body(counts), headers={"Idempotency-Key": key})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,3 +91,49 @@ def test_two_concurrent_posts_to_one_generation_exactly_one_wins(server: LocalSe
     with Client(server.url) as client:
         stored = client.history(session_id)["generations"][0]["stimuli"]
     assert all(s["counts"]["ch0"] == [float(winner + 1)] for s in stored)
+
+
+class AsyncLoseFirstAnswer(httpx.AsyncHTTPTransport):
+    """The async twin of LoseFirstAnswer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropped = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await super().handle_async_request(request)
+        if request.method == "POST" and request.url.path.endswith("/responses") and not self.dropped:
+            await response.aread()
+            self.dropped += 1
+            raise httpx.ReadError("connection reset after the server answered", request=request)
+        return response
+
+
+def test_the_async_client_runs_the_loop_with_concurrent_downloads_and_safe_retries(server: LocalServer) -> None:
+    from clients.client import AsyncClient
+
+    async def scenario() -> tuple[dict, np.ndarray, np.ndarray]:
+        transport = AsyncLoseFirstAnswer()
+        async with AsyncClient(server.url, transport=transport, backoff=0.01) as client:
+            created = await client.create_session(population_size=5, seed=3, references={"builtin": 2})
+            manifest = created["generation"]
+            images = await client.images(manifest)
+            counts = {s["id"]: {"ch0": [float(i), float(i + 1)]} for i, s in enumerate(manifest["stimuli"])}
+            answer = await client.post_responses(created["session"]["id"], 0, counts)
+            assert transport.dropped == 1  # the first answer was lost and the post retried with its key
+            stopped = await client.stop(created["session"]["id"])
+            assert stopped["status"] == "stopped"
+            with pytest.raises(EvostimError) as refused:
+                await client.post_responses(created["session"]["id"], 1, counts)
+            assert refused.value.status == 409 and "resume" in refused.value.problem["detail"]
+            await client.resume(created["session"]["id"])
+            history = await client.history(created["session"]["id"])
+            with Client(server.url) as sync:
+                same = sync.images(manifest)
+            return answer, images, same, history  # type: ignore[return-value]
+
+    answer, images, same, history = asyncio.run(scenario())  # type: ignore[misc]
+    assert answer["accepted"]["measured"] == 7 and answer["next"]["number"] == 1
+    assert images.shape == (7, 64, 64, 3) and np.array_equal(images, same)
+    scores = [s["score"] for s in history["generations"][0]["stimuli"] if s["score"] is not None]
+    assert len(scores) == 7  # counted once despite the retry
