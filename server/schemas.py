@@ -92,6 +92,9 @@ class SessionCreate(_Strict):
         "null: unconstrained",
     )
     max_generations: int | None = Field(default=None, ge=1, description="stop rule: close after this many")
+    plateau_generations: int | None = Field(
+        default=None, ge=1, description="stop rule: finish when the mean evolved score has not improved for this many"
+    )
     init: InitConfig | None = Field(default=None, description="omitted: the optimizer's own start (random/zero)")
     min_measured_fraction: float = Field(default=0.5, gt=0, le=1, description="of the evolved stimuli, per post")
     metadata: dict[str, Any] = Field(default_factory=dict, description="free-form: animal, array, channel, notes")

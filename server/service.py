@@ -183,6 +183,7 @@ class SessionService:
             "references": {"builtin": request.references.builtin, "given": len(request.references.codes)},
             "code_norm": code_norm,
             "max_generations": request.max_generations,
+            "plateau_generations": request.plateau_generations,
             "init": None
             if request.init is None
             else request.init.model_dump(exclude={"codes"}) | {"codes": len(request.init.codes)},
@@ -454,7 +455,10 @@ class SessionService:
         measured = [s for s in stimuli if s.kind == "evolved" and s.stimulus_id in scores]
         optimizer.tell([s.candidate_id for s in measured], [scores[s.stimulus_id] for s in measured])  # type: ignore[misc]
         max_generations = session.config["max_generations"]
-        finished = max_generations is not None and number + 1 >= max_generations
+        evolved_mean = float(np.mean([scores[s.stimulus_id] for s in measured]))
+        finished = (max_generations is not None and number + 1 >= max_generations) or self._plateaued(
+            session, evolved_mean
+        )
         next_stimuli: list[StimulusRecord] = []
         next_order: list[str] = []
         references = [ReferenceRecord(s.index, s.code) for s in stimuli if s.kind == "reference"]
@@ -523,6 +527,15 @@ class SessionService:
             self._render(session.config["generator"], [s.code for s in next_stimuli])
         t3 = time.perf_counter()
         return answer, {"optimizer": (t1 - t0) * 1e3, "db": (t2 - t1) * 1e3, "render": (t3 - t2) * 1e3}
+
+    def _plateaued(self, session: SessionRecord, evolved_mean: float) -> bool:
+        """Stop rule: the mean evolved score has not beaten its earlier best for ``plateau_generations``."""
+        patience = session.config.get("plateau_generations")
+        if patience is None or session.generation < patience:
+            return False
+        means = [g.summary["evolved_mean"] for g in self._store.list_generations(session.id) if g.closed and g.summary]
+        means.append(evolved_mean)
+        return max(means[-patience:]) <= max(means[:-patience])
 
     def _optimizer(self, session: SessionRecord) -> Optimizer:
         """The optimizer waiting for the open generation: cached, or a snapshot replayed to it."""

@@ -107,3 +107,22 @@ def test_init_from_a_session_without_measurements_is_refused(api: TestClient) ->
     fresh = create(api, population_size=4)["session"]["id"]
     assert_problem(api.post("/v1/sessions", json={"init": {"session": fresh}}), 422, "no measured")
     assert_problem(api.post(f"/v1/sessions/{fresh}/fork", json={"generation": 9}), 422, "no generation 9")
+
+
+def test_the_plateau_rule_finishes_a_session_whose_scores_stopped_improving(api: TestClient) -> None:
+    created = create(api, population_size=4, plateau_generations=2)
+    assert created["session"]["config"]["plateau_generations"] == 2
+    manifest = created["generation"]
+
+    def post(value: float) -> dict[str, Any]:
+        body = {"responses": [{"stimulus": s["id"], "counts": {"ch0": [value]}} for s in manifest["stimuli"]]}
+        answer = api.post(manifest["responses_url"], json=body)
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+    for value in (5.0, 9.0, 7.0):  # improving, then one worse generation: still running
+        answer = post(value)
+        assert answer["session"]["status"] == "running"
+        manifest = answer["next"]
+    answer = post(8.0)  # two generations without beating 9
+    assert answer["session"]["status"] == "finished" and answer["next"] is None
