@@ -280,7 +280,7 @@ class SessionService:
             id=record.id,
             status=record.status,  # type: ignore[arg-type]
             generation=record.generation,
-            created_at=record.created_at,
+            created_at=record.created_at if record.created_at.tzinfo else record.created_at.replace(tzinfo=UTC),
             best_score=record.best_score,
             best_stimulus=record.best_stimulus,
             config=record.config,

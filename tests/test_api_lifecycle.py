@@ -126,3 +126,11 @@ def test_the_plateau_rule_finishes_a_session_whose_scores_stopped_improving(api:
         manifest = answer["next"]
     answer = post(8.0)  # two generations without beating 9
     assert answer["session"]["status"] == "finished" and answer["next"] is None
+
+
+def test_timestamps_are_utc_in_every_answer(api: TestClient) -> None:
+    created = create(api, population_size=4)
+    answer = api.post(created["generation"]["responses_url"], json=counts_for(created["generation"])).json()
+    listed = api.get("/v1/sessions").json()["items"][0]
+    for stamp in (created["session"]["created_at"], answer["session"]["created_at"], listed["created_at"]):
+        assert stamp.endswith("Z") or stamp.endswith("+00:00"), stamp
