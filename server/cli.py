@@ -1,5 +1,6 @@
 """The ``evostim`` command: ``serve`` runs the server, ``demo`` runs an in-silico closed-loop evolution,
-``metric`` computes a generator's metric eigenbasis for the ``subspace`` optimizer."""
+``metric`` computes a generator's metric eigenbasis for the ``subspace`` optimizer, ``rig`` bridges a rig
+that exchanges files instead of HTTP."""
 
 from __future__ import annotations
 
@@ -59,6 +60,16 @@ def _metric(args: argparse.Namespace) -> None:
     print(f'eigenbasis saved to {out} (subspace optimizer: "basis": "{out.stem}")')
 
 
+def _rig(args: argparse.Namespace) -> None:
+    from clients.client import Client
+    from clients.rig_bridge import RigBridge
+
+    with Client(args.server, token=args.token or os.environ.get("EVOSTIM_TOKEN")) as client:
+        print(f"bridging session {args.session} through {args.watch} (Ctrl-C to stop)", flush=True)
+        RigBridge(client, args.session, Path(args.watch)).run(poll_seconds=args.poll)
+        print("the session finished")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="evostim", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -88,6 +99,14 @@ def main(argv: list[str] | None = None) -> None:
     metric.add_argument("--weights-dir", default=os.environ.get("EVOSTIM_WEIGHTS_DIR", "weights"))
     metric.add_argument("--out", help="file to write (default: WEIGHTS_DIR/GENERATOR.metric.npz)")
     metric.set_defaults(run=_metric)
+
+    rig = commands.add_parser("rig", help="exchange a session's generations with a rig through files in a folder")
+    rig.add_argument("--watch", required=True, help="the folder shared with the rig")
+    rig.add_argument("--session", required=True, help="the session to run")
+    rig.add_argument("--server", default="http://127.0.0.1:8000")
+    rig.add_argument("--token", help="bearer token (default: EVOSTIM_TOKEN)")
+    rig.add_argument("--poll", type=float, default=0.2, help="seconds between looks for the rig's responses file")
+    rig.set_defaults(run=_rig)
 
     args = parser.parse_args(argv)
     args.run(args)
