@@ -40,9 +40,11 @@ class OptimizerConfig(_Strict):
 
 
 class ObjectiveConfig(_Strict):
-    """The score told to the optimizer: a weighted sum over channels of the mean count across repetitions."""
+    """The score told to the optimizer: a weighted sum over channels of the mean over repetitions of the response
+    (a rate when the session gives a counting window), minus the baseline when ``subtract_baseline``."""
 
     weights: dict[ChannelName, float] = Field(min_length=1)
+    subtract_baseline: bool = Field(default=False, description="optimize response minus pre-stimulus baseline")
 
     @field_validator("weights")
     @classmethod
@@ -61,6 +63,14 @@ class ReferenceConfig(_Strict):
 
     builtin: int = Field(default=4, ge=0, le=64)
     codes: list[list[float]] = Field(default_factory=list, max_length=64)
+
+
+class ResponseConfig(_Strict):
+    """What the posted numbers are: spike counts in a window, or rates (spikes/s)."""
+
+    unit: Literal["count", "rate"] = "count"
+    window_ms: float | None = Field(default=None, gt=0, description="counting window after stimulus onset")
+    baseline_window_ms: float | None = Field(default=None, gt=0, description="pre-stimulus counting window")
 
 
 class InitConfig(_Strict):
@@ -85,6 +95,7 @@ class SessionCreate(_Strict):
     seed: int | None = Field(default=None, ge=0, lt=2**63, description="omitted: a random seed, stored and echoed")
     channels: list[ChannelName] = Field(default_factory=lambda: ["ch0"], min_length=1, max_length=512)
     objective: ObjectiveConfig | None = Field(default=None, description="omitted: the first channel, weight 1")
+    response: ResponseConfig = Field(default_factory=lambda: ResponseConfig())
     references: ReferenceConfig = Field(default_factory=ReferenceConfig)
     code_norm: float | Literal["auto"] | None = Field(
         default="auto",
@@ -107,6 +118,16 @@ class SessionCreate(_Strict):
             unknown = sorted(set(self.objective.weights) - set(self.channels))
             if unknown:
                 raise ValueError(f"objective weights name channels {unknown} that are not in channels {self.channels}")
+        if (
+            self.objective is not None
+            and self.objective.subtract_baseline
+            and self.response.unit == "count"
+            and (self.response.window_ms is None or self.response.baseline_window_ms is None)
+        ):
+            raise ValueError(
+                "subtract_baseline with counts needs response.window_ms and response.baseline_window_ms "
+                "(counts in different windows are compared as rates)"
+            )
         if isinstance(self.code_norm, float) and not (math.isfinite(self.code_norm) and self.code_norm > 0):
             raise ValueError("code_norm must be a positive number, 'auto' or null")
         return self
@@ -166,6 +187,9 @@ class StimulusResponse(_Strict):
     counts: dict[ChannelName, list[Count]] = Field(
         description="per channel, one value per repetition (spike counts or rates)", min_length=1
     )
+    baseline: dict[ChannelName, list[Count]] | None = Field(
+        default=None, description="pre-stimulus counts or rates, same channels and repetitions as counts"
+    )
 
     @field_validator("counts")
     @classmethod
@@ -201,6 +225,7 @@ class HistoryStimulus(BaseModel):
     index: int
     code: list[float] | None
     counts: dict[str, list[float]] | None
+    baseline: dict[str, list[float]] | None = None
     score: float | None
 
 

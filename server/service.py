@@ -45,7 +45,9 @@ from server.schemas import (
     HistoryGeneration,
     HistoryStimulus,
     InitConfig,
+    ObjectiveConfig,
     OptimizerConfig,
+    ResponseConfig,
     ResponsesAccepted,
     ResponsesSubmit,
     SessionCreate,
@@ -85,6 +87,34 @@ def project_to_sphere(codes: FloatArray, norm: float | None) -> FloatArray:
         return codes
     lengths = np.linalg.norm(codes, axis=1, keepdims=True)
     return np.where(lengths > 1e-12, codes * (norm / np.maximum(lengths, 1e-12)), codes)
+
+
+def _objective_score(
+    counts: dict[str, list[float]],
+    baseline: dict[str, list[float]] | None,
+    objective: dict[str, Any],
+    response: dict[str, Any],
+) -> float:
+    """Weighted sum over channels of the mean over repetitions of the response (minus the baseline, if asked).
+
+    With counts and a counting window the values become rates (spikes/s), so responses and baselines counted
+    in windows of different lengths compare.
+    """
+
+    def as_rate(values: list[float], window_ms: float | None) -> NDArray[np.float64]:
+        array = np.asarray(values, dtype=np.float64)
+        if response["unit"] == "count" and window_ms is not None:
+            return array * (1000.0 / window_ms)
+        return array
+
+    total = 0.0
+    for channel, weight in objective["weights"].items():
+        value = as_rate(counts[channel], response.get("window_ms"))
+        if objective.get("subtract_baseline") and baseline is not None:
+            window = response.get("baseline_window_ms") or response.get("window_ms")
+            value = value - as_rate(baseline[channel], window)
+        total += weight * float(np.mean(value))
+    return total
 
 
 def _start_parameters(optimizer_name: str, start: FloatArray) -> dict[str, Any]:
@@ -179,7 +209,11 @@ class SessionService:
             "population_size": request.population_size,
             "seed": seed,
             "channels": list(request.channels),
-            "objective": {"weights": objective},
+            "objective": {
+                "weights": objective,
+                "subtract_baseline": bool(request.objective is not None and request.objective.subtract_baseline),
+            },
+            "response": request.response.model_dump(),
             "references": {"builtin": request.references.builtin, "given": len(request.references.codes)},
             "code_norm": code_norm,
             "max_generations": request.max_generations,
@@ -408,7 +442,8 @@ class SessionService:
             duplicated = sorted(p for p, n in Counter(posted).items() if n > 1)
             raise InvalidResponses(f"stimuli {duplicated[:10]} appear more than once", duplicated_stimuli=duplicated)
         channels = set(session.config["channels"])
-        weights: dict[str, float] = session.config["objective"]["weights"]
+        objective = session.config["objective"]
+        response_config = session.config.get("response") or {"unit": "count"}
         scores: dict[str, float] = {}
         for response in body.responses:
             if set(response.counts) != channels:
@@ -416,9 +451,19 @@ class SessionService:
                     f"stimulus {response.stimulus}: counts must give exactly the session's channels "
                     f"{sorted(channels)}, got {sorted(response.counts)}"
                 )
-            scores[response.stimulus] = float(
-                sum(w * float(np.mean(response.counts[channel])) for channel, w in weights.items())
-            )
+            if response.baseline is not None:
+                shapes = {ch: len(v) for ch, v in response.counts.items()}
+                if {ch: len(v) for ch, v in response.baseline.items()} != shapes:
+                    raise InvalidResponses(
+                        f"stimulus {response.stimulus}: baseline must give the same channels and number of "
+                        f"repetitions as counts {shapes}"
+                    )
+            elif objective.get("subtract_baseline"):
+                raise InvalidResponses(
+                    f"stimulus {response.stimulus}: this session optimizes baseline-subtracted responses; "
+                    "give its baseline"
+                )
+            scores[response.stimulus] = _objective_score(response.counts, response.baseline, objective, response_config)
         evolved = [s for s in stimuli if s.kind == "evolved"]
         measured = sum(1 for s in evolved if s.stimulus_id in scores)
         needed = math.ceil(session.config["min_measured_fraction"] * len(evolved))
@@ -427,14 +472,15 @@ class SessionService:
                 f"only {measured} of {len(evolved)} evolved stimuli were measured; this session needs at least "
                 f"{needed} (min_measured_fraction={session.config['min_measured_fraction']})"
             )
-        counts = {r.stimulus: r.counts for r in body.responses}
+        posted_by_id = {r.stimulus: r for r in body.responses}
         records = [
             ResponseRecord(
                 s.stimulus_id,
                 s.generation,
                 s.stimulus_id not in scores,
-                counts.get(s.stimulus_id),
+                posted_by_id[s.stimulus_id].counts if s.stimulus_id in posted_by_id else None,
                 scores.get(s.stimulus_id),
+                posted_by_id[s.stimulus_id].baseline if s.stimulus_id in posted_by_id else None,
             )
             for s in stimuli
         ]
@@ -607,7 +653,8 @@ class SessionService:
             optimizer=optimizer,
             population_size=config["population_size"],
             channels=config["channels"],
-            objective={"weights": config["objective"]["weights"]},  # type: ignore[arg-type]
+            objective=ObjectiveConfig(**config["objective"]),
+            response=ResponseConfig(**(config.get("response") or {})),
             references={"builtin": config["references"]["builtin"]},  # type: ignore[arg-type]
             code_norm=config["code_norm"],
             max_generations=fork.max_generations,
@@ -639,6 +686,7 @@ class SessionService:
                         index=s.index,
                         code=s.code.tolist(),
                         counts=response.counts if response else None,
+                        baseline=response.baseline if response else None,
                         score=response.score if response else None,
                     )
                 )

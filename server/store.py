@@ -28,7 +28,9 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Engine
@@ -99,6 +101,7 @@ class _ResponseRow(_Base):
     generation: Mapped[int] = mapped_column(Integer, index=True)
     missing: Mapped[bool] = mapped_column(Boolean)
     counts: Mapped[dict[str, list[float]] | None] = mapped_column(JSON, nullable=True)
+    baseline: Mapped[dict[str, list[float]] | None] = mapped_column(JSON, nullable=True)
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
@@ -169,6 +172,7 @@ class ResponseRecord:
     missing: bool
     counts: dict[str, list[float]] | None
     score: float | None
+    baseline: dict[str, list[float]] | None = None
 
 
 @dataclass(frozen=True)
@@ -189,6 +193,7 @@ class Store:
     def __init__(self, url: str) -> None:
         self._engine = self._make_engine(url)
         _Base.metadata.create_all(self._engine)
+        self._add_missing_columns()
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
 
     @staticmethod
@@ -206,6 +211,17 @@ class Store:
             cursor.close()
 
         return engine
+
+    def _add_missing_columns(self) -> None:
+        """Upgrade a database file made by an earlier version: add nullable columns it lacks (no data changes)."""
+        inspector = inspect(self._engine)
+        for table in _Base.metadata.sorted_tables:
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in present and column.nullable:
+                    kind = column.type.compile(self._engine.dialect)
+                    with self._engine.begin() as connection:
+                        connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
     def close(self) -> None:
         self._engine.dispose()
@@ -316,6 +332,7 @@ class Store:
                     generation=closed,
                     missing=r.missing,
                     counts=r.counts,
+                    baseline=r.baseline,
                     score=r.score,
                 )
                 for r in responses
@@ -429,7 +446,7 @@ class Store:
                 )
                 .order_by(_ResponseRow.generation, _ResponseRow.stimulus_id)
             )
-            return [ResponseRecord(r.stimulus_id, r.generation, r.missing, r.counts, r.score) for r in rows]
+            return [ResponseRecord(r.stimulus_id, r.generation, r.missing, r.counts, r.score, r.baseline) for r in rows]
 
     def latest_snapshot(self, session_id: str, at_most: int) -> tuple[int, bytes] | None:
         with self._sessions() as tx:
