@@ -12,8 +12,8 @@ import generators
 from generators import ImageGenerator
 from server.config import Settings, get_settings
 from server.errors import install_error_handlers
+from server.routes import blocks, health, optimizers, sessions
 from server.routes import generators as generator_routes
-from server.routes import health, optimizers, sessions
 from server.service import SessionService
 from server.store import Store
 
@@ -50,4 +50,5 @@ def create_app(
     app.include_router(sessions.router)
     app.include_router(optimizers.router)
     app.include_router(generator_routes.router)
+    app.include_router(blocks.router)
     return app

@@ -273,3 +273,42 @@ class GeneratorPublic(BaseModel):
 
 class GeneratorsPublic(BaseModel):
     data: list[GeneratorPublic]
+
+
+class BlockStimulus(BaseModel):
+    session: str
+    id: str
+    kind: Literal["evolved", "reference"]
+    url: str
+
+
+class BlockGeneration(BaseModel):
+    session: str
+    number: int
+
+
+class BlockRef(BaseModel):
+    session: str
+    id: str
+
+
+class BlockManifest(BaseModel):
+    """Several sessions' open generations shown as one block: their stimuli interleaved in one order."""
+
+    generations: list[BlockGeneration]
+    stimuli: list[BlockStimulus]
+    order: list[BlockRef] = Field(description="presentation order; each session's own order is kept")
+
+
+class BlockResponse(StimulusResponse):
+    session: str
+
+
+class BlockResponsesSubmit(_Strict):
+    generations: list[BlockGeneration] = Field(min_length=1, description="each session's generation being answered")
+    responses: list[BlockResponse] = Field(min_length=1, max_length=20000)
+
+
+class BlockResponsesAccepted(BaseModel):
+    accepted: dict[str, GenerationScores]
+    next: BlockManifest | None = Field(description="the sessions still running, as the next block; null if none")

@@ -40,6 +40,11 @@ from server.errors import (
 )
 from server.images import ImageCache, ImageFormat, code_key, encode_image
 from server.schemas import (
+    BlockGeneration,
+    BlockManifest,
+    BlockRef,
+    BlockResponsesSubmit,
+    BlockStimulus,
     GenerationPublic,
     GenerationScores,
     HistoryGeneration,
@@ -57,6 +62,7 @@ from server.schemas import (
     SessionPublic,
     SessionsPublic,
     StimulusPublic,
+    StimulusResponse,
 )
 from server.store import (
     IdempotencyRecord,
@@ -115,6 +121,23 @@ def _objective_score(
             value = value - as_rate(baseline[channel], window)
         total += weight * float(np.mean(value))
     return total
+
+
+def _merge_manifests(manifests: list[GenerationPublic], seeds: list[int]) -> BlockManifest:
+    """One block from several manifests: a seeded random merge of their orders, each keeping its own order."""
+    rng = np.random.default_rng([*seeds, *(m.number for m in manifests)])
+    labels = np.concatenate([np.full(len(m.order), i) for i, m in enumerate(manifests)])
+    queues = [list(m.order) for m in manifests]
+    order = []
+    for which in rng.permutation(labels):
+        order.append(BlockRef(session=manifests[which].session_id, id=queues[which].pop(0)))
+    return BlockManifest(
+        generations=[BlockGeneration(session=m.session_id, number=m.number) for m in manifests],
+        stimuli=[
+            BlockStimulus(session=m.session_id, id=s.id, kind=s.kind, url=s.url) for m in manifests for s in m.stimuli
+        ],
+        order=order,
+    )
 
 
 def _start_parameters(optimizer_name: str, start: FloatArray) -> dict[str, Any]:
@@ -616,6 +639,65 @@ class SessionService:
         self._optimizers.clear()
 
     # -- history -----------------------------------------------------------------------------------
+    # -- blocks: several sessions' generations shown and answered together ------------------------------
+    def block(self, owner: str, session_ids: list[str]) -> BlockManifest:
+        """The open generations of running sessions, interleaved (a seeded merge that keeps each one's order)."""
+        if len(set(session_ids)) != len(session_ids):
+            raise InvalidResponses("a block names each session once")
+        sessions = [self._session(owner, sid) for sid in session_ids]
+        running = [s for s in sessions if s.status == "running"]
+        if not running:
+            raise SessionNotRunning("none of these sessions is running")
+        manifests = [self.get_generation(owner, s.id, s.generation) for s in running]
+        return _merge_manifests(manifests, [s.config["seed"] for s in running])
+
+    def submit_block(self, owner: str, body: BlockResponsesSubmit, idempotency_key: str | None) -> dict[str, Any]:
+        """Validate every session's share first (a refused block stores nothing), then store each share.
+
+        Each share carries the key ``<key>:<session>``: if the block post is retried after a failure half way,
+        the shares already stored replay and the others are stored; nothing is counted twice.
+        """
+        numbers = {g.session: g.number for g in body.generations}
+        if len(numbers) != len(body.generations):
+            raise InvalidResponses("generations name a session twice")
+        shares: dict[str, list[StimulusResponse]] = {sid: [] for sid in numbers}
+        for response in body.responses:
+            if response.session not in shares:
+                raise InvalidResponses(f"response for session {response.session!r}, which is not in generations")
+            shares[response.session].append(StimulusResponse(**response.model_dump(exclude={"session"})))
+        submits = {sid: ResponsesSubmit.model_construct(responses=items) for sid, items in shares.items()}
+        keys = {sid: None if idempotency_key is None else f"{idempotency_key}:{sid}" for sid in numbers}
+        for sid, number in numbers.items():
+            if not submits[sid].responses:
+                raise InvalidResponses(f"the block gives no responses for session {sid}")
+            self._check_share(owner, sid, number, submits[sid], keys[sid])
+        answers = {sid: self.submit_responses(owner, sid, numbers[sid], submits[sid], keys[sid])[0] for sid in numbers}
+        running = [answer["next"] for answer in answers.values() if answer["next"] is not None]
+        seeds = [self._session(owner, m["session_id"]).config["seed"] for m in running]
+        next_block = _merge_manifests([GenerationPublic(**m) for m in running], seeds) if running else None
+        return {
+            "accepted": {sid: answer["accepted"] for sid, answer in answers.items()},
+            "next": None if next_block is None else next_block.model_dump(),
+        }
+
+    def _check_share(self, owner: str, sid: str, number: int, body: ResponsesSubmit, key: str | None) -> None:
+        """Everything submit_responses would refuse, without storing: replays of a stored share pass."""
+        with self._lock(sid):
+            session = self._session(owner, sid)
+            if key is not None and self._store.get_idempotency(sid, key) is not None:
+                return
+            if session.status != "running":
+                raise SessionNotRunning(f"session {sid} is {session.status}; it accepts no responses")
+            if number != session.generation:
+                raise GenerationClosed(
+                    f"session {sid}: generation {number} is not open; the open generation is {session.generation}",
+                    open_generation=session.generation,
+                )
+            try:
+                self._validated_responses(session, self._store.get_stimuli(sid, number), body)
+            except InvalidResponses as error:
+                raise InvalidResponses(f"session {sid}: {error}") from None
+
     # -- life cycle --------------------------------------------------------------------------------
     def stop_session(self, owner: str, session_id: str) -> SessionPublic:
         """Pause: the open generation stays open but accepts no responses until resumed. Idempotent."""

@@ -1,0 +1,32 @@
+"""Blocks: several sessions ("threads") shown together, their images interleaved, their responses posted at once."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query
+
+from server.routes.deps import Owner, Service
+from server.routes.sessions import _PROBLEMS
+from server.schemas import BlockManifest, BlockResponsesAccepted, BlockResponsesSubmit
+
+router = APIRouter(prefix="/v1/blocks", tags=["blocks"])
+
+
+@router.get("", responses=_PROBLEMS)
+def current_block(
+    sessions: Annotated[str, Query(description="comma-separated session ids")], owner: Owner, service: Service
+) -> BlockManifest:
+    """The running sessions' open generations as one block, their stimuli interleaved in one order."""
+    return service.block(owner, [s for s in sessions.split(",") if s])
+
+
+@router.post("/responses", responses=_PROBLEMS, response_model=BlockResponsesAccepted)
+def post_block_responses(
+    body: BlockResponsesSubmit,
+    owner: Owner,
+    service: Service,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> Any:
+    """Store every session's share of a block (all validated first); the answer holds the next block."""
+    return service.submit_block(owner, body, idempotency_key)
