@@ -136,6 +136,33 @@ class Client:
         result: dict[str, Any] = self._request("POST", f"/v1/sessions/{session_id}/fork", json=options).json()
         return result
 
+    # -- blocks: several sessions shown together ----------------------------------------------------
+    def block(self, session_ids: Sequence[str]) -> dict[str, Any]:
+        """The running sessions' open generations as one interleaved block (see docs/protocol.md, section 9)."""
+        result: dict[str, Any] = self._request("GET", "/v1/blocks", params={"sessions": ",".join(session_ids)}).json()
+        return result
+
+    def post_block(
+        self,
+        block: Mapping[str, Any],
+        counts: Mapping[tuple[str, str], Mapping[str, Sequence[float]]],
+        *,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Post ``{(session, stimulus): {channel: [value per repetition]}}`` for a block; returns its answer."""
+        body = {
+            "generations": block["generations"],
+            "responses": [
+                {"session": session, **_responses_body({stimulus: by_channel})["responses"][0]}
+                for (session, stimulus), by_channel in counts.items()
+            ],
+        }
+        key = idempotency_key or uuid.uuid4().hex
+        result: dict[str, Any] = self._request(
+            "POST", "/v1/blocks/responses", json=body, headers={"Idempotency-Key": key}
+        ).json()
+        return result
+
     # -- images ------------------------------------------------------------------------------------
     def image_bytes(self, url: str, *, size: int | None = None) -> bytes:
         params = {"size": size} if size else None

@@ -5,7 +5,6 @@ and restarted mid-session. Nothing is lost or counted twice, and both sessions c
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import httpx
 import numpy as np
@@ -35,32 +34,23 @@ class LoseOneAnswer(httpx.HTTPTransport):
         return response
 
 
-def run_block(
-    client: Client, threads: dict[str, dict[str, Any]], block: int, rng: np.random.Generator
-) -> dict[str, dict[str, Any]]:
-    """Show both threads' images interleaved, count 3 channels x 4 repetitions, abort 2 trials, post per thread."""
-    shown = [(thread, stimulus) for thread, manifest in threads.items() for stimulus in manifest["stimuli"]]
+def run_block(client: Client, session_ids: list[str], block: int, rng: np.random.Generator) -> None:
+    """Show the threads' block in its interleaved order, count 3 channels x 4 repetitions, abort 2 trials, post."""
+    manifest = client.block(session_ids)
     images = {}
-    for thread, manifest in threads.items():
-        for stimulus, image in zip(manifest["stimuli"], client.images(manifest), strict=True):
-            images[(thread, stimulus["id"])] = image
-    order = rng.permutation(len(shown))
-    aborted = set(order[:2].tolist())  # the monkey broke fixation twice
-    counts: dict[str, dict[str, dict[str, list[float]]]] = {thread: {} for thread in threads}
-    for position in order:
+    for stimulus in manifest["stimuli"]:
+        images[(stimulus["session"], stimulus["id"])] = client.image(stimulus["url"])
+    aborted = set(rng.choice(len(manifest["order"]), size=2, replace=False).tolist())  # broke fixation twice
+    counts = {}
+    for position, shown in enumerate(manifest["order"]):
         if position in aborted:
             continue
-        thread, stimulus = shown[position]
-        image = images[(thread, stimulus["id"])].astype(float) / 255
+        image = images[(shown["session"], shown["id"])].astype(float) / 255
         rates = [5 + 20 * image[..., k].mean() for k in range(3)]  # each channel prefers a colour
-        counts[thread][stimulus["id"]] = {ch: rng.poisson(r, REPETITIONS).astype(float).tolist()
-                                          for ch, r in zip(CHANNELS, rates, strict=True)}  # fmt: skip
-    answers = {}
-    for thread, manifest in threads.items():
-        key = f"block-{block}-{thread}"
-        answers[thread] = client.post_responses(manifest["session_id"], manifest["number"], counts[thread],
-                                                idempotency_key=key)  # fmt: skip
-    return {thread: answer["next"] for thread, answer in answers.items()}
+        counts[(shown["session"], shown["id"])] = {
+            ch: rng.poisson(r, REPETITIONS).astype(float).tolist() for ch, r in zip(CHANNELS, rates, strict=True)
+        }
+    client.post_block(manifest, counts, idempotency_key=f"block-{block}")
 
 
 def test_two_interleaved_threads_survive_a_lost_answer_and_a_server_crash(tmp_path: Path) -> None:
@@ -68,15 +58,14 @@ def test_two_interleaved_threads_survive_a_lost_answer_and_a_server_crash(tmp_pa
     common = {"population_size": 8, "channels": CHANNELS, "references": {"builtin": 2}, "seed": 1}
     server = LocalServer(data).start()
     try:
-        transport = LoseOneAnswer(nth=5)  # block 2, thread A's post
+        transport = LoseOneAnswer(nth=3)  # the third block's answer is lost
         with Client(server.url, transport=transport, backoff=0.01) as client:
             a = client.create_session(**common, optimizer={"name": "cholesky-cma"}, objective={"weights": {"ch1": 1}})
             b = client.create_session(**common, optimizer={"name": "ga"},
                                       objective={"weights": {"ch2": 0.5, "ch3": 0.5}})  # fmt: skip
             ids = {"A": a["session"]["id"], "B": b["session"]["id"]}
-            threads = {"A": a["generation"], "B": b["generation"]}
             for block in range(4):
-                threads = run_block(client, threads, block, rng)
+                run_block(client, list(ids.values()), block, rng)
             assert transport.dropped == 1
             before = {t: client.history(i) for t, i in ids.items()}
         server.kill()  # mid-session, between blocks
@@ -85,9 +74,8 @@ def test_two_interleaved_threads_survive_a_lost_answer_and_a_server_crash(tmp_pa
         with Client(server.url) as client:
             for t, i in ids.items():
                 assert client.history(i)["generations"] == before[t]["generations"]
-                threads[t] = client.generation(i)  # the rig asks where it was
-            for block in range(4, 6):
-                threads = run_block(client, threads, block, rng)
+            for block in range(4, 6):  # the rig asks for the current block and goes on
+                run_block(client, list(ids.values()), block, rng)
             after = {t: client.history(i) for t, i in ids.items()}
     finally:
         server.stop()
