@@ -40,6 +40,7 @@ import optimizers
 from clients.mtcnn import load_mtcnn
 from clients.neurons import UnitSpec
 from generators import generator_spec, load_generator
+from optimizers.recombination import published_cma_sigma
 from server.service import project_to_sphere
 
 FloatArray = np.ndarray
@@ -168,13 +169,16 @@ class NevergradNGOpt:
 class Evostim:
     """A registered evostim optimizer (or adapter) with the space's default parameters."""
 
-    def __init__(self, label: str, dim: int, code_norm: float, seed: int) -> None:
-        # "name" or "name:param=value:param=value" (numbers), e.g. "cholesky-cma:sigma=1.5".
+    def __init__(
+        self, label: str, dim: int, code_norm: float, seed: int, *, optimizer: str | None = None, **extra: Any
+    ) -> None:
+        # "name" or "name:param=value:param=value" (numbers), e.g. "cholesky-cma:sigma=1.5"; ``optimizer`` and
+        # ``extra`` give the name and parameters directly when the label is only a label.
         name, *settings = label.split(":")
         params = {key: float(value) if "." in value else int(value) for key, value in (s.split("=") for s in settings)}
         self.name = label
         self._optimizer = optimizers.create_optimizer(
-            name, dim, population_size=POPULATION, seed=seed, code_norm=code_norm, **params
+            optimizer or name, dim, population_size=POPULATION, seed=seed, code_norm=code_norm, **params, **extra
         )
         self._ids: tuple[int, ...] = ()
 
@@ -189,8 +193,7 @@ class Evostim:
 
 def make_optimizer(name: str, dim: int, code_norm: float, seed: int, budget: int) -> Evostim | NevergradNGOpt:
     if name == "ngopt":
-        sigma = 3.0 * (code_norm / math.sqrt(dim)) / (300.0 / 64.0)
-        return NevergradNGOpt(dim, seed, sigma, budget)
+        return NevergradNGOpt(dim, seed, published_cma_sigma(dim, code_norm), budget)
     return Evostim(name, dim, code_norm, seed)
 
 

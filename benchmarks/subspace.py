@@ -19,20 +19,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import optimizers
-from benchmarks.search_quality import CNN_UNITS, POPULATION, CnnPanel, Evostim, calibrate, evolve, ratio_ci, summarize
+from benchmarks.search_quality import CNN_UNITS, CnnPanel, Evostim, calibrate, evolve, ratio_ci, summarize
 from generators import load_generator
 from generators.metric import MetricBasis, metric_eigenbasis, spectrum_coverage
-
-
-class SubspaceSearch(Evostim):
-    def __init__(self, label: str, basis: np.ndarray, dim: int, code_norm: float, seed: int) -> None:
-        k = int(label.removeprefix("subspace-k"))
-        self.name = label
-        self._optimizer = optimizers.create_optimizer(
-            "subspace", dim, population_size=POPULATION, seed=seed, code_norm=code_norm, basis=basis[:k]
-        )
-        self._ids = ()
 
 
 def main() -> None:
@@ -67,7 +56,8 @@ def main() -> None:
 
     def factory(label: str, dim: int, code_norm: float, seed: int, budget: int) -> Any:
         if label.startswith("subspace-k"):
-            return SubspaceSearch(label, metric.basis, dim, code_norm, seed)
+            k = int(label.removeprefix("subspace-k"))
+            return Evostim(label, dim, code_norm, seed, optimizer="subspace", basis=metric.basis[:k])
         return Evostim(label, dim, code_norm, seed)
 
     noises = args.noise.split(",")

@@ -29,6 +29,11 @@ class EvostimError(Exception):
         self.problem = problem
 
 
+def _http_options(base_url: str, token: str | None, timeout: float) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return {"base_url": base_url, "headers": headers, "timeout": httpx.Timeout(timeout, connect=5.0)}
+
+
 def _raise_for_problem(response: httpx.Response) -> httpx.Response:
     if response.is_error:
         try:
@@ -70,10 +75,7 @@ class Client:
         backoff: float = 0.25,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(
-            base_url=base_url, headers=headers, timeout=httpx.Timeout(timeout, connect=5.0), transport=transport
-        )
+        self._http = httpx.Client(**_http_options(base_url, token, timeout), transport=transport)
         self._retries = retries
         self._backoff = backoff
 
@@ -209,10 +211,7 @@ class AsyncClient:
         backoff: float = 0.25,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.AsyncClient(
-            base_url=base_url, headers=headers, timeout=httpx.Timeout(timeout, connect=5.0), transport=transport
-        )
+        self._http = httpx.AsyncClient(**_http_options(base_url, token, timeout), transport=transport)
         self._retries = retries
         self._backoff = backoff
 

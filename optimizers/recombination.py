@@ -7,7 +7,14 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["FC6_CODE_NORM", "FC6_DIM", "log_rank_weights", "scale_relative_to_fc6", "select_parents"]
+__all__ = [
+    "FC6_CODE_NORM",
+    "FC6_DIM",
+    "log_rank_weights",
+    "published_cma_sigma",
+    "scale_relative_to_fc6",
+    "select_parents",
+]
 
 FloatArray = NDArray[np.float64]
 
@@ -19,6 +26,11 @@ FC6_CODE_NORM = 300.0
 def scale_relative_to_fc6(dim: int, code_norm: float) -> float:
     """Per-coordinate spread of this space's codes over that of fc6 codes (for rescaling step sizes)."""
     return (code_norm / math.sqrt(dim)) / (FC6_CODE_NORM / math.sqrt(FC6_DIM))
+
+
+def published_cma_sigma(dim: int, code_norm: float) -> float:
+    """The CMA-ES initial step of the fc6 studies (sigma 3, Wang & Ponce 2022) rescaled to this space."""
+    return round(3.0 * scale_relative_to_fc6(dim, code_norm), 6)
 
 
 def log_rank_weights(mu: int) -> FloatArray:

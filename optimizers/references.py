@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from optimizers.base import FloatArray, Optimizer
 from optimizers.checks import check_code, check_positive
-from optimizers.recombination import scale_relative_to_fc6
+from optimizers.recombination import published_cma_sigma
 
 __all__ = ["CmaesCMA", "CmaesSepCMA", "PycmaCMA"]
 
@@ -30,7 +30,7 @@ class _ReplayedLibraryOptimizer(Optimizer):
 
     @classmethod
     def defaults_for_space(cls, dim: int, code_norm: float) -> dict[str, Any]:
-        return {"sigma": round(3.0 * scale_relative_to_fc6(dim, code_norm), 6)}
+        return {"sigma": published_cma_sigma(dim, code_norm)}
 
     def __init__(
         self, dim: int, *, population_size: int = 40, seed: int = 0, sigma: float = 3.0, mean: list[float] | None = None

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from optimizers.base import FloatArray, Optimizer
 from optimizers.checks import check_code, check_parents, check_positive
-from optimizers.recombination import log_rank_weights, scale_relative_to_fc6, select_parents
+from optimizers.recombination import log_rank_weights, published_cma_sigma, select_parents
 from optimizers.serialization import decode_array, encode_array
 
 __all__ = ["SepCMA"]
@@ -40,7 +40,7 @@ class SepCMA(Optimizer):
 
     @classmethod
     def defaults_for_space(cls, dim: int, code_norm: float) -> dict[str, Any]:
-        return {"sigma": round(3.0 * scale_relative_to_fc6(dim, code_norm), 6)}
+        return {"sigma": published_cma_sigma(dim, code_norm)}
 
     def __init__(
         self,
