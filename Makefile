@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)  ## in-silico closed-loop evolution against a real server; writes out/demo/
-	$(PY) -m server demo --out out/demo
+	$(PY) -m evostim demo --out out/demo
 
 test: $(STAMP)  ## the whole test suite (slow benchmarks excluded)
 	$(PY) -m pytest
@@ -36,7 +36,7 @@ bench: $(STAMP)  ## performance figures, each side by side with its reference
 	$(PY) benchmarks/subspace.py $(BENCH_ARGS)
 
 serve: $(STAMP)
-	$(PY) -m server serve
+	$(PY) -m evostim serve
 
 clean:
 	rm -rf $(VENV) data out

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import optimizers
+from evostim import optimizers
 
 DIM, POPULATION, CODE_NORM = 4096, 40, 300.0
 TARGET_MEDIAN_MS, TARGET_P99_MS, TARGET_STATE_MB = 10.0, 30.0, 10.0

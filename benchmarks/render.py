@@ -24,9 +24,9 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import generators
-from generators import GeneratorWeightsMissing, ImageGenerator
-from server.images import encode_batch
+from evostim import generators
+from evostim.generators import GeneratorWeightsMissing, ImageGenerator
+from evostim.server.images import encode_batch
 
 BATCH = 40
 TARGETS_MS = {("deepsim-fc6", "cuda"): 50.0, ("dcgan-faces", "cpu"): 100.0}

@@ -36,12 +36,12 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import optimizers
-from clients.mtcnn import load_mtcnn
-from clients.neurons import UnitSpec
-from generators import generator_spec, load_generator
-from optimizers.recombination import published_cma_sigma
-from server.service import project_to_sphere
+from evostim import optimizers
+from evostim.clients.mtcnn import load_mtcnn
+from evostim.clients.neurons import UnitSpec
+from evostim.generators import generator_spec, load_generator
+from evostim.optimizers.recombination import published_cma_sigma
+from evostim.server.service import project_to_sphere
 
 FloatArray = np.ndarray
 

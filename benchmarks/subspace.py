@@ -20,8 +20,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.search_quality import CNN_UNITS, CnnPanel, Evostim, calibrate, evolve, ratio_ci, summarize
-from generators import load_generator
-from generators.metric import MetricBasis, metric_eigenbasis, spectrum_coverage
+from evostim.generators import load_generator
+from evostim.generators.metric import MetricBasis, metric_eigenbasis, spectrum_coverage
 
 
 def main() -> None:

@@ -17,11 +17,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image
 
-import generators
-from clients.client import Client
-from clients.insilico import GenerationResult, run_closed_loop
-from clients.local_server import LocalServer
-from clients.neurons import CnnUnit, ResponseModel, SimulatedNeuron, UnitSpec
+from evostim import generators
+from evostim.clients.client import Client
+from evostim.clients.insilico import GenerationResult, run_closed_loop
+from evostim.clients.local_server import LocalServer
+from evostim.clients.neurons import CnnUnit, ResponseModel, SimulatedNeuron, UnitSpec
 
 __all__ = ["run_demo"]
 

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from clients.client import Client
-from clients.neurons import SimulatedNeuron
+from evostim.clients.client import Client
+from evostim.clients.neurons import SimulatedNeuron
 
 __all__ = ["GenerationResult", "run_closed_loop"]
 

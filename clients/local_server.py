@@ -25,7 +25,7 @@ def free_port() -> int:
 
 
 class LocalServer:
-    """``with LocalServer(data_dir) as server:`` starts ``python -m server serve`` and waits for /healthz.
+    """``with LocalServer(data_dir) as server:`` starts ``python -m evostim serve`` and waits for /healthz.
 
     ``stop()`` ends it gracefully (SIGTERM); ``kill()`` ends it like a crash (SIGKILL).
     """
@@ -52,7 +52,7 @@ class LocalServer:
         command = [
             sys.executable,
             "-m",
-            "server",
+            "evostim",
             "serve",
             "--host",
             "127.0.0.1",

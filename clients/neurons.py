@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from clients.mtcnn import MTCNN_LAYERS, MtcnnFeatures, load_mtcnn
+from evostim.clients.mtcnn import MTCNN_LAYERS, MtcnnFeatures, load_mtcnn
 
 __all__ = ["DEFAULT_UNITS", "CnnUnit", "ResponseModel", "SimulatedNeuron", "UnitSpec"]
 

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from clients.client import Client
+from evostim.clients.client import Client
 
 __all__ = ["RigBridge", "write_atomically"]
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import torch
 
-from generators import biggan_deep, dcgan_faces, deepsim_fc6
-from generators.base import GeneratorSpec, ImageGenerator
-from generators.errors import (
+from evostim.generators import biggan_deep, dcgan_faces, deepsim_fc6
+from evostim.generators.base import GeneratorSpec, ImageGenerator
+from evostim.generators.errors import (
     BadLatentCodes,
     GeneratorError,
     GeneratorWeightsMismatch,

@@ -12,7 +12,7 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
-from generators.errors import BadLatentCodes
+from evostim.generators.errors import BadLatentCodes
 
 __all__ = ["HALF_PRECISION_TOLERANCE", "GeneratorSpec", "ImageGenerator"]
 

@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from generators.base import GeneratorSpec
-from generators.weights import load_state_dict_file
+from evostim.generators.base import GeneratorSpec
+from evostim.generators.weights import load_state_dict_file
 
 __all__ = ["SPEC", "BigGanConfig", "BigGanDeep"]
 

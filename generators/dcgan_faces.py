@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from generators.base import GeneratorSpec
-from generators.errors import GeneratorWeightsMissing
+from evostim.generators.base import GeneratorSpec
+from evostim.generators.errors import GeneratorWeightsMissing
 
 __all__ = ["SPEC"]
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from generators.base import GeneratorSpec
-from generators.weights import load_state_dict_file
+from evostim.generators.base import GeneratorSpec
+from evostim.generators.weights import load_state_dict_file
 
 __all__ = ["SPEC", "DeepSimFc6"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from generators.errors import GeneratorWeightsMismatch, GeneratorWeightsMissing
+from evostim.generators.errors import GeneratorWeightsMismatch, GeneratorWeightsMissing
 
 __all__ = ["load_state_dict_file"]
 

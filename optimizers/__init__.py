@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from optimizers.base import Optimizer, Population
-from optimizers.cholesky_cma import CholeskyCMA
-from optimizers.errors import (
+from evostim.optimizers.base import Optimizer, Population
+from evostim.optimizers.cholesky_cma import CholeskyCMA
+from evostim.optimizers.errors import (
     DuplicateCandidate,
     IncompatibleState,
     InvalidParameter,
@@ -14,12 +14,19 @@ from optimizers.errors import (
     UnknownCandidate,
     UnknownOptimizer,
 )
-from optimizers.genetic import GeneticAlgorithm
-from optimizers.references import CmaesCMA, CmaesSepCMA, PycmaCMA
-from optimizers.registry import OPTIMIZERS, create_optimizer, lookup, optimizer_from_state, parameter_names, register
-from optimizers.sep_cma import SepCMA
-from optimizers.sphere_cma import SphereCMA
-from optimizers.subspace import Subspace
+from evostim.optimizers.genetic import GeneticAlgorithm
+from evostim.optimizers.references import CmaesCMA, CmaesSepCMA, PycmaCMA
+from evostim.optimizers.registry import (
+    OPTIMIZERS,
+    create_optimizer,
+    lookup,
+    optimizer_from_state,
+    parameter_names,
+    register,
+)
+from evostim.optimizers.sep_cma import SepCMA
+from evostim.optimizers.sphere_cma import SphereCMA
+from evostim.optimizers.subspace import Subspace
 
 __all__ = [
     "DEFAULT_OPTIMIZER",

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 from numpy.typing import NDArray
 
-from optimizers.errors import (
+from evostim.optimizers.errors import (
     DuplicateCandidate,
     IncompatibleState,
     InvalidParameter,
@@ -24,7 +24,7 @@ from optimizers.errors import (
     PendingPopulation,
     UnknownCandidate,
 )
-from optimizers.serialization import decode_array, encode_array, rng_from_state, rng_state
+from evostim.optimizers.serialization import decode_array, encode_array, rng_from_state, rng_state
 
 __all__ = ["STATE_SCHEMA_VERSION", "Optimizer", "Population"]
 

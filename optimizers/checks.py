@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from optimizers.errors import InvalidParameter
+from evostim.optimizers.errors import InvalidParameter
 
 __all__ = ["check_code", "check_parents", "check_positive"]
 

@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from optimizers.base import FloatArray, Optimizer
-from optimizers.checks import check_code, check_positive
-from optimizers.errors import InvalidParameter
-from optimizers.recombination import scale_relative_to_fc6
-from optimizers.serialization import decode_array, encode_array
+from evostim.optimizers.base import FloatArray, Optimizer
+from evostim.optimizers.checks import check_code, check_positive
+from evostim.optimizers.errors import InvalidParameter
+from evostim.optimizers.recombination import scale_relative_to_fc6
+from evostim.optimizers.serialization import decode_array, encode_array
 
 __all__ = ["GeneticAlgorithm"]
 

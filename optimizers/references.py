@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from optimizers.base import FloatArray, Optimizer
-from optimizers.checks import check_code, check_positive
-from optimizers.recombination import published_cma_sigma
+from evostim.optimizers.base import FloatArray, Optimizer
+from evostim.optimizers.checks import check_code, check_positive
+from evostim.optimizers.recombination import published_cma_sigma
 
 __all__ = ["CmaesCMA", "CmaesSepCMA", "PycmaCMA"]
 

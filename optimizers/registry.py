@@ -5,8 +5,8 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from optimizers.base import Optimizer
-from optimizers.errors import InvalidParameter, UnknownOptimizer
+from evostim.optimizers.base import Optimizer
+from evostim.optimizers.errors import InvalidParameter, UnknownOptimizer
 
 __all__ = ["OPTIMIZERS", "create_optimizer", "lookup", "optimizer_from_state", "parameter_names", "register"]
 

@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from optimizers.base import FloatArray, Optimizer
-from optimizers.checks import check_code, check_positive
-from optimizers.errors import InvalidParameter
-from optimizers.registry import OPTIMIZERS, create_optimizer, optimizer_from_state
-from optimizers.serialization import decode_array, encode_array
+from evostim.optimizers.base import FloatArray, Optimizer
+from evostim.optimizers.checks import check_code, check_positive
+from evostim.optimizers.errors import InvalidParameter
+from evostim.optimizers.registry import OPTIMIZERS, create_optimizer, optimizer_from_state
+from evostim.optimizers.serialization import decode_array, encode_array
 
 __all__ = ["Subspace"]
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-import generators
-from generators import ImageGenerator
-from server.config import Settings, get_settings
-from server.errors import install_error_handlers
-from server.routes import blocks, health, optimizers, sessions
-from server.routes import generators as generator_routes
-from server.service import SessionService
-from server.store import Store
+from evostim import generators
+from evostim.generators import ImageGenerator
+from evostim.server.config import Settings, get_settings
+from evostim.server.errors import install_error_handlers
+from evostim.server.routes import blocks, health, optimizers, sessions
+from evostim.server.routes import generators as generator_routes
+from evostim.server.service import SessionService
+from evostim.server.store import Store
 
 __all__ = ["create_app"]
 

@@ -7,7 +7,7 @@ import hmac
 
 from fastapi import Request
 
-from server.errors import Unauthorized
+from evostim.server.errors import Unauthorized
 
 __all__ = ["ANONYMOUS", "owner_of"]
 

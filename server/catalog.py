@@ -8,9 +8,9 @@ import typing
 
 from pydantic import TypeAdapter
 
-import optimizers
-from optimizers import Optimizer
-from server.schemas import OptimizerParameter, OptimizerPublic
+from evostim import optimizers
+from evostim.optimizers import Optimizer
+from evostim.protocol import OptimizerParameter, OptimizerPublic
 
 __all__ = ["describe_optimizers"]
 

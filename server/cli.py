@@ -14,8 +14,8 @@ __all__ = ["main"]
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    from server.app import create_app
-    from server.config import Settings
+    from evostim.server.app import create_app
+    from evostim.server.config import Settings
 
     overrides = {"data_dir": Path(args.data_dir)} if args.data_dir else {}
     app = create_app(Settings(**overrides))  # type: ignore[arg-type]
@@ -23,7 +23,7 @@ def _serve(args: argparse.Namespace) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
-    from clients.demo import run_demo
+    from evostim.clients.demo import run_demo
 
     run_demo(
         out_dir=Path(args.out),
@@ -39,8 +39,8 @@ def _metric(args: argparse.Namespace) -> None:
     import numpy as np
     import torch
 
-    from generators import generator_spec, load_generator
-    from generators.metric import metric_eigenbasis, spectrum_coverage
+    from evostim.generators import generator_spec, load_generator
+    from evostim.generators.metric import metric_eigenbasis, spectrum_coverage
 
     spec = generator_spec(args.generator)
     generator = load_generator(spec.name, args.device, Path(args.weights_dir))
@@ -61,8 +61,8 @@ def _metric(args: argparse.Namespace) -> None:
 
 
 def _rig(args: argparse.Namespace) -> None:
-    from clients.client import Client
-    from clients.rig_bridge import RigBridge
+    from evostim.clients.client import Client
+    from evostim.clients.rig_bridge import RigBridge
 
     with Client(args.server, token=args.token or os.environ.get("EVOSTIM_TOKEN")) as client:
         print(f"bridging session {args.session} through {args.watch} (Ctrl-C to stop)", flush=True)

@@ -22,24 +22,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-import optimizers
-from generators import GeneratorError, ImageGenerator, generator_spec
-from generators.metric import MetricBasis
-from optimizers import Optimizer, OptimizerError, Population
-from server.config import Settings
-from server.errors import (
-    GenerationClosed,
-    GenerationNotFound,
-    IdempotencyKeyReused,
-    InvalidResponses,
-    InvalidSessionConfig,
-    SessionNotFound,
-    SessionNotRunning,
-    StateCorrupt,
-    StimulusNotFound,
-)
-from server.images import ImageCache, ImageFormat, code_key, encode_image
-from server.schemas import (
+from evostim import optimizers
+from evostim.generators import GeneratorError, ImageGenerator, generator_spec
+from evostim.generators.metric import MetricBasis
+from evostim.optimizers import Optimizer, OptimizerError, Population
+from evostim.protocol import (
     BlockGeneration,
     BlockManifest,
     BlockRef,
@@ -64,7 +51,20 @@ from server.schemas import (
     StimulusPublic,
     StimulusResponse,
 )
-from server.store import (
+from evostim.server.config import Settings
+from evostim.server.errors import (
+    GenerationClosed,
+    GenerationNotFound,
+    IdempotencyKeyReused,
+    InvalidResponses,
+    InvalidSessionConfig,
+    SessionNotFound,
+    SessionNotRunning,
+    StateCorrupt,
+    StimulusNotFound,
+)
+from evostim.server.images import ImageCache, ImageFormat, code_key, encode_image
+from evostim.server.store import (
     IdempotencyRecord,
     ReferenceRecord,
     ResponseRecord,

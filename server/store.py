@@ -37,7 +37,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from server.errors import Conflict, GenerationClosed
+from evostim.server.errors import Conflict, GenerationClosed
 
 __all__ = [
     "GenerationRecord",

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-import generators
-from server.app import create_app
-from server.config import Settings
+from evostim import generators
+from evostim.server.app import create_app
+from evostim.server.config import Settings
 
 
 @pytest.fixture(scope="session")

@@ -273,16 +273,16 @@ def test_one_token_never_sees_another_tokens_sessions(make_api: Any) -> None:
 def test_production_settings_refuse_to_run_without_tokens() -> None:
     from pydantic import ValidationError
 
-    from server.config import Settings
+    from evostim.server.config import Settings
 
     with pytest.raises(ValidationError, match="EVOSTIM_TOKENS"):
         Settings(environment="production")
 
 
 def test_an_image_fetched_twice_is_decoded_and_encoded_once(tmp_path: Any) -> None:
-    import generators
-    from server.app import create_app
-    from server.config import Settings
+    from evostim import generators
+    from evostim.server.app import create_app
+    from evostim.server.config import Settings
 
     decoded: list[int] = []
 

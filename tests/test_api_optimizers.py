@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-import optimizers
+from evostim import optimizers
 from tests.conftest import counts_for
 from tests.test_api import assert_problem, create, history
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from server.store import Store
+from evostim.server.store import Store
 from tests.test_api import assert_problem, create, history
 
 WINDOWS = {"unit": "count", "window_ms": 200, "baseline_window_ms": 100}

@@ -11,8 +11,8 @@ import httpx
 import numpy as np
 import pytest
 
-from clients.client import Client, EvostimError
-from clients.local_server import LocalServer
+from evostim.clients.client import Client, EvostimError
+from evostim.clients.local_server import LocalServer
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,7 @@ class AsyncLoseFirstAnswer(httpx.AsyncHTTPTransport):
 
 
 def test_the_async_client_runs_the_loop_with_concurrent_downloads_and_safe_retries(server: LocalServer) -> None:
-    from clients.client import AsyncClient
+    from evostim.clients.client import AsyncClient
 
     async def scenario() -> tuple[dict, np.ndarray, np.ndarray]:
         transport = AsyncLoseFirstAnswer()

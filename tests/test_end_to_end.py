@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import optimizers
-from clients.client import Client
-from clients.insilico import run_closed_loop
-from clients.local_server import LocalServer
-from clients.neurons import CnnUnit, ResponseModel, SimulatedNeuron, UnitSpec
-from server.service import project_to_sphere
+from evostim import optimizers
+from evostim.clients.client import Client
+from evostim.clients.insilico import run_closed_loop
+from evostim.clients.local_server import LocalServer
+from evostim.clients.neurons import CnnUnit, ResponseModel, SimulatedNeuron, UnitSpec
+from evostim.server.service import project_to_sphere
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def test_a_simulated_neuron_drives_scores_up_and_a_crash_loses_nothing(tmp_path:
 
 
 def test_the_demo_prints_a_table_writes_pictures_and_ends_with_the_gain(tmp_path: Path, capsys) -> None:
-    from clients.demo import run_demo
+    from evostim.clients.demo import run_demo
 
     gain = run_demo(out_dir=tmp_path, unit="onet.conv4.113", generations=3, seed=1)
     lines = capsys.readouterr().out.strip().splitlines()

@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-import generators
-from generators import BadLatentCodes, UnknownGenerator
-from server.images import encode_batch, encode_image
+from evostim import generators
+from evostim.generators import BadLatentCodes, UnknownGenerator
+from evostim.server.images import encode_batch, encode_image
 
 
 def test_dcgan_faces_decodes_batches_to_unit_range_images(dcgan: generators.ImageGenerator) -> None:

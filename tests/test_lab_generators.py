@@ -14,8 +14,8 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-import generators
-from generators import GeneratorWeightsMismatch, GeneratorWeightsMissing
+from evostim import generators
+from evostim.generators import GeneratorWeightsMismatch, GeneratorWeightsMissing
 from tests.test_api import assert_problem
 
 # DeePSiM fc6 as published (Dosovitskiy & Brox 2016; the Caffe model's layer names and shapes).

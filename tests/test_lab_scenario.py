@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from clients.client import Client
-from clients.local_server import LocalServer
+from evostim.clients.client import Client
+from evostim.clients.local_server import LocalServer
 
 CHANNELS = ["ch1", "ch2", "ch3"]
 REPETITIONS = 4

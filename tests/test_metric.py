@@ -10,8 +10,14 @@ import pytest
 import torch
 from torch import nn
 
-from generators.metric import MetricBasis, dense_metric, metric_eigenbasis, metric_vector_product, spectrum_coverage
-from server.cli import main as evostim
+from evostim.generators.metric import (
+    MetricBasis,
+    dense_metric,
+    metric_eigenbasis,
+    metric_vector_product,
+    spectrum_coverage,
+)
+from evostim.server.cli import main as evostim
 from tests.test_api import assert_problem, create
 
 

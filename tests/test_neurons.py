@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import generators
-from clients.neurons import DEFAULT_UNITS, CnnUnit, ResponseModel, SimulatedNeuron, UnitSpec
+from evostim import generators
+from evostim.clients.neurons import DEFAULT_UNITS, CnnUnit, ResponseModel, SimulatedNeuron, UnitSpec
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import optimizers
-from optimizers import InvalidParameter, Optimizer
+from evostim import optimizers
+from evostim.optimizers import InvalidParameter, Optimizer
 
 DIM = 12
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-import clients.rig_bridge as rig_bridge
-from clients.client import Client
-from clients.local_server import LocalServer
-from clients.rig_bridge import RigBridge, write_atomically
+from evostim.clients import rig_bridge
+from evostim.clients.client import Client
+from evostim.clients.local_server import LocalServer
+from evostim.clients.rig_bridge import RigBridge, write_atomically
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
 
-from server.routes.deps import Owner, Service
-from server.routes.sessions import _PROBLEMS
-from server.schemas import BlockManifest, BlockResponsesAccepted, BlockResponsesSubmit
+from evostim.protocol import BlockManifest, BlockResponsesAccepted, BlockResponsesSubmit
+from evostim.server.routes.deps import Owner, Service
+from evostim.server.routes.sessions import _PROBLEMS
 
 router = APIRouter(prefix="/v1/blocks", tags=["blocks"])
 

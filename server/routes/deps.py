@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from server.auth import owner_of
-from server.service import SessionService
+from evostim.server.auth import owner_of
+from evostim.server.service import SessionService
 
 __all__ = ["Owner", "Service"]
 

@@ -6,8 +6,8 @@ import importlib.util
 
 from fastapi import APIRouter, Request
 
-from generators import GENERATORS, GeneratorSpec
-from server.schemas import GeneratorPublic, GeneratorsPublic
+from evostim.generators import GENERATORS, GeneratorSpec
+from evostim.protocol import GeneratorPublic, GeneratorsPublic
 
 router = APIRouter(prefix="/v1/generators", tags=["generators"])
 

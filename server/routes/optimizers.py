@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from generators import GeneratorError, generator_spec
-from server.catalog import describe_optimizers
-from server.errors import InvalidRequest
-from server.schemas import OptimizersPublic
+from evostim.generators import GeneratorError, generator_spec
+from evostim.protocol import OptimizersPublic
+from evostim.server.catalog import describe_optimizers
+from evostim.server.errors import InvalidRequest
 
 router = APIRouter(prefix="/v1/optimizers", tags=["optimizers"])
 

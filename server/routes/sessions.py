@@ -8,10 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from server.errors import PROBLEM_JSON, StimulusNotFound
-from server.images import MEDIA_TYPES
-from server.routes.deps import Owner, Service
-from server.schemas import (
+from evostim.protocol import (
     GenerationPublic,
     ResponsesAccepted,
     ResponsesSubmit,
@@ -22,6 +19,9 @@ from server.schemas import (
     SessionPublic,
     SessionsPublic,
 )
+from evostim.server.errors import PROBLEM_JSON, StimulusNotFound
+from evostim.server.images import MEDIA_TYPES
+from evostim.server.routes.deps import Owner, Service
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 

@@ -1,4 +1,7 @@
-"""Request and response bodies of the HTTP API (pydantic at the boundary only)."""
+"""The wire types: every request and answer body of the HTTP API, shared by the server and the clients.
+
+Pydantic at the boundary only; inside, the server works on frozen dataclasses.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from optimizers import DEFAULT_OPTIMIZER
+from evostim.optimizers import DEFAULT_OPTIMIZER
 
 __all__ = [
     "GenerationPublic",

@@ -1,0 +1,18 @@
+"""evostim: closed-loop neuron-stimulus search. Evolve generator images that drive recorded neurons.
+
+The names a notebook needs are here: ``from evostim import Client``. The parts live in subpackages, whose folders
+sit at the top of the repository: ``evostim.server``, ``evostim.optimizers``, ``evostim.generators``,
+``evostim.clients``.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from evostim.clients.client import AsyncClient, Client, EvostimError
+from evostim.clients.local_server import LocalServer
+
+try:
+    __version__ = version("evostim")
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
+
+__all__ = ["AsyncClient", "Client", "EvostimError", "LocalServer", "__version__"]

@@ -1,0 +1,42 @@
+"""Optional parts of evostim: each is a pip extra, imported only where it is used.
+
+``require`` imports an extra's module or raises ``MissingExtra``, whose message names the extra to install;
+the server answers it as a 422 problem and the command line prints it, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from types import ModuleType
+
+__all__ = ["MissingExtra", "is_installed", "require"]
+
+
+class MissingExtra(Exception):
+    """A feature needs an optional package that is not installed."""
+
+    def __init__(self, *, extra: str, module: str, feature: str) -> None:
+        super().__init__(
+            f"{feature} needs the optional package {module!r}, which is not installed: "
+            f"pip install 'evostim[{extra}]'"
+        )
+        self.extra = extra
+        self.module = module
+        self.feature = feature
+
+
+def is_installed(module: str) -> bool:
+    """Whether ``module`` can be imported (without importing it)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package missing, or a half-initialized module
+        return False
+
+
+def require(module: str, *, extra: str, feature: str) -> ModuleType:
+    """Import ``module``, or raise MissingExtra naming the extra that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtra(extra=extra, module=module, feature=feature) from None
