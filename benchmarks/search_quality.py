@@ -41,7 +41,7 @@ from evostim.clients.mtcnn import load_mtcnn
 from evostim.clients.neurons import UnitSpec
 from evostim.generators import generator_spec, load_generator
 from evostim.optimizers.recombination import published_cma_sigma
-from evostim.server.service import project_to_sphere
+from evostim.server.stimuli import project_to_sphere
 
 FloatArray = np.ndarray
 
@@ -205,7 +205,8 @@ class NoiseModel:
 
     def observe(self, clean: FloatArray, rng: np.random.Generator) -> FloatArray:
         if self.level == "poisson":
-            return rng.poisson(2.0 + self.gain * np.maximum(clean, 0.0)).astype(np.float64)
+            counts: FloatArray = rng.poisson(2.0 + self.gain * np.maximum(clean, 0.0)).astype(np.float64)
+            return counts
         sigma = float(self.level)
         return clean * np.maximum(0.0, 1.0 + sigma * rng.standard_normal(clean.shape))
 

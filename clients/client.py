@@ -1,4 +1,16 @@
-"""A typed Python client for the evostim HTTP API (httpx), with idempotent retries built in."""
+"""A typed Python client for the evostim HTTP API (httpx, sync and async), with safe retries built in.
+
+Request bodies are built from the wire types of :mod:`evostim.protocol` (the server's own), so a bad body fails
+here, before it is sent, with the server's rules and a :class:`~evostim.clients.errors.ValidationError`.
+
+Retry rule: only requests that may be sent twice are retried: reads (GET) and keyed posts. Every post this client
+sends carries an ``Idempotency-Key`` (a fresh uuid4 per logical call unless you give one), and all retries of one
+call reuse that key and the same bytes, so the server replays its stored answer instead of acting twice (a lost
+answer to ``create_session`` never makes two sessions). A retry follows a transport error (connection lost, timeout)
+or a retryable answer (502/503/504, or a problem whose body says ``"retryable": true``), with exponential backoff
+(and at least the server's ``Retry-After``, capped). Any other problem is raised at once as an error of
+:mod:`evostim.clients.errors`.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +19,28 @@ import io
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import httpx
 import numpy as np
+import pydantic
 from numpy.typing import NDArray
 from PIL import Image
 
+from evostim.clients.errors import EvostimError, ValidationError, error_from_problem
+from evostim.protocol import BlockResponsesSubmit, ResponsesSubmit, SessionCreate, SessionFork
+
 __all__ = ["AsyncClient", "Client", "EvostimError"]
 
-_RETRY_STATUSES = {502, 503, 504}
+Counts = Mapping[str, Mapping[str, Sequence[float]]]
+"""``{stimulus id: {channel: [value per repetition]}}``"""
+BlockCounts = Mapping[tuple[str, str], Mapping[str, Sequence[float]]]
+"""``{(session id, stimulus id): {channel: [value per repetition]}}``"""
 
-
-class EvostimError(Exception):
-    """The server answered with a problem (RFC 9457); ``problem`` holds its body."""
-
-    def __init__(self, status: int, problem: dict[str, Any]) -> None:
-        super().__init__(f"{status} {problem.get('title', '')}: {problem.get('detail', problem)}")
-        self.status = status
-        self.problem = problem
+_Model = TypeVar("_Model", bound=pydantic.BaseModel)
+_MAX_RETRY_AFTER = 30.0  # seconds: the most a server's Retry-After makes the client wait
 
 
 def _http_options(base_url: str, token: str | None, timeout: float) -> dict[str, Any]:
@@ -34,23 +48,114 @@ def _http_options(base_url: str, token: str | None, timeout: float) -> dict[str,
     return {"base_url": base_url, "headers": headers, "timeout": httpx.Timeout(timeout, connect=5.0)}
 
 
-def _raise_for_problem(response: httpx.Response) -> httpx.Response:
-    if response.is_error:
-        try:
-            problem = response.json()
-        except ValueError:
-            problem = {"detail": response.text}
-        raise EvostimError(response.status_code, problem)
-    return response
+# -- one logical call: built once, sent once or retried as is ---------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Call:
+    method: str
+    url: str
+    params: dict[str, Any] | None = None
+    content: bytes | None = None
+    key: str | None = None
+    follow_redirects: bool = False
+
+    @property
+    def retryable(self) -> bool:
+        """Only reads and keyed posts may reach the server twice."""
+        return self.method == "GET" or self.key is not None
+
+    def options(self) -> dict[str, Any]:
+        headers = {} if self.content is None else {"Content-Type": "application/json"}
+        if self.key is not None:
+            headers["Idempotency-Key"] = self.key
+        return {
+            "params": self.params,
+            "content": self.content,
+            "headers": headers,
+            "follow_redirects": self.follow_redirects,
+        }
 
 
-def _responses_body(counts: Mapping[str, Mapping[str, Sequence[float]]]) -> dict[str, Any]:
-    return {
-        "responses": [
-            {"stimulus": stimulus, "counts": {ch: [float(v) for v in values] for ch, values in by_channel.items()}}
-            for stimulus, by_channel in counts.items()
-        ]
-    }
+def _get(url: str, params: dict[str, Any] | None = None, *, follow_redirects: bool = False) -> _Call:
+    return _Call("GET", url, params=params, follow_redirects=follow_redirects)
+
+
+def _post(url: str, body: pydantic.BaseModel | None = None, key: str | None = None) -> _Call:
+    """A post with its key: the given one, else a fresh uuid4 that every retry of this call reuses."""
+    content = None if body is None else body.model_dump_json(exclude_unset=True).encode()
+    return _Call("POST", url, content=content, key=key or uuid.uuid4().hex)
+
+
+def _problem(response: httpx.Response) -> dict[str, Any]:
+    try:
+        problem = response.json()
+    except ValueError:
+        problem = None
+    return problem if isinstance(problem, dict) else {"detail": response.text}
+
+
+def _error(response: httpx.Response) -> EvostimError | None:
+    return error_from_problem(response.status_code, _problem(response)) if response.is_error else None
+
+
+def _delay(backoff: float, attempt: int, response: httpx.Response | None = None) -> float:
+    """Exponential backoff; at least the server's ``Retry-After`` (in seconds), capped."""
+    wait: float = backoff * 2.0**attempt
+    after: str = response.headers.get("Retry-After", "") if response is not None else ""
+    return max(wait, min(float(after), _MAX_RETRY_AFTER)) if after.isdigit() else wait
+
+
+# -- request bodies from the wire types -------------------------------------------------------------------------------
+def _wire(model: type[_Model], data: Any) -> _Model:
+    """``data`` as the wire type ``model``, or the server's 422 problem raised here, before anything is sent."""
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as error:
+        raise ValidationError.before_sending(error) from error
+
+
+def _with_fields(model: type[_Model], given: _Model | Mapping[str, Any] | None, fields: Mapping[str, Any]) -> _Model:
+    base = given.model_dump(exclude_unset=True) if isinstance(given, pydantic.BaseModel) else dict(given or {})
+    return _wire(model, {**base, **fields})
+
+
+def _values(values: Sequence[float]) -> list[float]:
+    return [float(v) for v in values]
+
+
+def _stimulus_response(stimulus: str, counts: Mapping[str, Sequence[float]], baseline: Any) -> dict[str, Any]:
+    item: dict[str, Any] = {"stimulus": stimulus, "counts": {ch: _values(v) for ch, v in counts.items()}}
+    if baseline is not None:
+        item["baseline"] = {ch: _values(v) for ch, v in baseline.items()}
+    return item
+
+
+def _check_baselines_match(counts: Mapping[Any, Any], baselines: Mapping[Any, Any]) -> None:
+    unmeasured = [key for key in baselines if key not in counts]
+    if unmeasured:
+        detail = f"not sent: baselines for stimuli without counts: {unmeasured[:5]}"
+        problem = {"type": "/problems/validation-error", "title": "Unprocessable Content", "status": 422}
+        raise ValidationError(422, {**problem, "detail": detail, "retryable": False})
+
+
+def _responses_submit(counts: Counts | ResponsesSubmit, baselines: Counts | None) -> ResponsesSubmit:
+    if isinstance(counts, ResponsesSubmit):
+        if baselines is not None:
+            raise TypeError("a ResponsesSubmit carries its baselines itself; pass baselines=None")
+        return counts
+    baselines = baselines or {}
+    _check_baselines_match(counts, baselines)
+    items = [_stimulus_response(s, by_channel, baselines.get(s)) for s, by_channel in counts.items()]
+    return _wire(ResponsesSubmit, {"responses": items})
+
+
+def _block_submit(block: Mapping[str, Any], counts: BlockCounts, baselines: BlockCounts | None) -> BlockResponsesSubmit:
+    baselines = baselines or {}
+    _check_baselines_match(counts, baselines)
+    items = [
+        {"session": session, **_stimulus_response(stimulus, by_channel, baselines.get((session, stimulus)))}
+        for (session, stimulus), by_channel in counts.items()
+    ]
+    return _wire(BlockResponsesSubmit, {"generations": block["generations"], "responses": items})
 
 
 def _decode_image(data: bytes) -> NDArray[np.uint8]:
@@ -58,11 +163,43 @@ def _decode_image(data: bytes) -> NDArray[np.uint8]:
         return np.asarray(image.convert("RGB"))
 
 
+# -- the calls, shared by both clients --------------------------------------------------------------------------------
+def _create_session_call(config: SessionCreate | Mapping[str, Any] | None, key: str | None, fields: Any) -> _Call:
+    return _post("/v1/sessions", _with_fields(SessionCreate, config, fields), key)
+
+
+def _fork_call(session_id: str, options: SessionFork | Mapping[str, Any] | None, key: str | None, fields: Any) -> _Call:
+    return _post(f"/v1/sessions/{session_id}/fork", _with_fields(SessionFork, options, fields), key)
+
+
+def _sessions_call(limit: int, offset: int) -> _Call:
+    return _get("/v1/sessions", {"limit": limit, "offset": offset})
+
+
+def _generation_call(session_id: str, number: int | str) -> _Call:
+    return _get(f"/v1/sessions/{session_id}/generations/{number}", follow_redirects=True)
+
+
+def _block_call(session_ids: Sequence[str]) -> _Call:
+    return _get("/v1/blocks", {"sessions": ",".join(session_ids)})
+
+
+def _image_call(url: str, size: int | None) -> _Call:
+    return _get(url, {"size": size} if size else None)
+
+
+def _responses_call(
+    session_id: str, generation: int, counts: Counts | ResponsesSubmit, baselines: Counts | None, key: str | None
+) -> _Call:
+    url = f"/v1/sessions/{session_id}/generations/{generation}/responses"
+    return _post(url, _responses_submit(counts, baselines), key)
+
+
 class Client:
     """Synchronous client. Use as a context manager, or call ``close()``.
 
-    Posts of responses carry an ``Idempotency-Key``; on a lost connection or a gateway error the same
-    request is retried with the same key, so a retry can never be counted twice.
+    Reads and posts are retried on lost connections and transient answers; every post carries an
+    ``Idempotency-Key`` that its retries reuse, so nothing is ever counted or created twice.
     """
 
     def __init__(
@@ -82,93 +219,97 @@ class Client:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def close(self) -> None:
         self._http.close()
 
-    def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        for attempt in range(self._retries + 1):
+    def _send(self, call: _Call) -> httpx.Response:
+        attempts = self._retries + 1 if call.retryable else 1
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
             try:
-                response = self._http.request(method, url, **kwargs)
+                response = self._http.request(call.method, call.url, **call.options())
             except httpx.TransportError:
-                if attempt == self._retries:
+                if last:
                     raise
-            else:
-                if response.status_code not in _RETRY_STATUSES or attempt == self._retries:
-                    break
-            time.sleep(self._backoff * 2**attempt)
-        return _raise_for_problem(response)
+                time.sleep(_delay(self._backoff, attempt))
+                continue
+            error = _error(response)
+            if error is None:
+                return response
+            if last or not error.retryable:
+                raise error
+            time.sleep(_delay(self._backoff, attempt, response))
+        raise RuntimeError("unreachable: the last attempt returns or raises")
+
+    def _json(self, call: _Call) -> dict[str, Any]:
+        result: dict[str, Any] = self._send(call).json()
+        return result
 
     # -- sessions ----------------------------------------------------------------------------------
-    def create_session(self, **config: Any) -> dict[str, Any]:
-        """Create a session (see ``SessionCreate`` in the OpenAPI schema); returns session and generation 0."""
-        result: dict[str, Any] = self._request("POST", "/v1/sessions", json=config).json()
-        return result
+    def create_session(
+        self,
+        config: SessionCreate | Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Create a session (a ``SessionCreate``, its fields as keywords, or both); returns session and generation 0."""
+        return self._json(_create_session_call(config, idempotency_key, fields))
 
     def session(self, session_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._request("GET", f"/v1/sessions/{session_id}").json()
-        return result
+        return self._json(_get(f"/v1/sessions/{session_id}"))
 
     def sessions(self, *, limit: int = 50, offset: int = 0) -> dict[str, Any]:
-        result: dict[str, Any] = self._request("GET", "/v1/sessions", params={"limit": limit, "offset": offset}).json()
-        return result
+        return self._json(_sessions_call(limit, offset))
 
     def generation(self, session_id: str, number: int | str = "current") -> dict[str, Any]:
         """A generation's manifest; ``'current'`` follows the redirect to the open one."""
-        url = f"/v1/sessions/{session_id}/generations/{number}"
-        result: dict[str, Any] = self._request("GET", url, follow_redirects=True).json()
-        return result
+        return self._json(_generation_call(session_id, number))
 
     def history(self, session_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._request("GET", f"/v1/sessions/{session_id}/history").json()
-        return result
+        return self._json(_get(f"/v1/sessions/{session_id}/history"))
 
     def stop(self, session_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._request("POST", f"/v1/sessions/{session_id}/stop").json()
-        return result
+        return self._json(_post(f"/v1/sessions/{session_id}/stop"))
 
     def resume(self, session_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._request("POST", f"/v1/sessions/{session_id}/resume").json()
-        return result
+        return self._json(_post(f"/v1/sessions/{session_id}/resume"))
 
-    def fork(self, session_id: str, **options: Any) -> dict[str, Any]:
-        """A new session from this one's best codes (options: generation, best, optimizer, max_generations)."""
-        result: dict[str, Any] = self._request("POST", f"/v1/sessions/{session_id}/fork", json=options).json()
-        return result
+    def fork(
+        self,
+        session_id: str,
+        options: SessionFork | Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """A new session from this one's best codes (fields: generation, best, optimizer, max_generations, metadata)."""
+        return self._json(_fork_call(session_id, options, idempotency_key, fields))
 
     # -- blocks: several sessions shown together ----------------------------------------------------
     def block(self, session_ids: Sequence[str]) -> dict[str, Any]:
         """The running sessions' open generations as one interleaved block (see docs/protocol.md, section 9)."""
-        result: dict[str, Any] = self._request("GET", "/v1/blocks", params={"sessions": ",".join(session_ids)}).json()
-        return result
+        return self._json(_block_call(session_ids))
 
     def post_block(
         self,
         block: Mapping[str, Any],
-        counts: Mapping[tuple[str, str], Mapping[str, Sequence[float]]],
+        counts: BlockCounts,
         *,
+        baselines: BlockCounts | None = None,
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Post ``{(session, stimulus): {channel: [value per repetition]}}`` for a block; returns its answer."""
-        body = {
-            "generations": block["generations"],
-            "responses": [
-                {"session": session, **_responses_body({stimulus: by_channel})["responses"][0]}
-                for (session, stimulus), by_channel in counts.items()
-            ],
-        }
-        key = idempotency_key or uuid.uuid4().hex
-        result: dict[str, Any] = self._request(
-            "POST", "/v1/blocks/responses", json=body, headers={"Idempotency-Key": key}
-        ).json()
-        return result
+        return self._json(_post("/v1/blocks/responses", _block_submit(block, counts, baselines), idempotency_key))
 
     # -- images ------------------------------------------------------------------------------------
     def image_bytes(self, url: str, *, size: int | None = None) -> bytes:
-        params = {"size": size} if size else None
-        return self._request("GET", url, params=params).content
+        return self._send(_image_call(url, size)).content
 
     def image(self, url: str, *, size: int | None = None) -> NDArray[np.uint8]:
         """One stimulus image as a (H, W, 3) uint8 array."""
@@ -183,23 +324,22 @@ class Client:
         self,
         session_id: str,
         generation: int,
-        counts: Mapping[str, Mapping[str, Sequence[float]]],
+        counts: Counts | ResponsesSubmit,
         *,
+        baselines: Counts | None = None,
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Post ``{stimulus id: {channel: [value per repetition]}}``; returns the answer with ``next``.
 
-        Stimuli left out are recorded as missing (aborted trials).
+        ``baselines``: the pre-stimulus values, ``{stimulus id: {channel: [value per repetition]}}`` with the same
+        channels and repetitions as the counts. Or pass a whole ``ResponsesSubmit`` as ``counts``. Stimuli left out
+        are recorded as missing (aborted trials).
         """
-        body = _responses_body(counts)
-        key = idempotency_key or uuid.uuid4().hex
-        url = f"/v1/sessions/{session_id}/generations/{generation}/responses"
-        result: dict[str, Any] = self._request("POST", url, json=body, headers={"Idempotency-Key": key}).json()
-        return result
+        return self._json(_responses_call(session_id, generation, counts, baselines, idempotency_key))
 
 
 class AsyncClient:
-    """The asynchronous twin of :class:`Client` (same methods, awaited); a generation's images download at once."""
+    """The asynchronous twin of :class:`Client`: the same methods, awaited; a generation's images download at once."""
 
     def __init__(
         self,
@@ -218,67 +358,121 @@ class AsyncClient:
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        for attempt in range(self._retries + 1):
+    async def _send(self, call: _Call) -> httpx.Response:
+        attempts = self._retries + 1 if call.retryable else 1
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
             try:
-                response = await self._http.request(method, url, **kwargs)
+                response = await self._http.request(call.method, call.url, **call.options())
             except httpx.TransportError:
-                if attempt == self._retries:
+                if last:
                     raise
-            else:
-                if response.status_code not in _RETRY_STATUSES or attempt == self._retries:
-                    break
-            await asyncio.sleep(self._backoff * 2**attempt)
-        return _raise_for_problem(response)
+                await asyncio.sleep(_delay(self._backoff, attempt))
+                continue
+            error = _error(response)
+            if error is None:
+                return response
+            if last or not error.retryable:
+                raise error
+            await asyncio.sleep(_delay(self._backoff, attempt, response))
+        raise RuntimeError("unreachable: the last attempt returns or raises")
 
-    async def _json(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
-        result: dict[str, Any] = (await self._request(method, url, **kwargs)).json()
+    async def _json(self, call: _Call) -> dict[str, Any]:
+        result: dict[str, Any] = (await self._send(call)).json()
         return result
 
-    async def create_session(self, **config: Any) -> dict[str, Any]:
-        return await self._json("POST", "/v1/sessions", json=config)
+    # -- sessions ----------------------------------------------------------------------------------
+    async def create_session(
+        self,
+        config: SessionCreate | Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Create a session (a ``SessionCreate``, its fields as keywords, or both); returns session and generation 0."""
+        return await self._json(_create_session_call(config, idempotency_key, fields))
 
     async def session(self, session_id: str) -> dict[str, Any]:
-        return await self._json("GET", f"/v1/sessions/{session_id}")
+        return await self._json(_get(f"/v1/sessions/{session_id}"))
+
+    async def sessions(self, *, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        return await self._json(_sessions_call(limit, offset))
 
     async def generation(self, session_id: str, number: int | str = "current") -> dict[str, Any]:
-        return await self._json("GET", f"/v1/sessions/{session_id}/generations/{number}", follow_redirects=True)
+        """A generation's manifest; ``'current'`` follows the redirect to the open one."""
+        return await self._json(_generation_call(session_id, number))
 
     async def history(self, session_id: str) -> dict[str, Any]:
-        return await self._json("GET", f"/v1/sessions/{session_id}/history")
+        return await self._json(_get(f"/v1/sessions/{session_id}/history"))
 
     async def stop(self, session_id: str) -> dict[str, Any]:
-        return await self._json("POST", f"/v1/sessions/{session_id}/stop")
+        return await self._json(_post(f"/v1/sessions/{session_id}/stop"))
 
     async def resume(self, session_id: str) -> dict[str, Any]:
-        return await self._json("POST", f"/v1/sessions/{session_id}/resume")
+        return await self._json(_post(f"/v1/sessions/{session_id}/resume"))
 
-    async def fork(self, session_id: str, **options: Any) -> dict[str, Any]:
-        return await self._json("POST", f"/v1/sessions/{session_id}/fork", json=options)
+    async def fork(
+        self,
+        session_id: str,
+        options: SessionFork | Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """A new session from this one's best codes (fields: generation, best, optimizer, max_generations, metadata)."""
+        return await self._json(_fork_call(session_id, options, idempotency_key, fields))
+
+    # -- blocks: several sessions shown together ----------------------------------------------------
+    async def block(self, session_ids: Sequence[str]) -> dict[str, Any]:
+        """The running sessions' open generations as one interleaved block (see docs/protocol.md, section 9)."""
+        return await self._json(_block_call(session_ids))
+
+    async def post_block(
+        self,
+        block: Mapping[str, Any],
+        counts: BlockCounts,
+        *,
+        baselines: BlockCounts | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Post ``{(session, stimulus): {channel: [value per repetition]}}`` for a block; returns its answer."""
+        return await self._json(_post("/v1/blocks/responses", _block_submit(block, counts, baselines), idempotency_key))
+
+    # -- images ------------------------------------------------------------------------------------
+    async def image_bytes(self, url: str, *, size: int | None = None) -> bytes:
+        return (await self._send(_image_call(url, size))).content
 
     async def image(self, url: str, *, size: int | None = None) -> NDArray[np.uint8]:
-        params = {"size": size} if size else None
-        return _decode_image((await self._request("GET", url, params=params)).content)
+        """One stimulus image as a (H, W, 3) uint8 array."""
+        return _decode_image(await self.image_bytes(url, size=size))
 
     async def images(self, manifest: Mapping[str, Any], *, size: int | None = None) -> NDArray[np.uint8]:
-        """All images of a manifest, fetched concurrently, in the order of ``manifest['stimuli']``."""
+        """All images of a manifest, fetched concurrently, in the order of ``manifest['stimuli']``: (N, H, W, 3)."""
         images = await asyncio.gather(*(self.image(s["url"], size=size) for s in manifest["stimuli"]))
         return np.stack(images)
 
+    # -- responses ---------------------------------------------------------------------------------
     async def post_responses(
         self,
         session_id: str,
         generation: int,
-        counts: Mapping[str, Mapping[str, Sequence[float]]],
+        counts: Counts | ResponsesSubmit,
         *,
+        baselines: Counts | None = None,
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        key = idempotency_key or uuid.uuid4().hex
-        url = f"/v1/sessions/{session_id}/generations/{generation}/responses"
-        return await self._json("POST", url, json=_responses_body(counts), headers={"Idempotency-Key": key})
+        """Post ``{stimulus id: {channel: [value per repetition]}}``; returns the answer with ``next``.
+
+        ``baselines``: the pre-stimulus values, ``{stimulus id: {channel: [value per repetition]}}`` with the same
+        channels and repetitions as the counts. Or pass a whole ``ResponsesSubmit`` as ``counts``. Stimuli left out
+        are recorded as missing (aborted trials).
+        """
+        return await self._json(_responses_call(session_id, generation, counts, baselines, idempotency_key))

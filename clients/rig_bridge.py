@@ -2,9 +2,11 @@
 
 In the watched folder, per generation n, the bridge writes ``gen_NNNN/``: the images as ``<stimulus id>.png`` and a
 ``manifest.json`` (session, number, channels, stimuli, presentation order). The rig shows them and writes
-``gen_NNNN/responses.json`` with the same body as the HTTP post (``{"responses": [...]}``). The bridge posts it and
-writes ``gen_NNNN/accepted.json`` (what the server stored) and the next generation's folder; the rig waits for
-``gen_{N+1}/manifest.json``.
+``gen_NNNN/responses.json`` with the same body as the HTTP post (``{"responses": [...]}``; each stimulus's
+``counts`` and, optionally, its pre-stimulus ``baseline`` with the same channels and repetitions). The bridge checks
+it against the wire types (a bad file raises :class:`~evostim.clients.errors.ValidationError` and is not posted),
+posts it as written, baselines included, and writes ``gen_NNNN/accepted.json`` (what the server stored) and the
+next generation's folder; the rig waits for ``gen_{N+1}/manifest.json``.
 
 Crash safety: every file appears whole or not at all (written beside, then renamed), so neither side ever reads a
 half-written file. The post's Idempotency-Key is derived from the session, the generation and the file's bytes, so
@@ -21,7 +23,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pydantic
+
 from evostim.clients.client import Client
+from evostim.clients.errors import ValidationError
+from evostim.protocol import ResponsesSubmit
 
 __all__ = ["RigBridge", "write_atomically"]
 
@@ -34,6 +40,14 @@ def write_atomically(path: Path, data: bytes) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(partial, path)
+
+
+def _read_responses(data: bytes) -> ResponsesSubmit:
+    """The rig's file as the wire type (counts and baselines), or the server's 422 problem raised without posting."""
+    try:
+        return ResponsesSubmit.model_validate_json(data)
+    except pydantic.ValidationError as error:
+        raise ValidationError.before_sending(error) from error
 
 
 class RigBridge:
@@ -91,10 +105,8 @@ class RigBridge:
             return True
         data = responses.read_bytes()
         digest = hashlib.sha256(data).hexdigest()[:24]
-        body = json.loads(data)
-        counts = {item["stimulus"]: item["counts"] for item in body["responses"]}
         answer = self._client.post_responses(
-            self._session_id, number, counts, idempotency_key=f"rig-{self._session_id}-{number}-{digest}"
+            self._session_id, number, _read_responses(data), idempotency_key=f"rig-{self._session_id}-{number}-{digest}"
         )
         write_atomically(folder / "accepted.json", json.dumps(answer["accepted"], indent=1).encode())
         if answer["next"] is not None:

@@ -7,7 +7,29 @@ sit at the top of the repository: ``evostim.server``, ``evostim.optimizers``, ``
 
 from importlib.metadata import PackageNotFoundError, version
 
-from evostim.clients.client import AsyncClient, Client, EvostimError
+from evostim.clients.client import AsyncClient, Client
+from evostim.clients.errors import (
+    Conflict,
+    EvostimError,
+    ExtraMissing,
+    GenerationClosed,
+    GenerationNotFound,
+    GeneratorUnavailable,
+    IdempotencyKeyReused,
+    InternalError,
+    InvalidRequest,
+    InvalidResponses,
+    InvalidSessionConfig,
+    MethodNotAllowed,
+    NotFound,
+    ServerError,
+    SessionNotFound,
+    SessionNotRunning,
+    StateCorrupt,
+    StimulusNotFound,
+    Unauthorized,
+    ValidationError,
+)
 from evostim.clients.local_server import LocalServer
 
 try:
@@ -15,4 +37,29 @@ try:
 except PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["AsyncClient", "Client", "EvostimError", "LocalServer", "__version__"]
+__all__ = [
+    "AsyncClient",
+    "Client",
+    "Conflict",
+    "EvostimError",
+    "ExtraMissing",
+    "GenerationClosed",
+    "GenerationNotFound",
+    "GeneratorUnavailable",
+    "IdempotencyKeyReused",
+    "InternalError",
+    "InvalidRequest",
+    "InvalidResponses",
+    "InvalidSessionConfig",
+    "LocalServer",
+    "MethodNotAllowed",
+    "NotFound",
+    "ServerError",
+    "SessionNotFound",
+    "SessionNotRunning",
+    "StateCorrupt",
+    "StimulusNotFound",
+    "Unauthorized",
+    "ValidationError",
+    "__version__",
+]

@@ -18,8 +18,7 @@ class MissingExtra(Exception):
 
     def __init__(self, *, extra: str, module: str, feature: str) -> None:
         super().__init__(
-            f"{feature} needs the optional package {module!r}, which is not installed: "
-            f"pip install 'evostim[{extra}]'"
+            f"{feature} needs the optional package {module!r}, which is not installed: pip install 'evostim[{extra}]'"
         )
         self.extra = extra
         self.module = module

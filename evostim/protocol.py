@@ -118,22 +118,21 @@ class SessionCreate(_Strict):
         if len(set(self.channels)) != len(self.channels):
             raise ValueError("channel names must be unique")
         if self.objective is not None:
-            unknown = sorted(set(self.objective.weights) - set(self.channels))
-            if unknown:
-                raise ValueError(f"objective weights name channels {unknown} that are not in channels {self.channels}")
-        if (
-            self.objective is not None
-            and self.objective.subtract_baseline
-            and self.response.unit == "count"
-            and (self.response.window_ms is None or self.response.baseline_window_ms is None)
-        ):
+            self._check_objective(self.objective)
+        if isinstance(self.code_norm, float) and not (math.isfinite(self.code_norm) and self.code_norm > 0):
+            raise ValueError("code_norm must be a positive number, 'auto' or null")
+        return self
+
+    def _check_objective(self, objective: ObjectiveConfig) -> None:
+        unknown = sorted(set(objective.weights) - set(self.channels))
+        if unknown:
+            raise ValueError(f"objective weights name channels {unknown} that are not in channels {self.channels}")
+        windows = self.response.window_ms is not None and self.response.baseline_window_ms is not None
+        if objective.subtract_baseline and self.response.unit == "count" and not windows:
             raise ValueError(
                 "subtract_baseline with counts needs response.window_ms and response.baseline_window_ms "
                 "(counts in different windows are compared as rates)"
             )
-        if isinstance(self.code_norm, float) and not (math.isfinite(self.code_norm) and self.code_norm > 0):
-            raise ValueError("code_norm must be a positive number, 'auto' or null")
-        return self
 
 
 class SessionFork(_Strict):
@@ -256,6 +255,8 @@ class OptimizerPublic(BaseModel):
     summary: str
     is_default: bool = Field(description="used by sessions that name no optimizer")
     parameters: list[OptimizerParameter]
+    available: bool = Field(description="whether a session can use it now (the extra it needs is installed)")
+    extra: str | None = Field(description="the pip extra it needs (pip install 'evostim[EXTRA]'); null: built in")
 
 
 class OptimizersPublic(BaseModel):
@@ -272,6 +273,9 @@ class GeneratorPublic(BaseModel):
     licence: str
     weights_file: str | None = Field(description="file expected in the weights folder; null: weights ship installed")
     available: bool = Field(description="whether a session can use it now (its weights are in place)")
+    unavailable_reason: str | None = Field(
+        default=None, description="when not available: what is missing and the command or file that supplies it"
+    )
 
 
 class GeneratorsPublic(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,9 +13,10 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
-from evostim.generators.errors import BadLatentCodes
+from evostim.generators.errors import BadLatentCodes, GeneratorWeightsMissing
+from evostim.generators.weights import FileWeights, WeightsSource
 
-__all__ = ["HALF_PRECISION_TOLERANCE", "GeneratorSpec", "ImageGenerator"]
+__all__ = ["HALF_PRECISION_TOLERANCE", "GaussianPrior", "GeneratorSpec", "ImageGenerator"]
 
 # Largest pixel difference (0-255 scale) from fp32 that half-precision decoding may introduce.
 HALF_PRECISION_TOLERANCE = 2.0
@@ -30,24 +32,72 @@ def _device_lock(device: torch.device) -> threading.Lock:
 
 
 @dataclass(frozen=True)
+class GaussianPrior:
+    """The codes a generator expects: N(0, std^2 I_d), so a typical code has norm std * sqrt(d)."""
+
+    std: float = 1.0
+
+    @classmethod
+    def with_norm(cls, norm: float, dim: int) -> GaussianPrior:
+        """The isotropic Gaussian whose codes in ``dim`` dimensions have norm about ``norm``."""
+        return cls(std=norm / math.sqrt(dim))
+
+    def typical_norm(self, dim: int) -> float:
+        return self.std * math.sqrt(dim)
+
+    def sample(self, rng: np.random.Generator, count: int, dim: int) -> NDArray[np.float64]:
+        """``count`` codes (count, dim) drawn from the prior."""
+        return rng.standard_normal((count, dim)) * self.std
+
+
+@dataclass(frozen=True, kw_only=True)
 class GeneratorSpec:
-    """A registered generator: its geometry, defaults for sessions, and how to build it.
+    """A registered generator: its geometry, where its weights come from, its prior, and how to build it.
 
     ``build(device, weights)`` returns a module mapping codes (B, d) to images (B, 3, H, W) in [0, 1];
-    ``weights`` is the path of ``weights_file`` in the configured weights folder, or None for generators
-    whose weights ship in an installed package.
-    ``typical_norm`` is the norm of a code drawn from the generator's prior; optimizers rescale their
-    published step sizes (set for fc6 codes of norm 300 in 4,096 d) from it and ``latent_dim``.
+    ``weights`` is the path ``weights.locate`` found (a file in an installed package or in the lab's weights
+    folder), or None for ``NoWeights``. ``prior`` is the code distribution: its ``typical_norm`` sets the
+    optimizers' step sizes (published for fc6 codes of norm 300 in 4,096 d) and the default code-norm sphere.
     """
 
     name: str
     latent_dim: int
     image_size: int
-    typical_norm: float
     licence: str
     description: str
     build: Callable[[torch.device, Path | None], nn.Module]
-    weights_file: str | None = None
+    weights: WeightsSource
+    prior: GaussianPrior = GaussianPrior()
+
+    def __post_init__(self) -> None:
+        if self.latent_dim < 1 or self.image_size < 1 or not self.prior.std > 0:
+            raise ValueError(f"generator {self.name!r}: latent_dim, image_size and the prior's std must be positive")
+
+    @property
+    def typical_norm(self) -> float:
+        """Norm of a code drawn from the prior."""
+        return self.prior.typical_norm(self.latent_dim)
+
+    @property
+    def weights_file(self) -> str | None:
+        """The file expected in the lab's weights folder, or None when the weights are not the lab's."""
+        return self.weights.filename if isinstance(self.weights, FileWeights) else None
+
+    def sample_prior(self, rng: np.random.Generator, count: int) -> NDArray[np.float64]:
+        """``count`` prior codes (count, latent_dim)."""
+        return self.prior.sample(rng, count, self.latent_dim)
+
+    def locate_weights(self, weights_dir: Path) -> Path | None:
+        """The weights' path, or raise GeneratorWeightsMissing saying what to install or where to put the file."""
+        return self.weights.locate(self.name, weights_dir)
+
+    def unavailable_reason(self, weights_dir: Path) -> str | None:
+        """Why a session cannot use this generator now (None: it can); looks at files only, loads nothing."""
+        try:
+            self.locate_weights(weights_dir)
+        except GeneratorWeightsMissing as error:
+            return str(error)
+        return None
 
 
 class ImageGenerator:
@@ -70,8 +120,7 @@ class ImageGenerator:
             self._choose_precision()
 
     def _choose_precision(self) -> None:
-        codes = torch.randn(16, self.spec.latent_dim, generator=torch.Generator().manual_seed(0))
-        codes = codes * (self.spec.typical_norm / self.spec.latent_dim**0.5)
+        codes = torch.as_tensor(self.spec.sample_prior(np.random.default_rng(0), 16), dtype=torch.float32)
         with self._lock, torch.inference_mode():
             reference = self._module(codes.to(self.device)).clamp(0, 1)
             for dtype in (torch.float16, torch.bfloat16):

@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from evostim.generators.base import GeneratorSpec
-from evostim.generators.weights import load_state_dict_file
+from evostim.generators.base import GaussianPrior, GeneratorSpec
+from evostim.generators.weights import FileWeights, load_state_dict_file
 
 __all__ = ["SPEC", "BigGanConfig", "BigGanDeep"]
 
@@ -227,10 +227,10 @@ SPEC = GeneratorSpec(
     name="biggan-deep-256",
     latent_dim=256,
     image_size=256,
-    # Noise from N(0, I_128) truncated at 0.7 has norm about 7; class embeddings have norm of a few units.
-    typical_norm=8.0,
     licence="architecture: Brock et al. 2019 (BigGAN-deep); weights: DeepMind's release (Apache 2.0) via the lab",
     description="BigGAN-deep 256x256, code = 128-d noise + 128-d class embedding, truncation 0.7 (lab weights)",
     build=_build,
-    weights_file="biggan-deep-256.pt",
+    weights=FileWeights("biggan-deep-256.pt"),
+    # Noise from N(0, I_128) truncated at 0.7 has norm about 7; class embeddings have norm of a few units.
+    prior=GaussianPrior.with_norm(8.0, 256),
 )

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.resources
-import importlib.util
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from evostim.generators.base import GeneratorSpec
-from evostim.generators.errors import GeneratorWeightsMissing
+from evostim.generators.base import GaussianPrior, GeneratorSpec
+from evostim.generators.weights import PackageWeights
 
 __all__ = ["SPEC"]
 
@@ -29,18 +27,18 @@ class _UnitRange(nn.Module):
         return images.add(1.0).mul_(0.5)
 
 
-def _build(device: torch.device, weights_path: Path | None) -> nn.Module:  # weights ship in the package
-    if importlib.util.find_spec("gan_face_generate") is None:
-        raise GeneratorWeightsMissing(
-            "dcgan-faces needs the package gan-face-generate: pip install --no-deps gan-face-generate"
-        )
-    from gan_face_generate.models import Generator  # torch-only module of the package
+# The package's weights.tar; pinned because the checkpoint's layout is that release's.
+WEIGHTS = PackageWeights(
+    distribution="gan-face-generate", module="gan_face_generate", version="1.1.1", resource="weights.tar"
+)
 
-    weights = importlib.resources.files("gan_face_generate") / "weights.tar"
-    if not weights.is_file():
-        raise GeneratorWeightsMissing(f"dcgan-faces weights not found at {weights}")
-    with importlib.resources.as_file(weights) as path:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+
+def _build(device: torch.device, weights: Path | None) -> nn.Module:
+    if weights is None:
+        raise ValueError("dcgan-faces needs the weights of the gan-face-generate package")
+    from gan_face_generate.models import Generator  # torch-only module of the package (its __init__ is empty)
+
+    checkpoint = torch.load(weights, map_location="cpu", weights_only=True)
     net = Generator(ngpu=0, nc=3, nz=LATENT_DIM, ngf=64)
     net.load_state_dict(checkpoint["netG_state_dict"])
     return _UnitRange(net).to(device)
@@ -50,8 +48,9 @@ SPEC = GeneratorSpec(
     name="dcgan-faces",
     latent_dim=LATENT_DIM,
     image_size=64,
-    typical_norm=float(LATENT_DIM) ** 0.5,  # codes are drawn from N(0, I_100)
     licence="code MIT (gan-face-generate); weights trained on DigiFace-1M: non-commercial research only",
     description="DCGAN trained on DigiFace-1M faces, 100-d N(0, I) latent, 64x64 RGB",
     build=_build,
+    weights=WEIGHTS,
+    prior=GaussianPrior(std=1.0),  # trained on codes from N(0, I_100): norm about 10
 )

@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from evostim.generators.base import GeneratorSpec
-from evostim.generators.weights import load_state_dict_file
+from evostim.generators.base import GaussianPrior, GeneratorSpec
+from evostim.generators.weights import FileWeights, load_state_dict_file
 
 __all__ = ["SPEC", "DeepSimFc6"]
 
@@ -74,9 +74,10 @@ SPEC = GeneratorSpec(
     name="deepsim-fc6",
     latent_dim=LATENT_DIM,
     image_size=256,
-    typical_norm=300.0,  # the norm evolutions use for fc6 codes (Wang & Ponce 2022's sphere)
     licence="architecture: Dosovitskiy & Brox 2016 (DeePSiM); weights: the lab's own copy of the released model",
     description="DeePSiM fc6 up-convolutional generator, 4,096-d AlexNet-fc6 code, 256x256 RGB (lab weights)",
     build=_build,
-    weights_file="deepsim-fc6.pt",
+    weights=FileWeights("deepsim-fc6.pt"),
+    # Codes of norm 300, the norm evolutions use for fc6 codes (Wang & Ponce 2022's sphere).
+    prior=GaussianPrior.with_norm(300.0, LATENT_DIM),
 )

@@ -1,10 +1,11 @@
 """Generator errors.
 
 GeneratorError
-├── UnknownGenerator          no generator is registered under that name
-├── GeneratorWeightsMissing   the weights file or package is absent (install it or set the path)
-├── GeneratorWeightsMismatch  the weights file does not fit the architecture (wrong keys or shapes)
-└── BadLatentCodes            codes of the wrong shape or with non-finite values
+├── UnknownGenerator            no generator is registered under that name
+├── GeneratorWeightsMissing     the weights file or package is absent (install it or set the path)
+│   └── GeneratorPackageMissing the package that ships the weights is not installed (the message has the command)
+├── GeneratorWeightsMismatch    the weights file does not fit the architecture (wrong keys or shapes)
+└── BadLatentCodes              codes of the wrong shape or with non-finite values
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 __all__ = [
     "BadLatentCodes",
     "GeneratorError",
+    "GeneratorPackageMissing",
     "GeneratorWeightsMismatch",
     "GeneratorWeightsMissing",
     "UnknownGenerator",
@@ -31,6 +33,14 @@ class UnknownGenerator(GeneratorError, KeyError):
 
 class GeneratorWeightsMissing(GeneratorError, FileNotFoundError):
     """The generator's pretrained weights cannot be found."""
+
+
+class GeneratorPackageMissing(GeneratorWeightsMissing):
+    """The PyPI package that ships the generator's weights is not installed; ``package`` names it."""
+
+    def __init__(self, message: str, *, package: str) -> None:
+        super().__init__(message)
+        self.package = package
 
 
 class BadLatentCodes(GeneratorError, ValueError):

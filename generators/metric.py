@@ -7,6 +7,9 @@ null space), and searching only the top-k eigen-directions is much more efficien
 H is never formed from a dense Jacobian at scale: H v = J^T (J v) is one Jacobian-vector product and one
 vector-Jacobian product (torch.func), and the top eigenpairs come from Lanczos (scipy's ARPACK eigsh) on that
 operator. For small latent spaces ``dense_metric`` builds H exactly (used by the tests and the spectrum report).
+
+scipy comes with the ``metric`` extra and is imported only for Lanczos: loading a saved basis
+(``MetricBasis.load``, what a ``subspace`` session does) needs numpy alone.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from numpy.typing import NDArray
-from scipy.sparse.linalg import LinearOperator, eigsh
 from torch import nn
+
+from evostim.extras import require
 
 __all__ = ["MetricBasis", "dense_metric", "metric_eigenbasis", "metric_vector_product", "spectrum_coverage"]
 
@@ -99,10 +103,16 @@ def metric_eigenbasis(
         values, vectors = np.linalg.eigh(metric)
         order = np.argsort(values)[::-1][:top]
         return MetricBasis(generator, vectors[:, order].T.copy(), values[order], float(np.trace(metric)), len(codes))
+    return _lanczos_eigenbasis(module, codes, top, generator=generator, seed=seed)
+
+
+def _lanczos_eigenbasis(module: nn.Module, codes: torch.Tensor, top: int, *, generator: str, seed: int) -> MetricBasis:
+    linalg = require("scipy.sparse.linalg", extra="metric", feature="the metric's Lanczos eigensolver")
+    dim = codes.shape[1]
     product = metric_vector_product(module, codes)
-    operator = LinearOperator((dim, dim), matvec=product, dtype=np.float64)
+    operator = linalg.LinearOperator((dim, dim), matvec=product, dtype=np.float64)
     start = np.random.default_rng(seed).standard_normal(dim)
-    values, vectors = eigsh(operator, k=top, which="LA", v0=start)  # Lanczos (implicitly restarted)
+    values, vectors = linalg.eigsh(operator, k=top, which="LA", v0=start)  # Lanczos (implicitly restarted)
     order = np.argsort(values)[::-1]
     # Hutchinson's estimate of the trace: E[v^T H v] for Rademacher v.
     probes = np.random.default_rng(seed + 1).choice([-1.0, 1.0], size=(16, dim))

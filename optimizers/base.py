@@ -11,11 +11,12 @@ import math
 from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 from numpy.typing import NDArray
 
+from evostim import extras
 from evostim.optimizers.errors import (
     DuplicateCandidate,
     IncompatibleState,
@@ -24,9 +25,10 @@ from evostim.optimizers.errors import (
     PendingPopulation,
     UnknownCandidate,
 )
+from evostim.optimizers.parameters import Context, Parameters
 from evostim.optimizers.serialization import decode_array, encode_array, rng_from_state, rng_state
 
-__all__ = ["STATE_SCHEMA_VERSION", "Optimizer", "Population"]
+__all__ = ["STATE_SCHEMA_VERSION", "Extra", "Optimizer", "Population", "Start"]
 
 STATE_SCHEMA_VERSION = 1
 
@@ -42,14 +44,69 @@ class Population:
     codes: FloatArray
 
 
+@dataclass(frozen=True)
+class Start:
+    """How an optimizer starts from given codes (n, d): which of its parameters gets them, and in what form.
+
+    ``Start.from_mean("mean")``: the parameter gets the codes' mean (a code of length d);
+    ``Start.from_population("initial_codes")``: it gets the codes themselves, as the first population's rows.
+    """
+
+    parameter: str
+    form: Literal["mean", "population"]
+
+    @classmethod
+    def from_mean(cls, parameter: str) -> Start:
+        return cls(parameter, "mean")
+
+    @classmethod
+    def from_population(cls, parameter: str) -> Start:
+        return cls(parameter, "population")
+
+    def params_for(self, codes: FloatArray) -> dict[str, Any]:
+        """The parameters that start the optimizer from ``codes`` (n, d)."""
+        if self.form == "mean":
+            return {self.parameter: codes.mean(axis=0).tolist()}
+        return {self.parameter: codes.tolist()}
+
+
+@dataclass(frozen=True)
+class Extra:
+    """An optional package an optimizer needs: the pip extra that installs it and the module to import."""
+
+    name: str
+    module: str
+
+    @property
+    def installed(self) -> bool:
+        return extras.is_installed(self.module)
+
+    def require(self, feature: str) -> None:
+        """Raise MissingExtra (naming the extra) unless the module can be imported."""
+        if not self.installed:
+            raise extras.MissingExtra(extra=self.name, module=self.module, feature=feature)
+
+
 class Optimizer(ABC):
     """Bookkeeping shared by all optimizers: generation counter, pending ids, best so far, state.
 
-    Subclasses define ``name``, ``_propose`` (sample λ codes), ``_update`` (learn from the measured
-    ones), and the pair ``_settings`` / ``_dynamic_state`` / ``_load_dynamic_state`` for serialization.
+    A subclass declares, as class attributes:
+
+    - ``name``: the name sessions use;
+    - ``parameters``: its :class:`~evostim.optimizers.parameters.Parameters` record (type, default, description
+      and check of each parameter besides dim, population_size and seed);
+    - ``start``: how it starts from given codes (:class:`Start`), or None if it cannot;
+    - ``extra``: the optional package it needs (:class:`Extra`), or None;
+
+    and defines ``__init__(dim, *, population_size, seed, params)`` taking the built record, ``_propose`` (sample λ
+    codes), ``_update`` (learn from the measured ones), and ``_dynamic_state`` / ``_load_dynamic_state`` for
+    serialization (``_settings`` defaults to the record's values). Build optimizers with :meth:`create`.
     """
 
     name: ClassVar[str]
+    parameters: ClassVar[type[Parameters]] = Parameters
+    start: ClassVar[Start | None] = None
+    extra: ClassVar[Extra | None] = None
 
     @classmethod
     def defaults_for_space(cls, dim: int, code_norm: float) -> dict[str, Any]:
@@ -60,11 +117,21 @@ class Optimizer(ABC):
         """
         return {}
 
-    def __init__(self, dim: int, *, population_size: int, seed: int) -> None:
-        if dim < 1:
-            raise InvalidParameter(f"dim must be >= 1, got {dim}")
-        if population_size < 2:
-            raise InvalidParameter(f"population_size must be >= 2, got {population_size}")
+    @classmethod
+    def create(cls, dim: int, *, population_size: int = 40, seed: int = 0, **params: Any) -> Self:
+        """Build the optimizer from plain-data parameters: checked against ``parameters``, defaults filled in.
+
+        Raises InvalidParameter naming a bad or unknown parameter, MissingExtra if ``extra`` is not installed.
+        """
+        if cls.extra is not None:
+            cls.extra.require(f"the {cls.name} optimizer")
+        _check_shape(dim, population_size)
+        record = cls.parameters.build(params, Context(dim=int(dim), population_size=int(population_size)))
+        return cls(dim, population_size=population_size, seed=seed, params=record)
+
+    def __init__(self, dim: int, *, population_size: int, seed: int, params: Parameters) -> None:
+        _check_shape(dim, population_size)
+        self._params = params
         self._dim = int(dim)
         self._population_size = int(population_size)
         self._seed = int(seed)
@@ -85,6 +152,11 @@ class Optimizer(ABC):
     @property
     def population_size(self) -> int:
         return self._population_size
+
+    @property
+    def context(self) -> Context:
+        """What the parameters' checks depend on: d and λ."""
+        return Context(dim=self._dim, population_size=self._population_size)
 
     @property
     def generation(self) -> int:
@@ -110,7 +182,7 @@ class Optimizer(ABC):
 
     @property
     def settings(self) -> dict[str, Any]:
-        """The resolved constructor parameters (defaults filled in), as plain data."""
+        """The resolved parameters (defaults filled in), as plain data: what :meth:`create` was given, in full."""
         return self._settings()
 
     # -- ask / tell ----------------------------------------------------------------------------
@@ -131,24 +203,7 @@ class Optimizer(ABC):
 
         NaN scores count as the worst measured score; unmeasured candidates are simply left out.
         """
-        if not self._pending_ids:
-            raise NoPendingPopulation("tell() before ask(): there is no population waiting for scores")
-        scores_array = np.asarray(scores, dtype=np.float64).reshape(-1)
-        if len(ids) != len(scores_array):
-            raise InvalidParameter(f"got {len(ids)} ids but {len(scores_array)} scores")
-        if len(set(ids)) != len(ids):
-            raise DuplicateCandidate(f"candidate ids told twice: {sorted(i for i, n in Counter(ids).items() if n > 1)}")
-        row_of = {candidate: row for row, candidate in enumerate(self._pending_ids)}
-        unknown = [i for i in ids if i not in row_of]
-        if unknown:
-            raise UnknownCandidate(f"candidate ids {unknown} are not in the pending population")
-        if len(ids) == 0:
-            raise InvalidParameter("tell() needs at least one measured candidate")
-        rows = np.array([row_of[i] for i in ids], dtype=np.intp)
-        finite = np.isfinite(scores_array)
-        worst = scores_array[finite].min() if finite.any() else 0.0
-        scores_array = np.where(finite, scores_array, worst)
-
+        rows, scores_array = self._measured(ids, scores)
         top = int(np.argmax(scores_array))
         if scores_array[top] > self._best_score:
             self._best_score = float(scores_array[top])
@@ -158,6 +213,32 @@ class Optimizer(ABC):
         self._pending_ids = ()
         self._pending_codes = np.zeros((0, self._dim))
         self._pending_aux = np.zeros((0, 0))
+
+    def _measured(
+        self, ids: list[int] | tuple[int, ...], scores: list[float] | FloatArray
+    ) -> tuple[NDArray[np.intp], FloatArray]:
+        """The pending rows of ``ids`` and their scores, NaN replaced by the worst finite one."""
+        if not self._pending_ids:
+            raise NoPendingPopulation("tell() before ask(): there is no population waiting for scores")
+        scores_array = np.asarray(scores, dtype=np.float64).reshape(-1)
+        if len(ids) != len(scores_array):
+            raise InvalidParameter(f"got {len(ids)} ids but {len(scores_array)} scores")
+        rows = self._pending_rows(ids)
+        finite = np.isfinite(scores_array)
+        worst = scores_array[finite].min() if finite.any() else 0.0
+        return rows, np.where(finite, scores_array, worst)
+
+    def _pending_rows(self, ids: list[int] | tuple[int, ...]) -> NDArray[np.intp]:
+        """Rows of the pending population that ``ids`` name; typed errors for duplicate, unknown or no ids."""
+        if len(set(ids)) != len(ids):
+            raise DuplicateCandidate(f"candidate ids told twice: {sorted(i for i, n in Counter(ids).items() if n > 1)}")
+        row_of = {candidate: row for row, candidate in enumerate(self._pending_ids)}
+        unknown = [i for i in ids if i not in row_of]
+        if unknown:
+            raise UnknownCandidate(f"candidate ids {unknown} are not in the pending population")
+        if len(ids) == 0:
+            raise InvalidParameter("tell() needs at least one measured candidate")
+        return np.array([row_of[i] for i in ids], dtype=np.intp)
 
     # -- algorithm hooks -------------------------------------------------------------------------
     @abstractmethod
@@ -169,9 +250,9 @@ class Optimizer(ABC):
         """Update from the measured candidates: their rows in the population (m,), codes (m, d), aux (m, ·),
         scores (m,), to be maximized."""
 
-    @abstractmethod
     def _settings(self) -> dict[str, Any]:
-        """Constructor keyword arguments (besides dim, population_size, seed) as plain data."""
+        """The parameters (besides dim, population_size, seed) as plain data: :meth:`create` takes them back."""
+        return self._params.as_dict()
 
     @abstractmethod
     def _dynamic_state(self) -> dict[str, Any]:
@@ -209,7 +290,9 @@ class Optimizer(ABC):
             raise IncompatibleState(f"state schema {state.get('schema')!r}, expected {STATE_SCHEMA_VERSION}")
         if state.get("optimizer") != cls.name:
             raise IncompatibleState(f"state of optimizer {state.get('optimizer')!r} given to {cls.name!r}")
-        optimizer = cls(state["dim"], population_size=state["population_size"], seed=state["seed"], **state["settings"])
+        optimizer = cls.create(
+            state["dim"], population_size=state["population_size"], seed=state["seed"], **state["settings"]
+        )
         optimizer._rng = rng_from_state(state["rng"])
         optimizer._generation = state["generation"]
         optimizer._next_id = state["next_id"]
@@ -225,3 +308,10 @@ class Optimizer(ABC):
     def summary(self) -> dict[str, float]:
         """A few scalars worth logging per generation (subclasses add theirs)."""
         return {"best_score": self._best_score if self._best_code is not None else float("nan")}
+
+
+def _check_shape(dim: int, population_size: int) -> None:
+    if dim < 1:
+        raise InvalidParameter(f"dim must be >= 1, got {dim}")
+    if population_size < 2:
+        raise InvalidParameter(f"population_size must be >= 2, got {population_size}")

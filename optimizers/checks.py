@@ -1,4 +1,9 @@
-"""Parameter checks shared by the optimizers' constructors; each raises InvalidParameter naming the parameter."""
+"""Parameter checks shared by the optimizers' parameter records; each raises InvalidParameter naming the parameter.
+
+A check is ``check(name, value, context) -> value`` (see ``parameters.Check``); it runs after the value's type was
+checked, so a float parameter's check gets a float. Factories (``between``, ``at_least``, ``optional``) make
+checks from bounds.
+"""
 
 from __future__ import annotations
 
@@ -8,29 +13,75 @@ from typing import Any
 import numpy as np
 
 from evostim.optimizers.errors import InvalidParameter
+from evostim.optimizers.parameters import Check, Context
 
-__all__ = ["check_code", "check_parents", "check_positive"]
+__all__ = ["at_least", "between", "code", "nonnegative", "optional", "parents", "positive", "required_code"]
 
 
-def check_positive(name: str, value: float) -> float:
+def positive(name: str, value: float, context: Context | None = None) -> float:
+    """A finite number > 0."""
     if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
         raise InvalidParameter(f"{name} must be a positive number, got {value!r}")
     return float(value)
 
 
-def check_parents(mu: int | None, population_size: int) -> int:
+def nonnegative(name: str, value: float, context: Context | None = None) -> float:
+    """A finite number >= 0."""
+    if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+        raise InvalidParameter(f"{name} must be a number >= 0, got {value!r}")
+    return float(value)
+
+
+def between(low: float, high: float, *, open_low: bool = False, open_high: bool = False) -> Check:
+    """A number in the interval from ``low`` to ``high`` (closed unless said open)."""
+    shown = f"{'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+
+    def check(name: str, value: float, context: Context) -> float:
+        above = value > low if open_low else value >= low
+        below = value < high if open_high else value <= high
+        if not (above and below):
+            raise InvalidParameter(f"{name} must be in {shown}, got {value!r}")
+        return float(value)
+
+    return check
+
+
+def at_least(low: int) -> Check:
+    """An integer >= ``low``."""
+
+    def check(name: str, value: int, context: Context) -> int:
+        if not value >= low:
+            raise InvalidParameter(f"{name} must be an integer >= {low}, got {value!r}")
+        return int(value)
+
+    return check
+
+
+def optional(inner: Check) -> Check:
+    """None, or a value that passes ``inner``."""
+
+    def check(name: str, value: Any, context: Context) -> Any:
+        return None if value is None else inner(name, value, context)
+
+    return check
+
+
+def parents(name: str, value: int | None, context: Context) -> int:
     """Number of parents: default half the population, at least one, at most all."""
-    mu = population_size // 2 if mu is None else mu
-    if not (isinstance(mu, int) and 1 <= mu <= population_size):
-        raise InvalidParameter(f"mu must be an integer in 1..population_size={population_size}, got {mu!r}")
+    mu = context.population_size // 2 if value is None else value
+    if not (isinstance(mu, int) and 1 <= mu <= context.population_size):
+        raise InvalidParameter(f"{name} must be an integer in 1..population_size={context.population_size}, got {mu!r}")
     return mu
 
 
-def check_code(name: str, values: Any, dim: int) -> list[float] | None:
-    """An optional code of length ``dim`` with finite entries, as plain floats."""
-    if values is None:
-        return None
+def code(name: str, values: Any, context: Context) -> list[float] | None:
+    """An optional code: None, or a list of d finite numbers (as plain floats)."""
+    return None if values is None else required_code(name, values, context)
+
+
+def required_code(name: str, values: Any, context: Context) -> list[float]:
+    """A code: a list of d finite numbers, as plain floats."""
     array = np.asarray(values, dtype=np.float64) if isinstance(values, list | tuple) else None
-    if array is None or array.shape != (dim,) or not np.all(np.isfinite(array)):
-        raise InvalidParameter(f"{name} must be a list of {dim} finite numbers")
+    if array is None or array.shape != (context.dim,) or not np.all(np.isfinite(array)):
+        raise InvalidParameter(f"{name} must be a list of {context.dim} finite numbers")
     return [float(v) for v in array]

@@ -19,18 +19,19 @@ The arithmetic is the same update as [ISH06]; only the bookkeeping differs.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from evostim.optimizers.base import FloatArray, Optimizer
-from evostim.optimizers.checks import check_code, check_parents, check_positive
-from evostim.optimizers.errors import InvalidParameter
+from evostim.optimizers.base import FloatArray, Optimizer, Start
+from evostim.optimizers.checks import at_least, code, parents, positive
+from evostim.optimizers.parameters import Parameters, doc
 from evostim.optimizers.recombination import log_rank_weights, published_cma_sigma, select_parents
 from evostim.optimizers.serialization import decode_array, encode_array
 
-__all__ = ["CholeskyCMA", "LowRankMatrix"]
+__all__ = ["CholeskyCMA", "CholeskyCMAParameters", "LowRankMatrix"]
 
 
 class LowRankMatrix:
@@ -68,43 +69,46 @@ class LowRankMatrix:
         self.right = decode_array(state["right"])
 
 
+@dataclass(frozen=True)
+class CholeskyCMAParameters(Parameters):
+    """What a session may set for cholesky-cma."""
+
+    sigma: float = field(
+        default=3.0,
+        metadata=doc("initial step size ([WP22]: 3 in the fc6 space; rescaled to other spaces)", check=positive),
+    )
+    mu: int | None = field(
+        default=None, metadata=doc("number of parents recombined into the new mean (default λ // 2)", check=parents)
+    )
+    mean: list[float] | None = field(
+        default=None, metadata=doc("initial mean, length d (default: the zero code)", check=code)
+    )
+    factor_update_every: int = field(
+        default=10,
+        metadata=doc("update A every this many generations ([WP22]: every 10 λ evaluations)", check=at_least(1)),
+    )
+
+
 class CholeskyCMA(Optimizer):
     """CMA-ES whose covariance factor A is updated by rank-one terms, never decomposed.
 
-    Args:
-        dim: latent dimension d.
-        population_size: λ, candidates per generation ([WP22]: 40).
-        seed: seed of the optimizer's own random generator.
-        sigma: initial step size ([WP22]: 3 in the fc6 space; rescaled to other spaces).
-        mu: number of parents recombined into the new mean (default λ // 2).
-        mean: initial mean, length d (default: the zero code).
-        factor_update_every: update A every this many generations ([WP22]: every 10 λ evaluations).
+    Population size λ: [WP22] uses 40. Parameters: :class:`CholeskyCMAParameters`.
     """
 
     name = "cholesky-cma"
+    parameters = CholeskyCMAParameters
+    start = Start.from_mean("mean")
 
     @classmethod
     def defaults_for_space(cls, dim: int, code_norm: float) -> dict[str, Any]:
         return {"sigma": published_cma_sigma(dim, code_norm)}
 
-    def __init__(
-        self,
-        dim: int,
-        *,
-        population_size: int = 40,
-        seed: int = 0,
-        sigma: float = 3.0,
-        mu: int | None = None,
-        mean: list[float] | None = None,
-        factor_update_every: int = 10,
-    ) -> None:
-        super().__init__(dim, population_size=population_size, seed=seed)
-        self._initial_sigma = check_positive("sigma", sigma)
-        self._mu = mu = check_parents(mu, population_size)
-        self._initial_mean = check_code("mean", mean, dim)
-        if not (isinstance(factor_update_every, int) and factor_update_every >= 1):
-            raise InvalidParameter(f"factor_update_every must be an integer >= 1, got {factor_update_every!r}")
-        self._factor_update_every = factor_update_every
+    def __init__(self, dim: int, *, population_size: int, seed: int, params: CholeskyCMAParameters) -> None:
+        super().__init__(dim, population_size=population_size, seed=seed, params=params)
+        self._initial_sigma = params.sigma
+        self._mu = mu = parents("mu", params.mu, self.context)  # resolved already when built by create()
+        self._initial_mean = params.mean
+        self._factor_update_every = params.factor_update_every
 
         n = float(dim)
         self._mueff = 1.0 / float(np.sum(log_rank_weights(mu) ** 2))
@@ -116,8 +120,8 @@ class CholeskyCMA(Optimizer):
         # E||N(0, I)||, [H16] p. 28.
         self._chi_n = math.sqrt(n) * (1.0 - 1.0 / (4.0 * n) + 1.0 / (21.0 * n * n))
 
-        self._mean: FloatArray = np.zeros(dim) if mean is None else np.array(self._initial_mean)
-        self._sigma = float(sigma)
+        self._mean: FloatArray = np.zeros(dim) if self._initial_mean is None else np.array(self._initial_mean)
+        self._sigma = float(params.sigma)
         self._A = LowRankMatrix(dim)
         self._A_inv = LowRankMatrix(dim)
         self._pc: FloatArray = np.zeros(dim)
@@ -175,14 +179,6 @@ class CholeskyCMA(Optimizer):
         self._A_inv.scaled_plus_outer(
             1.0 / math.sqrt(alpha), -(1.0 / (math.sqrt(alpha) * norm_v2)) * (1.0 - 1.0 / root) * a_inv_v, v
         )
-
-    def _settings(self) -> dict[str, Any]:
-        return {
-            "sigma": self._initial_sigma,
-            "mu": self._mu,
-            "mean": self._initial_mean,
-            "factor_update_every": self._factor_update_every,
-        }
 
     def _dynamic_state(self) -> dict[str, Any]:
         return {

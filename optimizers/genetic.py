@@ -13,38 +13,90 @@ Published settings: Ponce 2019 - population 40, mutation rate 0.25, size 0.75, s
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from evostim.optimizers.base import FloatArray, Optimizer
-from evostim.optimizers.checks import check_code, check_positive
+from evostim.optimizers.base import FloatArray, Optimizer, Start
+from evostim.optimizers.checks import between, nonnegative, positive, required_code
 from evostim.optimizers.errors import InvalidParameter
+from evostim.optimizers.parameters import Context, Parameters, doc
 from evostim.optimizers.recombination import scale_relative_to_fc6
 from evostim.optimizers.serialization import decode_array, encode_array
 
-__all__ = ["GeneticAlgorithm"]
+__all__ = ["GeneticAlgorithm", "GeneticAlgorithmParameters"]
+
+
+def _elites(name: str, value: int | None, context: Context) -> int:
+    """Elites: default a quarter of the population, at most all but one."""
+    elites = round(context.population_size / 4) if value is None else value
+    if not 0 <= elites < context.population_size:
+        raise InvalidParameter(f"{name} must be in 0..population_size-1={context.population_size - 1}, got {elites}")
+    return elites
+
+
+def _first_population(name: str, value: list[list[float]] | None, context: Context) -> list[list[float]] | None:
+    """None, or 1..λ codes of length d."""
+    if value is None:
+        return None
+    rows = [required_code(name, row, context) for row in value]
+    if not 1 <= len(rows) <= context.population_size:
+        raise InvalidParameter(f"{name} must have 1..population_size={context.population_size} rows")
+    return rows
+
+
+@dataclass(frozen=True)
+class GeneticAlgorithmParameters(Parameters):
+    """What a session may set for ga."""
+
+    mutation_rate: float = field(
+        default=0.25, metadata=doc("probability that a gene of a child mutates (0.25)", check=between(0, 1))
+    )
+    mutation_size: float = field(
+        default=0.75, metadata=doc("std of a mutation (0.75 in fc6; rescaled to other spaces)", check=nonnegative)
+    )
+    selectivity: float = field(
+        default=2.0, metadata=doc("kT multiplier of the selection's temperature (2)", check=positive)
+    )
+    elites: int | None = field(
+        default=None,
+        metadata=doc(
+            "best codes conserved unchanged into the next generation (10 of 40; default λ / 4)", check=_elites
+        ),
+    )
+    heritability: float = field(
+        default=0.75,
+        metadata=doc(
+            "probability that a gene comes from the fitter parent (parental skew, 0.75)", check=between(0.5, 1)
+        ),
+    )
+    initial_scale: float = field(
+        default=300.0 / 64.0,
+        metadata=doc(
+            "std per coordinate of the random first generation (fc6: 300 / 64; the prior's elsewhere)", check=positive
+        ),
+    )
+    initial_codes: list[list[float]] | None = field(
+        default=None,
+        metadata=doc(
+            "a first generation to start from instead (rows of d numbers; fewer than λ rows are completed by "
+            "mutated copies of them)",
+            check=_first_population,
+        ),
+    )
 
 
 class GeneticAlgorithm(Optimizer):
     """Elitism, fitness-proportional selection, heritability-weighted crossover, Gaussian mutation.
 
-    Args:
-        dim: latent dimension d.
-        population_size: λ (Ponce 2019: 40).
-        seed: seed of the optimizer's own random generator.
-        mutation_rate: probability that a gene of a child mutates (0.25).
-        mutation_size: std of a mutation (0.75 in fc6; rescaled to other spaces).
-        selectivity: kT multiplier of the selection's temperature (2).
-        elites: best codes conserved unchanged into the next generation (10 of 40; default λ / 4).
-        heritability: probability that a gene comes from the fitter parent (parental skew, 0.75).
-        initial_scale: std per coordinate of the random first generation (fc6: 300 / 64; the prior's elsewhere).
-        initial_codes: a first generation to start from instead (rows of d numbers; fewer than λ rows are
-            completed by mutated copies of them).
+    Population size λ: Ponce 2019 uses 40. Parameters: :class:`GeneticAlgorithmParameters`.
     """
 
     name = "ga"
+    parameters = GeneticAlgorithmParameters
+    start = Start.from_population("initial_codes")
 
     @classmethod
     def defaults_for_space(cls, dim: int, code_norm: float) -> dict[str, Any]:
@@ -53,43 +105,17 @@ class GeneticAlgorithm(Optimizer):
             "initial_scale": round(code_norm / math.sqrt(dim), 6),
         }
 
-    def __init__(
-        self,
-        dim: int,
-        *,
-        population_size: int = 40,
-        seed: int = 0,
-        mutation_rate: float = 0.25,
-        mutation_size: float = 0.75,
-        selectivity: float = 2.0,
-        elites: int | None = None,
-        heritability: float = 0.75,
-        initial_scale: float = 300.0 / 64.0,
-        initial_codes: list[list[float]] | None = None,
-    ) -> None:
-        super().__init__(dim, population_size=population_size, seed=seed)
-        if not 0 <= mutation_rate <= 1:
-            raise InvalidParameter(f"mutation_rate must be in [0, 1], got {mutation_rate}")
-        if not (isinstance(mutation_size, int | float) and math.isfinite(mutation_size) and mutation_size >= 0):
-            raise InvalidParameter(f"mutation_size must be a number >= 0, got {mutation_size!r}")
-        self._selectivity = check_positive("selectivity", selectivity)
-        elites = round(population_size / 4) if elites is None else int(elites)
-        if not 0 <= elites < population_size:
-            raise InvalidParameter(f"elites must be in 0..population_size-1={population_size - 1}, got {elites}")
-        if not 0.5 <= heritability <= 1:
-            raise InvalidParameter(f"heritability must be in [0.5, 1], got {heritability}")
-        self._initial_scale = check_positive("initial_scale", initial_scale)
-        self._mutation_rate = float(mutation_rate)
-        self._mutation_size = float(mutation_size)
-        self._elites = int(elites)
-        self._heritability = float(heritability)
-        self._initial_codes = (
-            None if initial_codes is None else [check_code("initial_codes", row, dim) for row in initial_codes]
-        )
+    def __init__(self, dim: int, *, population_size: int, seed: int, params: GeneticAlgorithmParameters) -> None:
+        super().__init__(dim, population_size=population_size, seed=seed, params=params)
+        self._selectivity = params.selectivity
+        self._initial_scale = params.initial_scale
+        self._mutation_rate = params.mutation_rate
+        self._mutation_size = params.mutation_size
+        self._elites = _elites("elites", params.elites, self.context)
+        self._heritability = params.heritability
+        self._initial_codes = params.initial_codes
         if self._initial_codes is None:
-            self._next_codes: FloatArray = self._rng.standard_normal((population_size, dim)) * initial_scale
-        elif not 1 <= len(self._initial_codes) <= population_size:
-            raise InvalidParameter(f"initial_codes must have 1..population_size={population_size} rows")
+            self._next_codes: FloatArray = self._rng.standard_normal((population_size, dim)) * params.initial_scale
         else:
             given = np.array(self._initial_codes)
             copies = given[np.arange(population_size - len(given)) % len(given)]
@@ -120,17 +146,6 @@ class GeneticAlgorithm(Optimizer):
         """Each gene mutates with probability mutation_rate by N(0, mutation_size^2)."""
         mutate = self._rng.random(codes.shape) < self._mutation_rate
         return np.asarray(codes + mutate * self._rng.normal(0.0, self._mutation_size, codes.shape), dtype=np.float64)
-
-    def _settings(self) -> dict[str, Any]:
-        return {
-            "mutation_rate": self._mutation_rate,
-            "mutation_size": self._mutation_size,
-            "selectivity": self._selectivity,
-            "elites": self._elites,
-            "heritability": self._heritability,
-            "initial_scale": self._initial_scale,
-            "initial_codes": self._initial_codes,
-        }
 
     def _dynamic_state(self) -> dict[str, Any]:
         return {"next_codes": encode_array(self._next_codes)}

@@ -13,31 +13,47 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from evostim.optimizers.base import FloatArray, Optimizer
-from evostim.optimizers.checks import check_code, check_positive
+from evostim.extras import require
+from evostim.optimizers.base import Extra, FloatArray, Optimizer, Start
+from evostim.optimizers.checks import code, positive
+from evostim.optimizers.parameters import Parameters, doc
 from evostim.optimizers.recombination import published_cma_sigma
 
-__all__ = ["CmaesCMA", "CmaesSepCMA", "PycmaCMA"]
+__all__ = ["CmaesCMA", "CmaesSepCMA", "PycmaCMA", "ReferenceParameters"]
+
+
+@dataclass(frozen=True)
+class ReferenceParameters(Parameters):
+    """What a session may set for the reference adapters."""
+
+    sigma: float = field(
+        default=3.0, metadata=doc("initial step size (3 in fc6, rescaled like cholesky-cma's)", check=positive)
+    )
+    mean: list[float] | None = field(
+        default=None, metadata=doc("initial mean, length d (default: the zero code)", check=code)
+    )
 
 
 class _ReplayedLibraryOptimizer(Optimizer):
     """An outside optimizer behind the ask/tell interface, serialized as settings + the log of tells."""
 
+    parameters = ReferenceParameters
+    start = Start.from_mean("mean")
+
     @classmethod
     def defaults_for_space(cls, dim: int, code_norm: float) -> dict[str, Any]:
         return {"sigma": published_cma_sigma(dim, code_norm)}
 
-    def __init__(
-        self, dim: int, *, population_size: int = 40, seed: int = 0, sigma: float = 3.0, mean: list[float] | None = None
-    ) -> None:
-        super().__init__(dim, population_size=population_size, seed=seed)
-        self._sigma0 = check_positive("sigma", sigma)
-        self._initial_mean = check_code("mean", mean, dim)
+    def __init__(self, dim: int, *, population_size: int, seed: int, params: ReferenceParameters) -> None:
+        super().__init__(dim, population_size=population_size, seed=seed, params=params)
+        self._sigma0 = params.sigma
+        self._initial_mean = params.mean
         self._mean0 = np.zeros(dim) if self._initial_mean is None else np.array(self._initial_mean)
         self._told: list[dict[str, list[Any]]] = []
         self._library_pending: list[NDArray[np.float64]] = []
@@ -65,9 +81,6 @@ class _ReplayedLibraryOptimizer(Optimizer):
         full[rows] = scores
         self._library_tell(self._library_pending, full)
 
-    def _settings(self) -> dict[str, Any]:
-        return {"sigma": self._sigma0, "mean": self._initial_mean}
-
     def _dynamic_state(self) -> dict[str, Any]:
         return {"told": self._told}
 
@@ -85,17 +98,13 @@ class _ReplayedLibraryOptimizer(Optimizer):
 
 
 class PycmaCMA(_ReplayedLibraryOptimizer):
-    """pycma's CMAEvolutionStrategy (full covariance, active CMA), the reference implementation.
-
-    Args:
-        sigma: initial step size (3 in fc6, rescaled like cholesky-cma's).
-        mean: initial mean (default: the zero code).
-    """
+    """pycma's CMAEvolutionStrategy (full covariance, active CMA), the reference implementation."""
 
     name = "pycma"
+    extra = Extra(name="references", module="cma")
 
     def _start(self) -> None:
-        import cma  # the references extra
+        cma = require("cma", extra="references", feature="the pycma optimizer")
 
         options = {
             "popsize": self.population_size,
@@ -120,17 +129,14 @@ class PycmaCMA(_ReplayedLibraryOptimizer):
 
 
 class CmaesCMA(_ReplayedLibraryOptimizer):
-    """cmaes' CMA (full covariance, eigendecomposition per generation).
-
-    Args:
-        sigma: initial step size (3 in fc6, rescaled like cholesky-cma's).
-    """
+    """cmaes' CMA (full covariance, eigendecomposition per generation)."""
 
     name = "cmaes"
+    extra = Extra(name="references", module="cmaes")
     _library_class = "CMA"
 
     def _start(self) -> None:
-        import cmaes
+        cmaes = require("cmaes", extra="references", feature=f"the {self.name} optimizer")
 
         library_class = getattr(cmaes, self._library_class)
         self._library = library_class(
@@ -145,11 +151,7 @@ class CmaesCMA(_ReplayedLibraryOptimizer):
 
 
 class CmaesSepCMA(CmaesCMA):
-    """cmaes' SepCMA (diagonal covariance).
-
-    Args:
-        sigma: initial step size (3 in fc6, rescaled like cholesky-cma's).
-    """
+    """cmaes' SepCMA (diagonal covariance)."""
 
     name = "cmaes-sep"
     _library_class = "SepCMA"

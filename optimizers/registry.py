@@ -1,26 +1,69 @@
-"""The optimizer registry: names -> classes, construction with validated parameters, rebuilding from state."""
+"""The optimizer registry: names -> classes, construction with checked parameters, starts, rebuilding from state.
+
+Adding an optimizer is one module (a class declaring ``name``, ``parameters``, ``start``, ``extra``) and one
+``register(TheClass)`` call; ``register`` checks the declaration, so a mistake fails at import, not in a session.
+"""
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
 
 from evostim.optimizers.base import Optimizer
 from evostim.optimizers.errors import InvalidParameter, UnknownOptimizer
+from evostim.optimizers.parameters import Parameters, supported_type
 
-__all__ = ["OPTIMIZERS", "create_optimizer", "lookup", "optimizer_from_state", "parameter_names", "register"]
+__all__ = [
+    "OPTIMIZERS",
+    "available",
+    "create_optimizer",
+    "lookup",
+    "optimizer_from_state",
+    "parameter_names",
+    "register",
+    "start_parameters",
+]
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {}
 
-_FIXED = {"self", "dim", "population_size", "seed"}
-
 
 def register(cls: type[Optimizer]) -> type[Optimizer]:
-    """Add an optimizer class under its ``name``; a name can be registered only once."""
+    """Add an optimizer class under its ``name``; a name can be registered only once.
+
+    Raises TypeError / ValueError when the class's declaration is incomplete: no name, a parameter record that is
+    not a frozen dataclass of documented fields of supported types, or a start naming no parameter.
+    """
+    _check_declaration(cls)
     if cls.name in OPTIMIZERS:
         raise ValueError(f"optimizer {cls.name!r} registered twice")
     OPTIMIZERS[cls.name] = cls
     return cls
+
+
+def _check_declaration(cls: type[Optimizer]) -> None:
+    name = getattr(cls, "name", None)
+    if not (isinstance(name, str) and name):
+        raise TypeError(f"{cls.__qualname__} needs a class attribute name = '...'")
+    record = cls.parameters
+    # A subclass of the frozen Parameters can only be a frozen dataclass, or no dataclass of its own at all.
+    if not (isinstance(record, type) and issubclass(record, Parameters) and "__dataclass_fields__" in vars(record)):
+        raise TypeError(f"{name}: parameters must be a @dataclass(frozen=True) subclass of Parameters")
+    _check_fields(name, record)
+    if cls.start is not None and cls.start.parameter not in record.names():
+        raise TypeError(f"{name}: start names {cls.start.parameter!r}, which is not one of {record.names()}")
+
+
+def _check_fields(name: str, record: type[Parameters]) -> None:
+    for spec in record.specs():
+        if not spec.doc:
+            raise TypeError(f"{name}: parameter {spec.name!r} has no description: metadata=doc('...')")
+        if spec.default is dataclasses.MISSING:
+            raise TypeError(f"{name}: parameter {spec.name!r} has no default")
+        if not supported_type(spec.annotation):
+            raise TypeError(f"{name}: parameter {spec.name!r} has an unsupported type {spec.annotation}")
 
 
 def lookup(name: str) -> type[Optimizer]:
@@ -30,30 +73,44 @@ def lookup(name: str) -> type[Optimizer]:
         raise UnknownOptimizer(f"unknown optimizer {name!r}; known: {', '.join(sorted(OPTIMIZERS))}") from None
 
 
+def available(name: str) -> bool:
+    """Whether a session can use the optimizer now: it needs no extra, or its extra is installed."""
+    extra = lookup(name).extra
+    return extra is None or extra.installed
+
+
 def parameter_names(cls: type[Optimizer]) -> list[str]:
     """The parameters a session may set (everything but dim, population_size and seed)."""
-    return [name for name in inspect.signature(cls.__init__).parameters if name not in _FIXED]
+    return cls.parameters.names()
 
 
 def create_optimizer(
     name: str, dim: int, *, population_size: int, seed: int, code_norm: float | None = None, **params: Any
 ) -> Optimizer:
-    """Build a registered optimizer; bad or unknown parameters raise InvalidParameter.
+    """Build a registered optimizer; bad or unknown parameters raise InvalidParameter naming them (prefixed by the
+    optimizer's name), a missing extra raises MissingExtra.
 
     ``code_norm`` (the norm of the generator's prior codes) rescales the defaults that depend on the
     space; parameters given explicitly win.
     """
     cls = lookup(name)
-    accepted = parameter_names(cls)
-    unknown = sorted(set(params) - set(accepted))
-    if unknown:
-        raise InvalidParameter(f"{name} has no parameters {unknown}; it takes {accepted}")
     if code_norm is not None:
         params = {**cls.defaults_for_space(dim, code_norm), **params}
     try:
-        return cls(dim, population_size=population_size, seed=seed, **params)
-    except (TypeError, ValueError) as error:  # e.g. a list where a number belongs
+        return cls.create(dim, population_size=population_size, seed=seed, **params)
+    except InvalidParameter as error:
         raise InvalidParameter(f"{name}: {error}") from None
+
+
+def start_parameters(name: str, codes: NDArray[np.float64]) -> dict[str, Any]:
+    """The parameters that start optimizer ``name`` from ``codes`` (n, d), as its ``start`` declares.
+
+    Raises InvalidParameter if the optimizer cannot start from given codes, UnknownOptimizer for an unknown name.
+    """
+    start = lookup(name).start
+    if start is None:
+        raise InvalidParameter(f"optimizer {name} cannot start from given codes")
+    return start.params_for(np.atleast_2d(np.asarray(codes, dtype=np.float64)))
 
 
 def optimizer_from_state(state: dict[str, Any]) -> Optimizer:

@@ -11,51 +11,56 @@ O(λ d) per step and 3 d numbers of state, so it is as cheap at d = 4,096 as at 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from evostim.optimizers.base import FloatArray, Optimizer
-from evostim.optimizers.checks import check_code, check_parents, check_positive
+from evostim.optimizers.base import FloatArray, Optimizer, Start
+from evostim.optimizers.checks import code, parents, positive
+from evostim.optimizers.parameters import Parameters, doc
 from evostim.optimizers.recombination import log_rank_weights, published_cma_sigma, select_parents
 from evostim.optimizers.serialization import decode_array, encode_array
 
-__all__ = ["SepCMA"]
+__all__ = ["SepCMA", "SepCMAParameters"]
+
+
+@dataclass(frozen=True)
+class SepCMAParameters(Parameters):
+    """What a session may set for sep-cma."""
+
+    sigma: float = field(
+        default=3.0,
+        metadata=doc(
+            "initial step size (3 in the fc6 space, rescaled to other spaces, as for cholesky-cma)", check=positive
+        ),
+    )
+    mu: int | None = field(default=None, metadata=doc("number of parents (default λ // 2)", check=parents))
+    mean: list[float] | None = field(
+        default=None, metadata=doc("initial mean, length d (default: the zero code)", check=code)
+    )
 
 
 class SepCMA(Optimizer):
     """Diagonal CMA-ES with rank-one and rank-mu updates and cumulative step-size adaptation.
 
-    Args:
-        dim: latent dimension d.
-        population_size: λ.
-        seed: seed of the optimizer's own random generator.
-        sigma: initial step size (3 in the fc6 space, rescaled to other spaces, as for cholesky-cma).
-        mu: number of parents (default λ // 2).
-        mean: initial mean (default: the zero code).
+    Parameters: :class:`SepCMAParameters`.
     """
 
     name = "sep-cma"
+    parameters = SepCMAParameters
+    start = Start.from_mean("mean")
 
     @classmethod
     def defaults_for_space(cls, dim: int, code_norm: float) -> dict[str, Any]:
         return {"sigma": published_cma_sigma(dim, code_norm)}
 
-    def __init__(
-        self,
-        dim: int,
-        *,
-        population_size: int = 40,
-        seed: int = 0,
-        sigma: float = 3.0,
-        mu: int | None = None,
-        mean: list[float] | None = None,
-    ) -> None:
-        super().__init__(dim, population_size=population_size, seed=seed)
-        self._initial_sigma = check_positive("sigma", sigma)
-        self._mu = mu = check_parents(mu, population_size)
-        self._initial_mean = check_code("mean", mean, dim)
+    def __init__(self, dim: int, *, population_size: int, seed: int, params: SepCMAParameters) -> None:
+        super().__init__(dim, population_size=population_size, seed=seed, params=params)
+        self._initial_sigma = params.sigma
+        self._mu = mu = parents("mu", params.mu, self.context)
+        self._initial_mean = params.mean
 
         n = float(dim)
         mueff = 1.0 / float(np.sum(log_rank_weights(mu) ** 2))
@@ -69,8 +74,8 @@ class SepCMA(Optimizer):
         self._damps = 1.0 + 2.0 * max(0.0, math.sqrt((mueff - 1.0) / (n + 1.0)) - 1.0) + self._cs
         self._chi_n = math.sqrt(n) * (1.0 - 1.0 / (4.0 * n) + 1.0 / (21.0 * n * n))
 
-        self._mean: FloatArray = np.zeros(dim) if mean is None else np.array(self._initial_mean)
-        self._sigma = float(sigma)
+        self._mean: FloatArray = np.zeros(dim) if self._initial_mean is None else np.array(self._initial_mean)
+        self._sigma = float(params.sigma)
         self._variances: FloatArray = np.ones(dim)  # the diagonal of C
         self._pc: FloatArray = np.zeros(dim)
         self._ps: FloatArray = np.zeros(dim)
@@ -110,9 +115,6 @@ class SepCMA(Optimizer):
             + self._cmu * rank_mu
         )  # [H16] eq. (47), diagonal
         self._sigma *= math.exp((self._cs / self._damps) * (ps_norm / self._chi_n - 1))  # (44)
-
-    def _settings(self) -> dict[str, Any]:
-        return {"sigma": self._initial_sigma, "mu": self._mu, "mean": self._initial_mean}
 
     def _dynamic_state(self) -> dict[str, Any]:
         return {

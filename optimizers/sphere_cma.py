@@ -12,82 +12,106 @@ O(λ d) per step and d numbers of state.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from evostim.optimizers.base import FloatArray, Optimizer
-from evostim.optimizers.checks import check_code, check_parents, check_positive
+from evostim.optimizers.base import FloatArray, Optimizer, Start
+from evostim.optimizers.checks import at_least, between, code, parents, positive
 from evostim.optimizers.errors import InvalidParameter
+from evostim.optimizers.parameters import Context, Parameters, doc
 from evostim.optimizers.recombination import FC6_CODE_NORM, select_parents
 from evostim.optimizers.serialization import decode_array, encode_array
 
-__all__ = ["SphereCMA"]
+__all__ = ["SphereCMA", "SphereCMAParameters"]
 
 
 def _unit(vectors: FloatArray) -> FloatArray:
     return np.asarray(vectors / np.linalg.norm(vectors, axis=-1, keepdims=True), dtype=np.float64)
 
 
+def _direction(name: str, value: list[float] | None, context: Context) -> list[float] | None:
+    """An optional code that is not the zero code (which has no direction)."""
+    checked = code(name, value, context)
+    if checked is not None and not any(checked):
+        raise InvalidParameter(f"{name} must not be the zero code: it has no direction")
+    return checked
+
+
+_ANGLE = between(0, 180, open_low=True, open_high=True)
+
+
+@dataclass(frozen=True)
+class SphereCMAParameters(Parameters):
+    """What a session may set for sphere-cma."""
+
+    mu: int | None = field(
+        default=None, metadata=doc("samples recombined into the new mean ([WP22]: 20; default λ // 2)", check=parents)
+    )
+    learning_rate: float = field(
+        default=1.5,
+        metadata=doc(
+            "how far along the great circle from the old mean past the recombined one the new mean goes "
+            "(1 = onto it; [WP22]: 1.5); in (0, 3]",
+            check=between(0, 3, open_low=True),
+        ),
+    )
+    sphere_norm: float = field(
+        default=FC6_CODE_NORM,
+        metadata=doc(
+            "the norm of every proposed code ([WP22]: 300 in fc6; the prior's code norm elsewhere)", check=positive
+        ),
+    )
+    angle_start: float = field(
+        default=50.0,
+        metadata=doc("angular distance of samples from the mean at the first generation, in degrees", check=_ANGLE),
+    )
+    angle_end: float = field(
+        default=7.33,
+        metadata=doc(
+            "the same at decay_generations and after, in degrees ([WP22]: 50 -> 7.33, decaying exponentially "
+            "over 75 generations)",
+            check=_ANGLE,
+        ),
+    )
+    decay_generations: int = field(default=75, metadata=doc("length of the angular schedule", check=at_least(1)))
+    mean: list[float] | None = field(
+        default=None,
+        metadata=doc(
+            "initial mean direction (default: the first generation is uniform over the sphere)", check=_direction
+        ),
+    )
+
+
 class SphereCMA(Optimizer):
     """Rank-weighted recombination on the sphere of norm ``sphere_norm`` with a decaying angular step.
 
-    Args:
-        dim: latent dimension d.
-        population_size: λ ([WP22]: 40).
-        seed: seed of the optimizer's own random generator.
-        mu: samples recombined into the new mean ([WP22]: 20; default λ // 2).
-        learning_rate: how far along the great circle from the old mean past the recombined one
-            the new mean goes (1 = onto it; [WP22]: 1.5).
-        sphere_norm: the norm of every proposed code ([WP22]: 300 in fc6; the prior's code norm elsewhere).
-        angle_start: angular distance of samples from the mean at the first generation, in degrees.
-        angle_end: the same at ``decay_generations`` and after, in degrees ([WP22]: 50 -> 7.33,
-            decaying exponentially over 75 generations).
-        decay_generations: length of the angular schedule.
-        mean: initial mean direction (default: the first generation is uniform over the sphere).
+    Population size λ: [WP22] uses 40. Parameters: :class:`SphereCMAParameters`.
     """
 
     name = "sphere-cma"
+    parameters = SphereCMAParameters
+    start = Start.from_mean("mean")
 
     @classmethod
     def defaults_for_space(cls, dim: int, code_norm: float) -> dict[str, Any]:
         return {"sphere_norm": float(code_norm)}
 
-    def __init__(
-        self,
-        dim: int,
-        *,
-        population_size: int = 40,
-        seed: int = 0,
-        mu: int | None = None,
-        learning_rate: float = 1.5,
-        sphere_norm: float = FC6_CODE_NORM,
-        angle_start: float = 50.0,
-        angle_end: float = 7.33,
-        decay_generations: int = 75,
-        mean: list[float] | None = None,
-    ) -> None:
-        super().__init__(dim, population_size=population_size, seed=seed)
+    def __init__(self, dim: int, *, population_size: int, seed: int, params: SphereCMAParameters) -> None:
+        super().__init__(dim, population_size=population_size, seed=seed, params=params)
         if dim < 2:
             raise InvalidParameter("sphere-cma needs dim >= 2 (a sphere with tangent directions)")
-        self._mu = check_parents(mu, population_size)
-        if not (check_positive("learning_rate", learning_rate) <= 3):
-            raise InvalidParameter(f"learning_rate must be in (0, 3], got {learning_rate}")
-        self._sphere_norm = check_positive("sphere_norm", sphere_norm)
-        for label, angle in (("angle_start", angle_start), ("angle_end", angle_end)):
-            if not (check_positive(label, angle) < 180):
-                raise InvalidParameter(f"{label} must be an angle in degrees in (0, 180), got {angle}")
-        if decay_generations < 1:
-            raise InvalidParameter(f"decay_generations must be >= 1, got {decay_generations}")
-        self._initial_mean = check_code("mean", mean, dim)
-        if self._initial_mean is not None and not any(self._initial_mean):
-            raise InvalidParameter("mean must not be the zero code: it has no direction")
-        self._learning_rate = float(learning_rate)
-        self._angle_start = float(angle_start)
-        self._angle_end = float(angle_end)
-        self._decay_generations = int(decay_generations)
+        self._mu = parents("mu", params.mu, self.context)
+        self._sphere_norm = params.sphere_norm
+        self._initial_mean = params.mean
+        self._learning_rate = params.learning_rate
+        self._angle_start = params.angle_start
+        self._angle_end = params.angle_end
+        self._decay_generations = params.decay_generations
         # The mean direction (unit vector); None until the first generation has been told.
+        mean = params.mean
         self._direction: FloatArray | None = None if mean is None else _unit(np.array(mean, dtype=np.float64))
 
     @property
@@ -128,17 +152,6 @@ class SphereCMA(Optimizer):
         t = self._learning_rate
         moved = (math.sin((1 - t) * angle) * self._direction + math.sin(t * angle) * target) / math.sin(angle)
         self._direction = _unit(moved)
-
-    def _settings(self) -> dict[str, Any]:
-        return {
-            "mu": self._mu,
-            "learning_rate": self._learning_rate,
-            "sphere_norm": self._sphere_norm,
-            "angle_start": self._angle_start,
-            "angle_end": self._angle_end,
-            "decay_generations": self._decay_generations,
-            "mean": self._initial_mean,
-        }
 
     def _dynamic_state(self) -> dict[str, Any]:
         return {"direction": None if self._direction is None else encode_array(self._direction)}

@@ -8,18 +8,20 @@ faster (Wang & Ponce, ICLR 2021). Codes are ``center + y @ basis`` for inner coo
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from evostim.optimizers.base import FloatArray, Optimizer
-from evostim.optimizers.checks import check_code, check_positive
+from evostim.optimizers.base import FloatArray, Optimizer, Start
+from evostim.optimizers.checks import at_least, code, optional, positive
 from evostim.optimizers.errors import InvalidParameter
+from evostim.optimizers.parameters import Context, Parameters, doc
 from evostim.optimizers.registry import OPTIMIZERS, create_optimizer, optimizer_from_state
 from evostim.optimizers.serialization import decode_array, encode_array
 
-__all__ = ["Subspace"]
+__all__ = ["Subspace", "SubspaceParameters"]
 
 
 def _as_matrix(value: Any, label: str) -> FloatArray:
@@ -31,71 +33,107 @@ def _as_matrix(value: Any, label: str) -> FloatArray:
     return np.asarray(array, dtype=np.float64)
 
 
+def _basis(name: str, value: Any, context: Context) -> FloatArray:
+    """A k x d matrix (1 <= k <= d) given as nested lists or an encoded array."""
+    if value is None:
+        raise InvalidParameter(f"subspace needs a {name}: a k x d matrix with orthonormal rows")
+    matrix = _as_matrix(value, name)
+    dim = context.dim
+    if matrix.ndim != 2 or matrix.shape[1] != dim or not 1 <= matrix.shape[0] <= dim:
+        raise InvalidParameter(f"{name} must have shape (k, {dim}) with 1 <= k <= {dim}, got {matrix.shape}")
+    return matrix
+
+
+def _inner(name: str, value: str, context: Context) -> str:
+    """A registered optimizer other than subspace."""
+    if value == Subspace.name:
+        raise InvalidParameter("subspace cannot wrap itself")
+    if value not in OPTIMIZERS:
+        raise InvalidParameter(f"{name} optimizer {value!r} is unknown; known: {', '.join(sorted(OPTIMIZERS))}")
+    return value
+
+
+def _searched_rows(basis: FloatArray, dimensions: int | None) -> FloatArray:
+    """The first ``dimensions`` rows of the basis (all by default), checked finite and orthonormal."""
+    if dimensions is not None:
+        if not 1 <= dimensions <= len(basis):
+            raise InvalidParameter(f"dimensions must be an integer in 1..{len(basis)}, got {dimensions!r}")
+        basis = basis[:dimensions]
+    if not np.all(np.isfinite(basis)):
+        raise InvalidParameter("basis must be finite")
+    gram_error = float(np.abs(basis @ basis.T - np.eye(len(basis))).max())
+    if gram_error > 1e-6:
+        raise InvalidParameter(f"basis rows must be orthonormal (max |B B^T - I| = {gram_error:.2g})")
+    return basis
+
+
+@dataclass(frozen=True)
+class SubspaceParameters(Parameters):
+    """What a session may set for subspace."""
+
+    basis: Any = field(
+        default=None,
+        metadata=doc(
+            "k x d matrix with orthonormal rows, e.g. the top-k eigenvectors of the generator's metric (over HTTP also "
+            'the name of a metric file made by ``evostim metric``, e.g. "dcgan-faces.metric")',
+            check=_basis,
+        ),
+    )
+    dimensions: int | None = field(
+        default=None,
+        metadata=doc("search only the first this many rows of the basis (default: all)", check=optional(at_least(1))),
+    )
+    inner: str = field(
+        default="cholesky-cma", metadata=doc("name of the optimizer that searches the k coordinates", check=_inner)
+    )
+    inner_params: dict[str, Any] | None = field(default=None, metadata=doc("the inner optimizer's parameters"))
+    center: list[float] | None = field(
+        default=None,
+        metadata=doc(
+            "the code at inner coordinates 0 (default: the zero code); a start from codes sets it", check=code
+        ),
+    )
+    code_norm: float | None = field(
+        default=None,
+        metadata=doc(
+            "the prior's code norm in the full space; rescales the inner optimizer's defaults", check=optional(positive)
+        ),
+    )
+
+
 class Subspace(Optimizer):
     """An inner optimizer searching k coordinates along the rows of ``basis`` (k x d, orthonormal).
 
-    Args:
-        dim: full latent dimension d.
-        population_size: λ (passed to the inner optimizer).
-        seed: seed (passed to the inner optimizer, which owns the randomness).
-        basis: k x d matrix with orthonormal rows, e.g. the top-k eigenvectors of the generator's metric (over
-            HTTP also the name of a metric file made by ``evostim metric``, e.g. "dcgan-faces.metric").
-        dimensions: search only the first this many rows of the basis (default: all).
-        inner: name of the optimizer that searches the k coordinates (default cholesky-cma).
-        inner_params: its parameters.
-        center: the code at inner coordinates 0 (default: the zero code).
-        code_norm: the prior's code norm in the full space; rescales the inner optimizer's defaults.
+    λ and the seed are passed to the inner optimizer, which owns the randomness. Started from given codes, the
+    search is centred on their mean (``center``); the inner optimizer starts at its own default, the centre.
+    Parameters: :class:`SubspaceParameters`.
     """
 
     name = "subspace"
+    parameters = SubspaceParameters
+    start = Start.from_mean("center")
 
     @classmethod
     def defaults_for_space(cls, dim: int, code_norm: float) -> dict[str, Any]:
         return {"code_norm": float(code_norm)}
 
-    def __init__(
-        self,
-        dim: int,
-        *,
-        population_size: int = 40,
-        seed: int = 0,
-        basis: Any = None,
-        dimensions: int | None = None,
-        inner: str = "cholesky-cma",
-        inner_params: dict[str, Any] | None = None,
-        center: list[float] | None = None,
-        code_norm: float | None = None,
-    ) -> None:
-        super().__init__(dim, population_size=population_size, seed=seed)
-        if basis is None:
-            raise InvalidParameter("subspace needs a basis: a k x d matrix with orthonormal rows")
-        matrix = _as_matrix(basis, "basis")
-        if matrix.ndim != 2 or matrix.shape[1] != dim or not 1 <= matrix.shape[0] <= dim:
-            raise InvalidParameter(f"basis must have shape (k, {dim}) with 1 <= k <= {dim}, got {matrix.shape}")
-        if dimensions is not None:
-            if not (isinstance(dimensions, int) and 1 <= dimensions <= len(matrix)):
-                raise InvalidParameter(f"dimensions must be an integer in 1..{len(matrix)}, got {dimensions!r}")
-            matrix = matrix[:dimensions]
-        if not np.all(np.isfinite(matrix)):
-            raise InvalidParameter("basis must be finite")
-        gram_error = float(np.abs(matrix @ matrix.T - np.eye(len(matrix))).max())
-        if gram_error > 1e-6:
-            raise InvalidParameter(f"basis rows must be orthonormal (max |B B^T - I| = {gram_error:.2g})")
-        self._initial_center = check_code("center", center, dim)
-        if inner == self.name:
-            raise InvalidParameter("subspace cannot wrap itself")
-        if inner not in OPTIMIZERS:
-            raise InvalidParameter(f"inner optimizer {inner!r} is unknown; known: {', '.join(sorted(OPTIMIZERS))}")
-        if code_norm is not None:
-            check_positive("code_norm", code_norm)
+    def __init__(self, dim: int, *, population_size: int, seed: int, params: SubspaceParameters) -> None:
+        super().__init__(dim, population_size=population_size, seed=seed, params=params)
+        matrix = _searched_rows(_basis("basis", params.basis, self.context), params.dimensions)
+        self._initial_center = params.center
         self._basis = matrix
-        self._center: FloatArray = np.zeros(dim) if center is None else np.array(self._initial_center)
-        self._code_norm = code_norm
+        self._center: FloatArray = np.zeros(dim) if params.center is None else np.array(params.center)
+        self._code_norm = params.code_norm
         k = len(matrix)
         # The prior's codes, projected on k orthonormal directions, have norm about code_norm * sqrt(k / d).
-        inner_norm = None if code_norm is None else code_norm * math.sqrt(k / dim)
+        inner_norm = None if params.code_norm is None else params.code_norm * math.sqrt(k / dim)
         self._inner = create_optimizer(
-            inner, k, population_size=population_size, seed=seed, code_norm=inner_norm, **(inner_params or {})
+            _inner("inner", params.inner, self.context),
+            k,
+            population_size=population_size,
+            seed=seed,
+            code_norm=inner_norm,
+            **(params.inner_params or {}),
         )
 
     @property

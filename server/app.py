@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from evostim import generators
 from evostim.generators import ImageGenerator
 from evostim.server.config import Settings, get_settings
-from evostim.server.errors import install_error_handlers
+from evostim.server.problems import install_problem_handlers
 from evostim.server.routes import blocks, health, optimizers, sessions
 from evostim.server.routes import generators as generator_routes
 from evostim.server.service import SessionService
@@ -45,7 +45,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
-    install_error_handlers(app)
+    install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(sessions.router)
     app.include_router(optimizers.router)

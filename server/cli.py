@@ -8,6 +8,8 @@ import argparse
 import os
 from pathlib import Path
 
+from evostim.extras import MissingExtra, require
+
 __all__ = ["main"]
 
 
@@ -36,16 +38,19 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def _metric(args: argparse.Namespace) -> None:
+    require("scipy", extra="metric", feature="the metric eigenbasis")  # before loading anything
     import numpy as np
     import torch
 
-    from evostim.generators import generator_spec, load_generator
+    from evostim.generators import GeneratorError, generator_spec, load_generator
     from evostim.generators.metric import metric_eigenbasis, spectrum_coverage
 
-    spec = generator_spec(args.generator)
-    generator = load_generator(spec.name, args.device, Path(args.weights_dir))
-    scale = spec.typical_norm / spec.latent_dim**0.5
-    codes = torch.as_tensor(np.random.default_rng(args.seed).standard_normal((args.samples, spec.latent_dim)) * scale)
+    try:
+        spec = generator_spec(args.generator)
+        generator = load_generator(spec.name, args.device, Path(args.weights_dir))
+    except GeneratorError as error:
+        raise SystemExit(f"evostim metric: {error}") from None
+    codes = torch.as_tensor(spec.sample_prior(np.random.default_rng(args.seed), args.samples))
     result = metric_eigenbasis(
         generator.module, codes.float().to(generator.device), args.top, generator=spec.name, seed=args.seed
     )
@@ -109,4 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     rig.set_defaults(run=_rig)
 
     args = parser.parse_args(argv)
-    args.run(args)
+    try:
+        args.run(args)
+    except MissingExtra as error:  # one line naming the extra to install, not a traceback
+        raise SystemExit(f"evostim {args.command}: {error}") from None

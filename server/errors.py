@@ -1,33 +1,29 @@
-"""Domain errors and their one mapping to RFC 9457 problem+json responses.
+"""The session service's domain errors, named by meaning; they know nothing of HTTP.
 
-DomainError                     (status)  retry helps?
-├── Unauthorized                  401      no: send a valid bearer token
-├── NotFound                      404      no
+DomainError                   what went wrong (``detail`` says what to do; ``extra`` holds machine-readable fields)
+├── Unauthorized              no bearer token, or an unknown one
+├── NotFound                  no such resource for this token
 │   ├── SessionNotFound
 │   ├── GenerationNotFound
 │   └── StimulusNotFound
-├── Conflict                      409      no: re-read the session's state first
-│   ├── GenerationClosed
-│   ├── IdempotencyKeyReused
-│   └── SessionNotRunning
-├── InvalidRequest                422      no: fix the request
+├── Conflict                  the request does not fit the session's current state
+│   ├── GenerationClosed      the generation's responses are already stored (``open_generation``: the open one)
+│   ├── IdempotencyKeyReused  the Idempotency-Key was used for a different request body
+│   └── SessionNotRunning     the session is stopped or finished
+├── InvalidRequest            the request itself is wrong (fix it; sending it again will not help)
 │   ├── InvalidSessionConfig
 │   └── InvalidResponses
-└── StateCorrupt                  500      no: the stored optimizer state does not replay (a bug; report it)
+└── StateCorrupt              the stored optimizer state does not replay (a bug; report it)
+
+How each error is answered over HTTP (status, problem type, whether a retry helps) is decided in one place:
+the table in ``evostim.server.problems``.
 """
 
 from __future__ import annotations
 
-from http import HTTPStatus
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
 __all__ = [
-    "PROBLEM_JSON",
     "Conflict",
     "DomainError",
     "GenerationClosed",
@@ -42,16 +38,11 @@ __all__ = [
     "StateCorrupt",
     "StimulusNotFound",
     "Unauthorized",
-    "install_error_handlers",
-    "problem_response",
 ]
-
-PROBLEM_JSON = "application/problem+json"
 
 
 class DomainError(Exception):
-    status: int = 500
-    slug: str = "internal-error"
+    """Base of the service's errors: a ``detail`` a person can act on, plus ``extra`` fields for programs."""
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
@@ -60,94 +51,52 @@ class DomainError(Exception):
 
 
 class Unauthorized(DomainError):
-    status, slug = 401, "unauthorized"
+    """The request has no bearer token, or one the server does not know."""
 
 
 class NotFound(DomainError):
-    status, slug = 404, "not-found"
+    """The resource does not exist, or belongs to another token."""
 
 
 class SessionNotFound(NotFound):
-    slug = "session-not-found"
+    """No session with that id for this token."""
 
 
 class GenerationNotFound(NotFound):
-    slug = "generation-not-found"
+    """The session has no generation with that number (yet)."""
 
 
 class StimulusNotFound(NotFound):
-    slug = "stimulus-not-found"
+    """No stimulus with that id, or a file name that is not '<stimulus id>.<png|jpg|bmp>'."""
 
 
 class Conflict(DomainError):
-    status, slug = 409, "conflict"
+    """The request does not fit the session's current state: re-read the state before sending another."""
 
 
 class GenerationClosed(Conflict):
-    slug = "generation-closed"
+    """The generation's responses are already stored; ``open_generation`` names the open one."""
 
 
 class IdempotencyKeyReused(Conflict):
-    slug = "idempotency-key-reused"
+    """An Idempotency-Key already used for a different request body."""
 
 
 class SessionNotRunning(Conflict):
-    slug = "session-not-running"
+    """The session is stopped (resume it) or finished (fork it)."""
 
 
 class InvalidRequest(DomainError):
-    status, slug = 422, "invalid-request"
+    """The request is wrong in itself; the ``detail`` names what to fix."""
 
 
 class InvalidSessionConfig(InvalidRequest):
-    slug = "invalid-session-config"
+    """A session configuration the server cannot run."""
 
 
 class InvalidResponses(InvalidRequest):
-    slug = "invalid-responses"
+    """Responses that do not fit the generation they are posted for."""
 
 
 class StateCorrupt(DomainError):
-    status, slug = 500, "state-corrupt"
-
-
-def problem_response(status: int, slug: str, detail: str, instance: str, **extra: Any) -> JSONResponse:
-    body = {
-        "type": f"/problems/{slug}",
-        "title": HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-        "instance": instance,
-        **extra,
-    }
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
-
-
-def _validation_detail(errors: list[dict[str, Any]]) -> str:
-    parts = []
-    for error in errors[:5]:
-        location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
-        parts.append(f"{location or 'body'}: {error.get('msg', 'invalid')}")
-    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
-    return "; ".join(parts) + more
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    """Answer every error as problem+json: domain errors, validation errors, and plain HTTP errors."""
-
-    @app.exception_handler(DomainError)
-    async def _domain(request: Request, error: DomainError) -> JSONResponse:
-        return problem_response(error.status, error.slug, error.detail, request.url.path, **error.extra)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in error.errors()
-        ]
-        return problem_response(422, "validation-error", _validation_detail(errors), request.url.path, errors=errors)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        slug = HTTPStatus(error.status_code).phrase.lower().replace(" ", "-")
-        return problem_response(error.status_code, slug, str(error.detail), request.url.path)
+    """The stored optimizer state does not reproduce the stored proposals: a bug, never the client's fault."""

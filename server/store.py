@@ -37,7 +37,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from evostim.server.errors import Conflict, GenerationClosed
+from evostim.server.store_errors import GenerationAlreadyClosed, IdempotencyKeyTaken
 
 __all__ = [
     "GenerationRecord",
@@ -118,6 +118,17 @@ class _IdempotencyRow(_Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(String)
+
+
+class _CreationKeyRow(_Base):
+    """The Idempotency-Key of a session creation or fork, scoped to its owner: a retry replays the answer."""
+
+    __tablename__ = "creation_keys"
+    owner: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"))
     body: Mapped[str] = mapped_column(String)
 
 
@@ -239,8 +250,12 @@ class Store:
         stimuli: Sequence[StimulusRecord],
         order: list[str],
         snapshot: bytes,
+        creation_key: IdempotencyRecord | None = None,
     ) -> None:
-        """Session, its references, generation 0 and the first optimizer snapshot, in one transaction."""
+        """Session, its references, generation 0, the first optimizer snapshot and the creation's key, atomically.
+
+        Raises IdempotencyKeyTaken if a concurrent creation committed the same key first.
+        """
         with self._transaction() as tx:
             tx.add(
                 _SessionRow(
@@ -260,6 +275,20 @@ class Store:
             )
             self._add_generation(tx, session.id, session.generation, stimuli, order)
             tx.add(_SnapshotRow(session_id=session.id, generation=session.generation, state=snapshot))
+            if creation_key is not None:
+                tx.add(
+                    _CreationKeyRow(
+                        owner=session.owner,
+                        key=creation_key.key,
+                        request_hash=creation_key.request_hash,
+                        session_id=session.id,
+                        body=json.dumps(creation_key.body),
+                    )
+                )
+            try:
+                tx.flush()
+            except IntegrityError as error:
+                raise IdempotencyKeyTaken("a concurrent creation with the same Idempotency-Key came first") from error
 
     @staticmethod
     def _add_generation(
@@ -305,7 +334,7 @@ class Store:
     ) -> None:
         """Close generation ``closed`` with its responses and open the next one, atomically.
 
-        Raises GenerationClosed if another writer closed it first (the conditional update is the lock
+        Raises GenerationAlreadyClosed if another writer closed it first (the conditional update is the lock
         that also holds across server processes sharing one Postgres).
         """
         opened = closed + 1
@@ -319,7 +348,7 @@ class Store:
                 .values(**values)
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
-                raise GenerationClosed(f"generation {closed} was closed by another request", generation=closed)
+                raise GenerationAlreadyClosed(f"generation {closed} was closed by another request", generation=closed)
             tx.execute(
                 update(_GenerationRow)
                 .where(_GenerationRow.session_id == session_id, _GenerationRow.number == closed)
@@ -354,7 +383,9 @@ class Store:
             try:
                 tx.flush()
             except IntegrityError as error:  # the same idempotency key committed concurrently
-                raise Conflict("a concurrent request with the same Idempotency-Key was accepted first") from error
+                raise IdempotencyKeyTaken(
+                    "a concurrent request with the same Idempotency-Key was accepted first"
+                ) from error
 
     # -- reads -----------------------------------------------------------------------------------
     @staticmethod
@@ -457,6 +488,13 @@ class Store:
                 .limit(1)
             ).first()
             return None if row is None else (row.generation, row.state)
+
+    def get_creation_key(self, owner: str, key: str) -> IdempotencyRecord | None:
+        with self._sessions() as tx:
+            row = tx.get(_CreationKeyRow, (owner, key))
+            if row is None:
+                return None
+            return IdempotencyRecord(row.key, row.request_hash, 201, json.loads(row.body))
 
     def get_idempotency(self, session_id: str, key: str) -> IdempotencyRecord | None:
         with self._sessions() as tx:

@@ -210,7 +210,9 @@ def test_an_idempotent_retry_replays_the_stored_answer(api: TestClient) -> None:
         ({"colour": "red"}, "colour"),
     ],
 )
-def test_if_bad_session_configs_are_refused_and_create_nothing(api: TestClient, config: dict, fragment: str) -> None:
+def test_if_bad_session_configs_are_refused_and_create_nothing(
+    api: TestClient, config: dict[str, Any], fragment: str
+) -> None:
     assert_problem(api.post("/v1/sessions", json=config), 422, fragment)
     assert api.get("/v1/sessions").json()["total"] == 0
 
@@ -290,9 +292,9 @@ def test_an_image_fetched_twice_is_decoded_and_encoded_once(tmp_path: Any) -> No
         def __init__(self, inner: generators.ImageGenerator) -> None:
             self.inner = inner
 
-        def decode_uint8(self, codes: Any) -> Any:
+        def decode_pixels(self, codes: Any) -> Any:  # the renderer's batched path
             decoded.append(len(codes))
-            return self.inner.decode_uint8(codes)
+            return self.inner.decode_pixels(codes)
 
     def load(name: str, device: str, weights_dir: Any) -> Any:
         return CountingGenerator(generators.load_generator(name, "cpu", weights_dir))

@@ -33,6 +33,10 @@ def test_the_catalog_lists_every_optimizer_with_parameters_defaults_and_schemas(
     assert ga["mutation_rate"]["json_schema"] == {"type": "number"}
     assert "mutates" in ga["mutation_rate"]["description"]
     assert all(entry["summary"] for entry in catalog.values())
+    assert {name: (entry["available"], entry["extra"]) for name, entry in catalog.items()} == {
+        name: (True, "references" if name in ("pycma", "cmaes", "cmaes-sep") else None) for name in catalog
+    }
+    assert all(p["description"] for entry in catalog.values() for p in entry["parameters"])
 
 
 def test_the_catalog_rescales_defaults_to_a_generator_s_space(api: TestClient) -> None:

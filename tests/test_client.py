@@ -6,12 +6,14 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
 import pytest
 
-from evostim.clients.client import Client, EvostimError
+from evostim.clients.client import AsyncClient, Client, EvostimError
+from evostim.clients.errors import GenerationClosed, SessionNotFound, SessionNotRunning
 from evostim.clients.local_server import LocalServer
 
 
@@ -22,15 +24,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
 
 
 class LoseFirstAnswer(httpx.HTTPTransport):
-    """Delivers every request, but drops the first answer to a POST of responses (a network cut)."""
+    """Delivers every request, but drops the first answer to a POST whose path ends so (a network cut)."""
 
-    def __init__(self) -> None:
+    def __init__(self, path_end: str = "/responses") -> None:
         super().__init__()
         self.dropped = 0
+        self.path_end = path_end
+        self.keys: list[str | None] = []
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = super().handle_request(request)
-        if request.method == "POST" and request.url.path.endswith("/responses") and not self.dropped:
+        if request.method == "POST" and request.url.path.endswith(self.path_end):
+            self.keys.append(request.headers.get("Idempotency-Key"))
+        if request.method == "POST" and request.url.path.endswith(self.path_end) and not self.dropped:
             response.read()
             self.dropped += 1
             raise httpx.ReadError("connection reset after the server answered", request=request)
@@ -65,6 +71,53 @@ def test_problems_are_raised_with_their_details(server: LocalServer) -> None:
         with pytest.raises(EvostimError) as raised:
             client.session("s_missing")
         assert raised.value.status == 404 and "s_missing" in raised.value.problem["detail"]
+        assert isinstance(raised.value, SessionNotFound) and not raised.value.retryable
+
+
+def sessions_tagged(client: Client, tag: str) -> list[str]:
+    listed = client.sessions(limit=500)["items"]
+    return [s["id"] for s in listed if s["config"].get("metadata", {}).get("tag") == tag]
+
+
+def test_a_lost_answer_to_create_session_makes_exactly_one_session(server: LocalServer) -> None:
+    transport = LoseFirstAnswer(path_end="/v1/sessions")
+    with Client(server.url, transport=transport, backoff=0.01) as client:
+        created = client.create_session(seed=7, population_size=4, metadata={"tag": "lost-create"})
+        assert transport.dropped == 1 and len(transport.keys) == 2 and transport.keys[0] == transport.keys[1]
+        assert sessions_tagged(client, "lost-create") == [created["session"]["id"]]
+
+
+def test_a_lost_answer_to_fork_makes_exactly_one_fork(server: LocalServer) -> None:
+    with Client(server.url) as client:
+        parent = client.create_session(seed=8, population_size=4, references={"builtin": 0})
+        counts = {s["id"]: {"ch0": [float(i)]} for i, s in enumerate(parent["generation"]["stimuli"])}
+        client.post_responses(parent["session"]["id"], 0, counts)
+    transport = LoseFirstAnswer(path_end="/fork")
+    with Client(server.url, transport=transport, backoff=0.01) as client:
+        fork = client.fork(parent["session"]["id"], best=2, metadata={"tag": "lost-fork"})
+        assert transport.dropped == 1 and transport.keys[0] == transport.keys[1]
+        assert sessions_tagged(client, "lost-fork") == [fork["session"]["id"]]
+
+
+def test_baselines_are_posted_stored_and_subtracted(server: LocalServer) -> None:
+    config: dict[str, Any] = {
+        "seed": 9,
+        "population_size": 4,
+        "references": {"builtin": 0},
+        "response": {"unit": "count", "window_ms": 200, "baseline_window_ms": 100},
+        "objective": {"weights": {"ch0": 1}, "subtract_baseline": True},
+    }
+    with Client(server.url) as client:
+        created = client.create_session(**config)
+        session_id, stimuli = created["session"]["id"], created["generation"]["stimuli"]
+        counts = {s["id"]: {"ch0": [10.0, 12.0]} for s in stimuli}
+        baselines = {s["id"]: {"ch0": [float(i), float(i)]} for i, s in enumerate(stimuli)}
+        answer = client.post_responses(session_id, 0, counts, baselines=baselines)
+        stored = client.history(session_id)["generations"][0]["stimuli"]
+    assert [s["baseline"] for s in stored] == [baselines[s["id"]] for s in stored]
+    # 11 spikes in 200 ms minus i spikes in 100 ms: 55 - 10 i spikes/s; the best is the stimulus with no baseline.
+    assert [s["score"] for s in stored] == [55.0, 45.0, 35.0, 25.0]
+    assert answer["accepted"]["evolved_max"] == 55.0
 
 
 def test_two_concurrent_posts_to_one_generation_exactly_one_wins(server: LocalServer) -> None:
@@ -110,9 +163,7 @@ class AsyncLoseFirstAnswer(httpx.AsyncHTTPTransport):
 
 
 def test_the_async_client_runs_the_loop_with_concurrent_downloads_and_safe_retries(server: LocalServer) -> None:
-    from evostim.clients.client import AsyncClient
-
-    async def scenario() -> tuple[dict, np.ndarray, np.ndarray]:
+    async def scenario() -> tuple[dict[str, Any], np.ndarray, np.ndarray, dict[str, Any]]:
         transport = AsyncLoseFirstAnswer()
         async with AsyncClient(server.url, transport=transport, backoff=0.01) as client:
             created = await client.create_session(population_size=5, seed=3, references={"builtin": 2})
@@ -130,10 +181,38 @@ def test_the_async_client_runs_the_loop_with_concurrent_downloads_and_safe_retri
             history = await client.history(created["session"]["id"])
             with Client(server.url) as sync:
                 same = sync.images(manifest)
-            return answer, images, same, history  # type: ignore[return-value]
+            return answer, images, same, history
 
-    answer, images, same, history = asyncio.run(scenario())  # type: ignore[misc]
+    answer, images, same, history = asyncio.run(scenario())
     assert answer["accepted"]["measured"] == 7 and answer["next"]["number"] == 1
     assert images.shape == (7, 64, 64, 3) and np.array_equal(images, same)
     scores = [s["score"] for s in history["generations"][0]["stimuli"] if s["score"] is not None]
     assert len(scores) == 7  # counted once despite the retry
+
+
+def test_the_async_client_lists_fetches_bytes_and_answers_blocks_with_baselines(server: LocalServer) -> None:
+    async def scenario() -> None:
+        async with AsyncClient(server.url) as client:
+            ids = []
+            for seed in (11, 12):
+                created = await client.create_session(seed=seed, population_size=3, references={"builtin": 1})
+                ids.append(created["session"]["id"])
+            listed = await client.sessions(limit=500)
+            assert set(ids) <= {s["id"] for s in listed["items"]}
+            block = await client.block(ids)
+            first = block["stimuli"][0]
+            assert (await client.image_bytes(first["url"])).startswith(b"\x89PNG")
+            counts = {(s["session"], s["id"]): {"ch0": [4.0, 6.0]} for s in block["stimuli"]}
+            baselines = {key: {"ch0": [1.0, 1.0]} for key in counts}
+            answer = await client.post_block(block, counts, baselines=baselines)
+            assert set(answer["accepted"]) == set(ids) and answer["next"] is not None
+            with pytest.raises(GenerationClosed):
+                await client.post_block(block, counts)
+            for session_id in ids:
+                stored = (await client.history(session_id))["generations"][0]["stimuli"]
+                assert all(s["baseline"] == {"ch0": [1.0, 1.0]} for s in stored)
+            await client.stop(ids[0])
+            with pytest.raises(SessionNotRunning):
+                await client.post_responses(ids[0], 1, {answer["next"]["stimuli"][0]["id"]: {"ch0": [1.0]}})
+
+    asyncio.run(scenario())

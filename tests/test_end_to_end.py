@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,17 +14,18 @@ from evostim.clients.client import Client
 from evostim.clients.insilico import run_closed_loop
 from evostim.clients.local_server import LocalServer
 from evostim.clients.neurons import CnnUnit, ResponseModel, SimulatedNeuron, UnitSpec
-from evostim.server.service import project_to_sphere
+from evostim.generators import ImageGenerator
+from evostim.server.stimuli import project_to_sphere
 
 
 @pytest.fixture(scope="module")
-def neuron(dcgan) -> SimulatedNeuron:
+def neuron(dcgan: ImageGenerator) -> SimulatedNeuron:
     unit = CnnUnit(UnitSpec.parse("onet.conv3.9"))
     calibration = dcgan.decode(np.random.default_rng(11).standard_normal((500, 100)))
     return SimulatedNeuron(unit, ResponseModel.calibrated(unit.activation(calibration)), seed=0)
 
 
-def local_replay(history: dict) -> list[np.ndarray]:
+def local_replay(history: dict[str, Any]) -> list[np.ndarray]:
     """Re-run the session's optimizer in this process on the stored scores: the codes it proposes."""
     config = history["session"]["config"]
     optimizer = optimizers.create_optimizer(
@@ -44,11 +46,11 @@ def local_replay(history: dict) -> list[np.ndarray]:
     return proposals
 
 
-def stored_codes(history: dict) -> list[np.ndarray]:
+def stored_codes(history: dict[str, Any]) -> list[np.ndarray]:
     return [np.array([s["code"] for s in g["stimuli"] if s["kind"] == "evolved"]) for g in history["generations"]]
 
 
-def test_a_simulated_neuron_drives_scores_up_and_a_crash_loses_nothing(tmp_path: Path, neuron) -> None:
+def test_a_simulated_neuron_drives_scores_up_and_a_crash_loses_nothing(tmp_path: Path, neuron: SimulatedNeuron) -> None:
     data = tmp_path / "data"
     server = LocalServer(data).start()
     try:
@@ -88,7 +90,9 @@ def test_a_simulated_neuron_drives_scores_up_and_a_crash_loses_nothing(tmp_path:
     assert json.loads(json.dumps(final))["session"]["generation"] == 10
 
 
-def test_the_demo_prints_a_table_writes_pictures_and_ends_with_the_gain(tmp_path: Path, capsys) -> None:
+def test_the_demo_prints_a_table_writes_pictures_and_ends_with_the_gain(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from evostim.clients.demo import run_demo
 
     gain = run_demo(out_dir=tmp_path, unit="onet.conv4.113", generations=3, seed=1)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from fastapi.testclient import TestClient
 from PIL import Image
 
 from evostim import generators
 from evostim.generators import BadLatentCodes, UnknownGenerator
 from evostim.server.images import encode_batch, encode_image
+from tests.test_api import assert_problem
 
 
 def test_dcgan_faces_decodes_batches_to_unit_range_images(dcgan: generators.ImageGenerator) -> None:
@@ -75,3 +79,19 @@ def test_batch_encoding_gives_the_same_files_as_one_by_one(dcgan: generators.Ima
     one_by_one = [encode_image(image, fmt, 32) for image in pixels.permute(0, 2, 3, 1).numpy()]  # type: ignore[arg-type]
     assert batch == one_by_one
     assert Image.open(io.BytesIO(batch[0])).size == (32, 32)
+
+
+def test_without_its_weights_package_dcgan_faces_is_listed_unavailable_and_a_session_on_it_is_a_problem(
+    make_api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = generators.generator_spec("dcgan-faces")
+    assert isinstance(spec.weights, generators.PackageWeights)
+    absent = dataclasses.replace(spec, weights=dataclasses.replace(spec.weights, module="evostim_absent_pkg"))
+    monkeypatch.setitem(generators.GENERATORS, "dcgan-faces", absent)
+    api: TestClient = make_api()
+    listed = {entry["name"]: entry for entry in api.get("/v1/generators").json()["data"]}
+    assert not listed["dcgan-faces"]["available"]
+    assert "pip install --no-deps gan-face-generate==1.1.1" in listed["dcgan-faces"]["unavailable_reason"]
+    response = api.post("/v1/sessions", json={"generator": "dcgan-faces", "population_size": 4})
+    assert_problem(response, 422, "gan-face-generate", "pip install --no-deps")
+    assert api.get("/v1/sessions").json()["total"] == 0

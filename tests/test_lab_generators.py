@@ -41,10 +41,15 @@ def random_state(shapes: dict[str, tuple[int, ...]], prefix: str = "") -> dict[s
     return state
 
 
+def write_fc6_weights(folder: Path) -> None:
+    """Random DeePSiM fc6 weights of the published shapes, where the lab's weights folder would hold them."""
+    torch.save(random_state(FC6_SHAPES), folder / "deepsim-fc6.pt")
+
+
 @pytest.fixture(scope="module")
 def fc6_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("weights")
-    torch.save(random_state(FC6_SHAPES), folder / "deepsim-fc6.pt")
+    write_fc6_weights(folder)
     return folder
 
 
@@ -66,7 +71,7 @@ def test_the_fc6_output_is_bgr_around_the_imagenet_mean_pixel() -> None:
     for parameter in module.parameters():
         torch.nn.init.zeros_(parameter)
     with torch.no_grad():
-        module.G.deconv0.bias.copy_(torch.tensor([10.0, 0.0, -10.0]))  # B, G, R offsets
+        module.get_parameter("G.deconv0.bias").copy_(torch.tensor([10.0, 0.0, -10.0]))  # B, G, R offsets
         image = module(torch.zeros(1, 4096))[0, :, 0, 0] * 255
     np.testing.assert_allclose(image.numpy(), [123.0 - 10, 117.0, 104.0 + 10], atol=1e-4)
 
@@ -77,7 +82,7 @@ def test_fc6_loads_the_key_styles_of_the_published_ports(tmp_path: Path, prefix:
     path = tmp_path / "fc6.pt"
     torch.save({"state_dict": random_state(FC6_SHAPES, prefix)}, path)
     generators.weights.load_state_dict_file(module, path, rename=generators.deepsim_fc6._file_key, label="fc6")
-    assert torch.equal(module.G.defc7.bias, random_state(FC6_SHAPES)["defc7.bias"])
+    assert torch.equal(module.get_parameter("G.defc7.bias"), random_state(FC6_SHAPES)["defc7.bias"])
 
 
 def test_if_a_missing_weights_file_is_named_with_its_expected_path(tmp_path: Path) -> None:
@@ -181,9 +186,8 @@ def biggan_port_shapes(ch: int = 128) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-@pytest.fixture(scope="module")
-def biggan_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("biggan")
+def write_biggan_weights(folder: Path) -> None:
+    """Random BigGAN-deep 256 weights in the port's layout (positive variances, small class gains)."""
     state = random_state(biggan_port_shapes())
     for key in state:
         if key.endswith("running_vars"):
@@ -191,6 +195,12 @@ def biggan_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if key.endswith(("scale.weight_orig", "offset.weight_orig")):
             state[key] = state[key] * 0.1
     torch.save(state, folder / "biggan-deep-256.pt")
+
+
+@pytest.fixture(scope="module")
+def biggan_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("biggan")
+    write_biggan_weights(folder)
     return folder
 
 
@@ -231,3 +241,5 @@ def test_the_generator_list_says_which_generators_have_their_weights(make_api: A
     assert listed["deepsim-fc6"]["available"] and listed["deepsim-fc6"]["latent_dim"] == 4096
     assert not listed["biggan-deep-256"]["available"]
     assert listed["biggan-deep-256"]["weights_file"] == "biggan-deep-256.pt"
+    assert str(fc6_weights / "biggan-deep-256.pt") in listed["biggan-deep-256"]["unavailable_reason"]
+    assert listed["deepsim-fc6"]["unavailable_reason"] is None

@@ -5,6 +5,7 @@ and restarted mid-session. Nothing is lost or counted twice, and both sessions c
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -55,7 +56,7 @@ def run_block(client: Client, session_ids: list[str], block: int, rng: np.random
 
 def test_two_interleaved_threads_survive_a_lost_answer_and_a_server_crash(tmp_path: Path) -> None:
     data, rng = tmp_path / "data", np.random.default_rng(0)
-    common = {"population_size": 8, "channels": CHANNELS, "references": {"builtin": 2}, "seed": 1}
+    common: dict[str, Any] = {"population_size": 8, "channels": CHANNELS, "references": {"builtin": 2}, "seed": 1}
     server = LocalServer(data).start()
     try:
         transport = LoseOneAnswer(nth=3)  # the third block's answer is lost

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 
+from evostim.extras import MissingExtra
 from evostim.generators.metric import (
     MetricBasis,
     dense_metric,
@@ -30,14 +32,21 @@ class TinyGenerator(nn.Module):
         self.net = nn.Sequential(nn.Linear(12, 32), nn.Tanh(), nn.Linear(32, 48), nn.Sigmoid())
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
-        return self.net(codes).reshape(-1, 3, 4, 4)
+        images: torch.Tensor = self.net(codes).reshape(-1, 3, 4, 4)
+        return images
 
 
 def explicit_metric(module: nn.Module, codes: torch.Tensor) -> np.ndarray:
     """sum_i J_i^T J_i / N with J from torch.autograd.functional.jacobian (an independent route)."""
     total = np.zeros((codes.shape[1], codes.shape[1]))
     for code in codes:
-        jacobian = torch.autograd.functional.jacobian(lambda z: module(z[None]).reshape(-1), code).double().numpy()
+        jacobian = (
+            torch.autograd.functional.jacobian(  # type: ignore[no-untyped-call]  # torch leaves it untyped
+                lambda z: module(z[None]).reshape(-1), code
+            )
+            .double()
+            .numpy()
+        )
         total += jacobian.T @ jacobian
     return total / len(codes)
 
@@ -91,3 +100,25 @@ def test_the_metric_command_saves_a_basis_that_a_subspace_session_uses_by_name(
     MetricBasis("deepsim-fc6", saved.basis, saved.eigenvalues, 1.0, 1).save(tmp_path / "other.npz")
     assert_problem(api.post("/v1/sessions", json={"optimizer": {"name": "subspace", "params": {"basis": "other"}}}),
                    422, "deepsim-fc6")  # fmt: skip
+
+
+def test_without_scipy_the_metric_command_says_which_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "scipy", None)  # import scipy now fails, as where it is not installed
+    with pytest.raises(SystemExit) as exited:
+        evostim(["metric", "--samples", "2", "--top", "4", "--device", "cpu"])
+    message = str(exited.value.code)
+    assert "pip install 'evostim[metric]'" in message and "\n" not in message
+
+
+def test_without_scipy_a_saved_basis_still_serves_a_subspace_session(
+    tmp_path: Path, make_api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    basis = np.linalg.qr(np.random.default_rng(0).standard_normal((100, 6)))[0].T
+    MetricBasis("dcgan-faces", basis, np.arange(6.0)[::-1], 10.0, 2).save(tmp_path / "saved.npz")
+    monkeypatch.setitem(sys.modules, "scipy", None)
+    monkeypatch.setitem(sys.modules, "scipy.sparse.linalg", None)
+    api = make_api(weights_dir=tmp_path)
+    optimizer = {"name": "subspace", "params": {"basis": "saved", "dimensions": 4}}
+    create(api, optimizer=optimizer, population_size=6, references={"builtin": 0})
+    with pytest.raises(MissingExtra, match=r"evostim\[metric\]"):  # Lanczos is what needs it
+        metric_eigenbasis(TinyGenerator(), torch.randn(2, 12), 3, generator="tiny", dense_below=0)

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from evostim import generators
 from evostim.clients.neurons import DEFAULT_UNITS, CnnUnit, ResponseModel, SimulatedNeuron, UnitSpec
 
 
 @pytest.fixture(scope="module")
-def faces(dcgan: generators.ImageGenerator):
+def faces(dcgan: generators.ImageGenerator) -> torch.Tensor:
     return dcgan.decode(np.random.default_rng(7).standard_normal((300, 100)))
 
 
 @pytest.mark.parametrize("name", DEFAULT_UNITS)
-def test_each_default_unit_responds_with_a_wide_spread_to_random_faces(name: str, faces) -> None:
+def test_each_default_unit_responds_with_a_wide_spread_to_random_faces(name: str, faces: torch.Tensor) -> None:
     activations = CnnUnit(UnitSpec.parse(name)).activation(faces)
     assert activations.shape == (300,)
     spread = np.percentile(activations, 95) - np.percentile(activations, 5)
@@ -23,7 +24,7 @@ def test_each_default_unit_responds_with_a_wide_spread_to_random_faces(name: str
     assert np.percentile(activations, 99) > 0.5  # above the relu: the unit can fire
 
 
-def test_calibration_maps_the_99th_percentile_to_the_peak_count(faces) -> None:
+def test_calibration_maps_the_99th_percentile_to_the_peak_count(faces: torch.Tensor) -> None:
     unit = CnnUnit(UnitSpec.parse("onet.conv4.113"))
     activations = unit.activation(faces)
     model = ResponseModel.calibrated(activations, peak_count=20.0, baseline=2.0)
@@ -31,7 +32,7 @@ def test_calibration_maps_the_99th_percentile_to_the_peak_count(faces) -> None:
     assert model.expected(np.array([-1.0]))[0] == 2.0  # below threshold: the baseline rate
 
 
-def test_poisson_counts_are_seeded_and_centred_on_the_expected_count(faces) -> None:
+def test_poisson_counts_are_seeded_and_centred_on_the_expected_count(faces: torch.Tensor) -> None:
     unit = CnnUnit(UnitSpec.parse("onet.conv3.9"))
     model = ResponseModel.calibrated(unit.activation(faces))
     first = SimulatedNeuron(unit, model, seed=3).respond(faces[:20], repetitions=200)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numpy.typing import NDArray
 
 from evostim import optimizers
 from evostim.optimizers import InvalidParameter, Optimizer
@@ -17,9 +18,13 @@ from evostim.optimizers import InvalidParameter, Optimizer
 DIM = 12
 
 
+FloatArray = NDArray[np.float64]
+
+
 def basis(dim: int, k: int, seed: int = 0) -> list[list[float]]:
     q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((dim, k)))
-    return q.T.tolist()
+    rows: list[list[float]] = q.T.tolist()
+    return rows
 
 
 def make(name: str, dim: int = DIM, population_size: int = 8, seed: int = 0, **params: Any) -> Optimizer:
@@ -30,9 +35,10 @@ def make(name: str, dim: int = DIM, population_size: int = 8, seed: int = 0, **p
     )
 
 
-def objective(codes: np.ndarray) -> np.ndarray:
+def objective(codes: FloatArray) -> FloatArray:
     """A smooth bump centred off the origin (to be maximized)."""
-    return -np.sum((codes - 0.7) ** 2, axis=1)
+    values: FloatArray = -np.sum((codes - 0.7) ** 2, axis=1)
+    return values
 
 
 def through_json(optimizer: Optimizer) -> Optimizer:
@@ -151,19 +157,25 @@ def test_if_invalid_parameter_names_the_bad_parameter(name: str, params: dict[st
 
 def test_defaults_follow_the_space_s_code_norm_and_explicit_parameters_win() -> None:
     # fc6: d = 4,096, norm 300 -> the published values exactly.
-    fc6 = {"dim": 4096, "population_size": 40, "seed": 0, "code_norm": 300.0}
-    assert optimizers.create_optimizer("cholesky-cma", **fc6).settings["sigma"] == 3.0
-    assert optimizers.create_optimizer("ga", **fc6).settings["mutation_size"] == 0.75
-    assert optimizers.create_optimizer("sphere-cma", **fc6).settings["sphere_norm"] == 300.0
+    def fc6(name: str) -> Optimizer:
+        return optimizers.create_optimizer(name, 4096, population_size=40, seed=0, code_norm=300.0)
+
+    assert fc6("cholesky-cma").settings["sigma"] == 3.0
+    assert fc6("ga").settings["mutation_size"] == 0.75
+    assert fc6("sphere-cma").settings["sphere_norm"] == 300.0
+
     # A 100-d N(0, I) prior (norm 10): per-coordinate spread 1 instead of 300 / 64.
-    small = {"dim": 100, "population_size": 40, "seed": 0, "code_norm": 10.0}
-    assert optimizers.create_optimizer("cholesky-cma", **small).settings["sigma"] == 0.64
-    assert optimizers.create_optimizer("sphere-cma", **small).settings["sphere_norm"] == 10.0
-    assert optimizers.create_optimizer("ga", **small, mutation_size=0.5).settings["mutation_size"] == 0.5
+    def small(name: str, **params: Any) -> Optimizer:
+        return optimizers.create_optimizer(name, 100, population_size=40, seed=0, code_norm=10.0, **params)
+
+    assert small("cholesky-cma").settings["sigma"] == 0.64
+    assert small("sphere-cma").settings["sphere_norm"] == 10.0
+    assert small("ga", mutation_size=0.5).settings["mutation_size"] == 0.5
 
 
 def test_sphere_cma_proposes_only_codes_of_the_sphere_norm_at_the_scheduled_angle() -> None:
     optimizer = optimizers.create_optimizer("sphere-cma", 50, population_size=10, seed=0, sphere_norm=7.0)
+    assert isinstance(optimizer, optimizers.SphereCMA)
     for generation in range(5):
         population = optimizer.ask()
         np.testing.assert_allclose(np.linalg.norm(population.codes, axis=1), 7.0)
@@ -173,7 +185,7 @@ def test_sphere_cma_proposes_only_codes_of_the_sphere_norm_at_the_scheduled_angl
             cosines = population.codes @ mean / 49.0
             np.testing.assert_allclose(np.degrees(np.arccos(cosines)), np.degrees(optimizer.angle(generation)))
         optimizer.tell(population.ids, objective(population.codes))
-    schedule = optimizers.SphereCMA(4, angle_start=50, angle_end=7.33, decay_generations=75)
+    schedule = optimizers.SphereCMA.create(4, angle_start=50, angle_end=7.33, decay_generations=75)
     assert math.degrees(schedule.angle(0)) == pytest.approx(50)
     assert math.degrees(schedule.angle(74)) == pytest.approx(7.33)
     assert math.degrees(schedule.angle(500)) == pytest.approx(7.33)
@@ -200,7 +212,7 @@ def test_subspace_codes_lie_in_the_span_of_the_basis_around_the_center() -> None
 
 def test_the_low_rank_cholesky_factor_follows_the_dense_covariance_update() -> None:
     """A^T A must equal C after (1 - c1) C + c1 pc pc^T updates, and A^-1 must invert A."""
-    optimizer = optimizers.CholeskyCMA(6, population_size=8, seed=2, sigma=0.5, factor_update_every=1)
+    optimizer = optimizers.CholeskyCMA.create(6, population_size=8, seed=2, sigma=0.5, factor_update_every=1)
     covariance = np.eye(6)
     for _ in range(15):
         population = optimizer.ask()
@@ -220,8 +232,9 @@ def test_the_default_beats_random_search_on_a_noisy_function_of_few_relevant_dir
         projection = np.linalg.qr(rng.standard_normal((dim, relevant)))[0]
         target = rng.standard_normal(relevant) * 1.5
 
-        def clean(codes: np.ndarray, projection: np.ndarray = projection, target: np.ndarray = target) -> np.ndarray:
-            return np.exp(-0.5 * np.sum((codes @ projection - target) ** 2, axis=1) / 4.0)
+        def clean(codes: FloatArray, projection: FloatArray = projection, target: FloatArray = target) -> FloatArray:
+            values: FloatArray = np.exp(-0.5 * np.sum((codes @ projection - target) ** 2, axis=1) / 4.0)
+            return values
 
         optimizer = optimizers.create_optimizer(
             optimizers.DEFAULT_OPTIMIZER, dim, population_size=40, seed=seed, code_norm=math.sqrt(dim)
@@ -241,7 +254,7 @@ def test_the_default_beats_random_search_on_a_noisy_function_of_few_relevant_dir
 
 
 def test_if_tell_rejects_unknown_duplicate_and_unasked_candidates() -> None:
-    optimizer = optimizers.CholeskyCMA(4, population_size=4, seed=0)
+    optimizer = optimizers.CholeskyCMA.create(4, population_size=4, seed=0)
     with pytest.raises(optimizers.NoPendingPopulation):
         optimizer.tell([0], [1.0])
     population = optimizer.ask()
@@ -262,6 +275,6 @@ def test_if_unknown_optimizer_names_the_known_ones() -> None:
 
 
 def test_if_a_state_of_another_schema_is_refused() -> None:
-    state = optimizers.CholeskyCMA(3, population_size=4, seed=0).state_dict()
+    state = optimizers.CholeskyCMA.create(3, population_size=4, seed=0).state_dict()
     with pytest.raises(optimizers.IncompatibleState):
         optimizers.optimizer_from_state({**state, "schema": 99})

@@ -12,6 +12,7 @@ import pytest
 
 from evostim.clients import rig_bridge
 from evostim.clients.client import Client
+from evostim.clients.errors import ValidationError
 from evostim.clients.local_server import LocalServer
 from evostim.clients.rig_bridge import RigBridge, write_atomically
 
@@ -97,3 +98,37 @@ def test_the_bridge_runs_until_the_session_finishes_with_a_rig_in_another_thread
         thread.join(timeout=30)
         assert client.session(session_id)["status"] == "finished"
         assert not list(tmp_path.glob(".*partial*"))  # no half-written files left behind
+
+
+def test_the_rigs_baselines_reach_the_server_and_a_bad_file_is_never_posted(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    with Client(server.url) as client:
+        session_id = client.create_session(
+            population_size=4,
+            seed=6,
+            references={"builtin": 0},
+            response={"unit": "count", "window_ms": 200, "baseline_window_ms": 100},
+            objective={"weights": {"ch0": 1}, "subtract_baseline": True},
+        )["session"]["id"]
+        bridge = RigBridge(client, session_id, tmp_path)
+        assert bridge.step()
+        folder = tmp_path / "gen_0000"
+        order = json.loads((folder / "manifest.json").read_text())["order"]
+
+        bad = {"responses": [{"stimulus": s, "counts": {"ch0": [3.0]}, "baseline": {"ch0": [-1.0]}} for s in order]}
+        write_atomically(folder / "responses.json", json.dumps(bad).encode())
+        with pytest.raises(ValidationError) as raised:
+            bridge.step()
+        assert "baseline" in raised.value.detail and raised.value.detail.startswith("not sent")
+        assert client.session(session_id)["generation"] == 0 and not (folder / "accepted.json").exists()
+
+        body = {"responses": [{"stimulus": s, "counts": {"ch0": [10.0, 12.0]}, "baseline": {"ch0": [float(i), 0.0]}}
+                              for i, s in enumerate(order)]}  # fmt: skip
+        write_atomically(folder / "responses.json", json.dumps(body).encode())
+        assert bridge.step()
+        stored = {s["id"]: s for s in client.history(session_id)["generations"][0]["stimuli"]}
+        for i, stimulus in enumerate(order):
+            assert stored[stimulus]["baseline"] == {"ch0": [float(i), 0.0]}
+            assert stored[stimulus]["score"] == 55.0 - 5.0 * i  # 11 / 0.2 s minus (i / 2) / 0.1 s
+        assert json.loads((folder / "accepted.json").read_text())["evolved_max"] == 55.0

@@ -26,7 +26,7 @@ def post_block_responses(
     body: BlockResponsesSubmit,
     owner: Owner,
     service: Service,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> Any:
     """Store every session's share of a block (all validated first); the answer holds the next block."""
     return service.submit_block(owner, body, idempotency_key)

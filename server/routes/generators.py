@@ -2,31 +2,22 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 from fastapi import APIRouter, Request
 
-from evostim.generators import GENERATORS, GeneratorSpec
+from evostim.generators import GENERATORS
 from evostim.protocol import GeneratorPublic, GeneratorsPublic
 
 router = APIRouter(prefix="/v1/generators", tags=["generators"])
 
-# Packages whose installed data are the weights of the embedded generators.
-_EMBEDDED_PACKAGES = {"dcgan-faces": "gan_face_generate"}
-
-
-def _available(spec: GeneratorSpec, request: Request) -> bool:
-    if spec.weights_file is None:
-        package = _EMBEDDED_PACKAGES.get(spec.name)
-        return package is None or importlib.util.find_spec(package) is not None
-    return bool((request.app.state.settings.weights_dir / spec.weights_file).is_file())
-
 
 @router.get("")
 def list_generators(request: Request) -> GeneratorsPublic:
-    """Every registered generator, its geometry and whether its weights are in place."""
-    return GeneratorsPublic(
-        data=[
+    """Every registered generator, its geometry, and whether its weights are in place (and if not, why)."""
+    weights_dir = request.app.state.settings.weights_dir
+    data = []
+    for spec in sorted(GENERATORS.values(), key=lambda spec: spec.name):
+        reason = spec.unavailable_reason(weights_dir)
+        data.append(
             GeneratorPublic(
                 name=spec.name,
                 description=spec.description,
@@ -35,8 +26,8 @@ def list_generators(request: Request) -> GeneratorsPublic:
                 typical_norm=spec.typical_norm,
                 licence=spec.licence,
                 weights_file=spec.weights_file,
-                available=_available(spec, request),
+                available=reason is None,
+                unavailable_reason=reason,
             )
-            for spec in sorted(GENERATORS.values(), key=lambda spec: spec.name)
-        ]
-    )
+        )
+    return GeneratorsPublic(data=data)

@@ -20,7 +20,8 @@ def list_optimizers(
         str | None, Query(description="rescale the space-dependent defaults to this generator's codes")
     ] = None,
 ) -> OptimizersPublic:
-    """Every optimizer a session may name, its parameters, their defaults and JSON schemas."""
+    """Every optimizer a session may name, its parameters, their defaults and JSON schemas, and whether it is
+    available (the extra it needs, if any, is installed)."""
     if generator is None:
         return OptimizersPublic(generator=None, data=describe_optimizers())
     try:

@@ -19,8 +19,9 @@ from evostim.protocol import (
     SessionPublic,
     SessionsPublic,
 )
-from evostim.server.errors import PROBLEM_JSON, StimulusNotFound
+from evostim.server.errors import StimulusNotFound
 from evostim.server.images import MEDIA_TYPES
+from evostim.server.problems import PROBLEM_JSON
 from evostim.server.routes.deps import Owner, Service
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
@@ -28,13 +29,20 @@ router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     code: {"description": "problem details (RFC 9457)", "content": {PROBLEM_JSON: {}}} for code in (401, 404, 409, 422)
 }
+# A client-chosen key (a UUID, say): a retry with the same key and body replays the first answer.
+IdempotencyKey = Annotated[str | None, Header(min_length=1, max_length=255)]
 _IMAGE_NAME = re.compile(r"^(?P<stimulus>[A-Za-z0-9_-]{1,40})\.(?P<fmt>png|jpg|bmp)$")
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=_PROBLEMS)
-def create_session(body: SessionCreate, owner: Owner, service: Service) -> SessionCreated:
-    """Create a session; the answer holds generation 0, whose images are ready."""
-    return service.create_session(owner, body)
+def create_session(
+    body: SessionCreate, owner: Owner, service: Service, idempotency_key: IdempotencyKey = None
+) -> SessionCreated:
+    """Create a session; the answer holds generation 0, whose images are ready.
+
+    With an ``Idempotency-Key`` header a retry with the same key and body answers the same session.
+    """
+    return service.create_session(owner, body, idempotency_key)
 
 
 @router.get("", responses=_PROBLEMS)
@@ -76,7 +84,7 @@ def post_responses(
     body: ResponsesSubmit,
     owner: Owner,
     service: Service,
-    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Scores of generation ``number``; the answer is the next generation, images ready to fetch.
 
@@ -126,6 +134,11 @@ def resume_session(session_id: str, owner: Owner, service: Service) -> SessionPu
 
 
 @router.post("/{session_id}/fork", status_code=status.HTTP_201_CREATED, responses=_PROBLEMS)
-def fork_session(session_id: str, body: SessionFork, owner: Owner, service: Service) -> SessionCreated:
-    """A new session with this one's settings, starting from its best codes (optionally another optimizer)."""
-    return service.fork_session(owner, session_id, body)
+def fork_session(
+    session_id: str, body: SessionFork, owner: Owner, service: Service, idempotency_key: IdempotencyKey = None
+) -> SessionCreated:
+    """A new session with this one's settings, starting from its best codes (optionally another optimizer).
+
+    With an ``Idempotency-Key`` header a retry with the same key and body answers the same fork.
+    """
+    return service.fork_session(owner, session_id, body, idempotency_key)

@@ -1,0 +1,127 @@
+"""What a new session starts from: its optimizer (parameters, saved basis, start codes) and its reference codes.
+
+Reads the store only to take another session's best measured codes; writes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from evostim import optimizers
+from evostim.generators import GeneratorSpec
+from evostim.generators.metric import MetricBasis
+from evostim.optimizers import Optimizer, OptimizerError
+from evostim.protocol import InitConfig, SessionCreate
+from evostim.server.errors import InvalidSessionConfig
+from evostim.server.session_config import SessionConfig
+from evostim.server.stimuli import project_to_sphere
+from evostim.server.store import Store
+
+__all__ = ["build_optimizer", "named_basis", "reference_codes", "start_codes", "start_parameters"]
+
+FloatArray = NDArray[np.float64]
+
+
+def named_basis(name: str, generator: str, weights_dir: Path) -> FloatArray:
+    """The eigenbasis saved by ``evostim metric`` as WEIGHTS_DIR/<name>.npz, checked against the generator."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", name):
+        raise InvalidSessionConfig(f"basis name {name!r} must be a file name (letters, digits, . _ -)")
+    path = weights_dir / f"{name}.npz"
+    if not path.is_file():
+        raise InvalidSessionConfig(f"basis {name!r}: no file {path}; make it with `evostim metric`")
+    saved = MetricBasis.load(path)
+    if saved.generator != generator:
+        raise InvalidSessionConfig(f"basis {name!r} was computed for {saved.generator}, not {generator}")
+    return saved.basis
+
+
+def start_parameters(optimizer_name: str, start: FloatArray) -> dict[str, Any]:
+    """How an optimizer is told where to start: the parameter its class declares (``start``), from the codes."""
+    try:
+        return optimizers.start_parameters(optimizer_name, start)
+    except OptimizerError as error:
+        raise InvalidSessionConfig(str(error)) from None
+
+
+def build_optimizer(
+    request: SessionCreate, spec: GeneratorSpec, seed: int, start: FloatArray | None, weights_dir: Path
+) -> Optimizer:
+    """The session's optimizer: named basis resolved, start codes turned into its start parameter."""
+    params = dict(request.optimizer.params)
+    if request.optimizer.name == "subspace" and isinstance(params.get("basis"), str):
+        params["basis"] = named_basis(params["basis"], spec.name, weights_dir)
+    if start is not None:
+        params = {**start_parameters(request.optimizer.name, start), **params}
+    try:
+        return optimizers.create_optimizer(
+            request.optimizer.name,
+            spec.latent_dim,
+            population_size=request.population_size,
+            seed=seed,
+            code_norm=spec.typical_norm,  # the generator's scale sets the step-size defaults
+            **params,
+        )
+    except OptimizerError as error:
+        raise InvalidSessionConfig(f"optimizer {request.optimizer.name}: {error}") from None
+
+
+def start_codes(store: Store, owner: str, init: InitConfig, spec: GeneratorSpec) -> FloatArray:
+    """The codes a search starts from (k, d): given ones, or another session's best measured evolved codes."""
+    if init.session is None:
+        return _given_codes(init.codes, spec)
+    return _best_codes(store, owner, init, spec.name)
+
+
+def _given_codes(rows: list[list[float]], spec: GeneratorSpec) -> FloatArray:
+    try:
+        codes = np.asarray(rows, dtype=np.float64)
+    except ValueError:  # ragged rows
+        codes = np.zeros((0,))
+    if codes.ndim != 2 or codes.shape[1] != spec.latent_dim or not np.isfinite(codes).all():
+        raise InvalidSessionConfig(f"init.codes must be rows of {spec.latent_dim} finite numbers for {spec.name}")
+    return codes
+
+
+def _best_codes(store: Store, owner: str, init: InitConfig, generator: str) -> FloatArray:
+    source = store.get_session(str(init.session))
+    if source is None or source.owner != owner:
+        raise InvalidSessionConfig(f"init.session: no session {init.session!r}")
+    searched = SessionConfig.from_stored(source.config).generator
+    if searched != generator:
+        raise InvalidSessionConfig(f"init.session {init.session} searched {searched}, not {generator}")
+    last = init.up_to_generation if init.up_to_generation is not None else source.generation
+    scored = _measured_evolved(store, source.id, last)
+    if not scored:
+        raise InvalidSessionConfig(f"init.session {init.session} has no measured evolved stimuli to start from")
+    scored.sort(key=lambda pair: -pair[0])
+    return np.stack([code for _, code in scored[: init.best]])
+
+
+def _measured_evolved(store: Store, session_id: str, last: int) -> list[tuple[float, FloatArray]]:
+    """(score, code) of every measured evolved stimulus of generations 0..last."""
+    stimuli = {s.stimulus_id: s for s in store.get_stimuli(session_id, 0, last) if s.kind == "evolved"}
+    responses = store.get_responses(session_id, 0, last)
+    return [
+        (r.score, stimuli[r.stimulus_id].code) for r in responses if r.stimulus_id in stimuli and r.score is not None
+    ]
+
+
+def reference_codes(request: SessionCreate, spec: GeneratorSpec, reference_seed: int) -> list[FloatArray]:
+    """Built-in references (the same latents for every session on this server: comparable across days) + given."""
+    rng = np.random.default_rng(reference_seed)
+    count = request.references.builtin
+    builtin = project_to_sphere(rng.standard_normal((count, spec.latent_dim)), spec.typical_norm)
+    given = []
+    for i, code in enumerate(request.references.codes):
+        array = np.asarray(code, dtype=np.float64)
+        if array.shape != (spec.latent_dim,) or not np.isfinite(array).all():
+            raise InvalidSessionConfig(
+                f"references.codes[{i}] must be {spec.latent_dim} finite numbers for {spec.name}, got {len(code)}"
+            )
+        given.append(array)
+    return [*builtin, *given]

@@ -1,0 +1,156 @@
+"""The optimizer stepper: the one wrapper between a pure ask/tell optimizer and the store (as Vizier's designers).
+
+``load`` gives the optimizer waiting for a session's open generation: from the cache, or from the latest snapshot
+replayed through the stored responses, each replayed proposal checked against the stored one bit for bit.
+``step`` tells it a scored generation, applies the stop rules and asks for the next one. Live posts and the replay
+tell through the same function, so both tell the optimizer exactly the measured evolved stimuli.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from evostim import optimizers
+from evostim.optimizers import Optimizer, Population
+from evostim.server.errors import StateCorrupt
+from evostim.server.session_config import SessionConfig
+from evostim.server.stimuli import project_to_sphere
+from evostim.server.store import SessionRecord, StimulusRecord, Store
+
+__all__ = ["OptimizerStepper", "Step", "decode_state", "encode_state", "tell_measured"]
+
+
+def encode_state(optimizer: Optimizer) -> bytes:
+    """The optimizer's state as the opaque blob the store keeps (compressed JSON, never pickle)."""
+    return zlib.compress(json.dumps(optimizer.state_dict()).encode(), 1)
+
+
+def decode_state(blob: bytes) -> Optimizer:
+    return optimizers.optimizer_from_state(json.loads(zlib.decompress(blob)))
+
+
+def tell_measured(optimizer: Optimizer, stimuli: Sequence[StimulusRecord], scores: Mapping[str, float]) -> None:
+    """Tell the optimizer the scores of its measured candidates; references and missing stimuli are not told."""
+    told = [s for s in stimuli if s.kind == "evolved" and s.candidate_id is not None and s.stimulus_id in scores]
+    optimizer.tell([s.candidate_id for s in told], [scores[s.stimulus_id] for s in told])  # type: ignore[misc]
+
+
+def _evolved_codes(stimuli: Sequence[StimulusRecord], number: int) -> np.ndarray:
+    """The stored evolved codes (λ, d) of generation ``number``."""
+    return np.stack([s.code for s in stimuli if s.generation == number and s.kind == "evolved"])
+
+
+@dataclass(frozen=True)
+class Step:
+    """The result of telling one generation: the next proposals (None when a stop rule ended the session)."""
+
+    optimizer: Optimizer
+    population: Population | None
+    snapshot: bytes | None  # a new snapshot to store with the next generation, every ``snapshot_every``
+
+    @property
+    def finished(self) -> bool:
+        return self.population is None
+
+
+class OptimizerStepper:
+    """Loads, steps and caches the optimizers of many sessions (callers serialize steps of one session)."""
+
+    def __init__(self, store: Store, *, snapshot_every: int) -> None:
+        self._store = store
+        self._snapshot_every = snapshot_every
+        self._cache: dict[str, Optimizer] = {}  # session id -> optimizer asked for its open generation
+        self._guard = threading.Lock()
+
+    # -- start ---------------------------------------------------------------------------------------
+    @staticmethod
+    def start(optimizer: Optimizer) -> tuple[Population, bytes]:
+        """Generation 0's proposals of a new optimizer and the snapshot to store with them."""
+        population = optimizer.ask()
+        return population, encode_state(optimizer)
+
+    # -- load ----------------------------------------------------------------------------------------
+    def load(self, session: SessionRecord, config: SessionConfig) -> Optimizer:
+        """The optimizer waiting for the open generation: cached, or a snapshot replayed to it."""
+        with self._guard:
+            cached = self._cache.get(session.id)
+        if cached is not None and cached.generation == session.generation and cached.pending:
+            return cached
+        snapshot = self._store.latest_snapshot(session.id, session.generation)
+        if snapshot is None:
+            raise StateCorrupt(f"session {session.id} has no optimizer snapshot")
+        start, blob = snapshot
+        optimizer = decode_state(blob)
+        if start < session.generation:
+            self._replay(optimizer, session, config, start)
+        self.keep(session.id, optimizer)
+        return optimizer
+
+    def _replay(self, optimizer: Optimizer, session: SessionRecord, config: SessionConfig, start: int) -> None:
+        """Tell and ask from generation ``start`` up to the open one, checking each proposal against the store."""
+        stimuli = self._store.get_stimuli(session.id, start, session.generation)
+        responses = self._store.get_responses(session.id, start, session.generation - 1)
+        scores = {r.stimulus_id: r.score for r in responses if not r.missing and r.score is not None}
+        for number in range(start, session.generation):
+            tell_measured(optimizer, [s for s in stimuli if s.generation == number], scores)
+            proposed = project_to_sphere(optimizer.ask().codes, config.code_norm)
+            if not np.array_equal(proposed, _evolved_codes(stimuli, number + 1)):
+                raise StateCorrupt(
+                    f"session {session.id}: replaying generation {number} does not reproduce the stored proposals"
+                )
+
+    # -- step ----------------------------------------------------------------------------------------
+    def step(
+        self,
+        session: SessionRecord,
+        config: SessionConfig,
+        stimuli: Sequence[StimulusRecord],
+        scores: Mapping[str, float],
+        evolved_mean: float,
+    ) -> Step:
+        """Tell the open generation's scores, apply the stop rules, and ask for the next generation."""
+        optimizer = self.load(session, config)
+        tell_measured(optimizer, stimuli, scores)
+        if self._finished(session, config, evolved_mean):
+            return Step(optimizer, None, None)
+        population = optimizer.ask()
+        snapshot = encode_state(optimizer) if (session.generation + 1) % self._snapshot_every == 0 else None
+        return Step(optimizer, population, snapshot)
+
+    def _finished(self, session: SessionRecord, config: SessionConfig, evolved_mean: float) -> bool:
+        """Stop rules: ``max_generations`` reached, or the mean evolved score on a plateau."""
+        if config.max_generations is not None and session.generation + 1 >= config.max_generations:
+            return True
+        return self._plateaued(session, config.plateau_generations, evolved_mean)
+
+    def _plateaued(self, session: SessionRecord, patience: int | None, evolved_mean: float) -> bool:
+        """The mean evolved score has not beaten its earlier best for ``patience`` generations."""
+        if patience is None or session.generation < patience:
+            return False
+        generations = self._store.list_generations(session.id)
+        means = [g.summary["evolved_mean"] for g in generations if g.closed and g.summary]
+        means.append(evolved_mean)
+        return max(means[-patience:]) <= max(means[:-patience])
+
+    # -- cache ---------------------------------------------------------------------------------------
+    def keep(self, session_id: str, optimizer: Optimizer | None) -> None:
+        """Cache the optimizer after its step was stored (None: drop it, e.g. the session finished)."""
+        with self._guard:
+            if optimizer is None:
+                self._cache.pop(session_id, None)
+            else:
+                self._cache[session_id] = optimizer
+
+    def forget(self, session_id: str | None = None) -> None:
+        """Drop one session's cached optimizer (it may be ahead of the store), or all of them."""
+        with self._guard:
+            if session_id is None:
+                self._cache.clear()
+            else:
+                self._cache.pop(session_id, None)
