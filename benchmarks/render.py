@@ -26,7 +26,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from evostim import generators
 from evostim.generators import GeneratorWeightsMissing, ImageGenerator
-from evostim.server.images import encode_batch
+from evostim.server.renderer import Renderer
 
 BATCH = 40
 TARGETS_MS = {("deepsim-fc6", "cuda"): 50.0, ("dcgan-faces", "cpu"): 100.0}
@@ -44,7 +44,9 @@ def load(name: str, device: str) -> tuple[ImageGenerator, str]:
 
 
 def evostim_render(generator: ImageGenerator, codes: np.ndarray) -> list[bytes]:
-    return encode_batch(generator.decode_pixels(codes), "jpg")
+    """The server's own renderer, with an empty cache: one batched decode, one batched encode."""
+    renderer = Renderer(lambda _name: generator, cache_bytes=256 * 2**20)
+    return renderer.render(generator.spec.name, list(codes), "jpg")
 
 
 def baseline_render(module: torch.nn.Module, device: torch.device, codes: np.ndarray) -> list[bytes]:

@@ -1,8 +1,9 @@
 """Server overhead per generation: POST responses -> next manifest ready, on a real uvicorn server.
 
 Prints p50/p99 over many generations of: the server's own overhead (validation, optimizer tell+ask,
-database transaction, from the Server-Timing header), the decode of the next generation, and the
-round trip the rig sees. Reference: DESIGN.md's target (<= 20 ms p50 on CPU, decoding excluded) and
+database transaction, from the Server-Timing header), rendering the next generation (decode and encode, ahead of
+the fetches), the post's round trip, fetching every image of the next generation, and the two together: what a
+rig waits for per generation. Reference: DESIGN.md's target (<= 20 ms p50 on CPU, decoding excluded) and
 XDream's file-polling exchange, which alone adds over 500 ms per block.
 """
 
@@ -59,15 +60,22 @@ def main() -> None:
             round_trip = (time.perf_counter() - started) * 1e3
             response.raise_for_status()
             t = timings(response.headers["server-timing"])
-            rows.append((t["validate"] + t["optimizer"] + t["db"], t["optimizer"], t["db"], t["render"], round_trip))
             manifest = response.json()["next"]
+            started = time.perf_counter()
+            for stimulus in manifest["stimuli"]:  # a rig fetches every image before it shows the generation
+                http.get(stimulus["url"]).raise_for_status()
+            fetches = (time.perf_counter() - started) * 1e3
+            overhead = t["validate"] + t["optimizer"] + t["db"]
+            rows.append((overhead, t["optimizer"], t["db"], t["render"], round_trip, fetches, round_trip + fetches))
     table = np.array(rows)
     names = [
         "server overhead (no decode)",
         "  optimizer tell+ask",
         "  database commit",
-        "decode next generation",
-        "round trip seen by the rig",
+        "render next generation",
+        "post round trip seen by the rig",
+        "fetching its images",
+        "post + fetches: a generation",
     ]
     print(
         f"{generations} generations of {args.population} evolved + 4 reference images, SQLite (WAL, synchronous=FULL)"

@@ -30,7 +30,7 @@ __all__ = [
     "stimulus_url",
 ]
 
-# The format of the image URLs in manifests: the renderer encodes it with each generation, ahead of the fetches.
+# The format of the image URLs in manifests (a fetch may ask for .jpg or .bmp instead).
 MANIFEST_FORMAT: ImageFormat = "png"
 
 

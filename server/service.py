@@ -170,7 +170,7 @@ class SessionService:
         population, snapshot = OptimizerStepper.start(optimizer)
         stimuli, order = generation_stimuli(config, population, references)
         # Rendered before anything is stored: codes that cannot render refuse the session, leaving nothing behind.
-        self._renderer.render(spec.name, [s.code for s in stimuli], presenters.MANIFEST_FORMAT)
+        self._renderer.prepare(spec.name, [s.code for s in stimuli])
         answer = SessionCreated(
             session=presenters.session_public(record, config),
             generation=presenters.manifest(record.id, spec.image_size, 0, stimuli, order, closed=False),
@@ -330,10 +330,10 @@ class SessionService:
     def _after_commit(
         self, session_id: str, config: SessionConfig, step: Step, next_stimuli: list[StimulusRecord]
     ) -> None:
-        """Keep the stepped optimizer for the next post and render the next generation ahead of its fetches."""
+        """Keep the stepped optimizer for the next post and decode the next generation ahead of its fetches."""
         self._stepper.keep(session_id, None if step.finished else step.optimizer)
         if next_stimuli:
-            self._renderer.render(config.generator, [s.code for s in next_stimuli], presenters.MANIFEST_FORMAT)
+            self._renderer.prepare(config.generator, [s.code for s in next_stimuli])
 
     def forget_optimizers(self) -> None:
         """Drop cached optimizers (the next post replays from the store, as after a restart)."""
