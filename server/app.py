@@ -12,7 +12,7 @@ from evostim import generators
 from evostim.generators import ImageGenerator
 from evostim.server.config import Settings, get_settings
 from evostim.server.problems import install_problem_handlers
-from evostim.server.routes import blocks, health, optimizers, sessions
+from evostim.server.routes import blocks, dashboard, events, health, optimizers, sessions
 from evostim.server.routes import generators as generator_routes
 from evostim.server.service import SessionService
 from evostim.server.store import Store
@@ -43,6 +43,8 @@ def create_app(
         version="0.1.0",
         summary="Closed-loop neuron-stimulus search: evolve images that drive a recorded neuron.",
         lifespan=lifespan,
+        docs_url=None,  # /docs and its assets are served locally by the dashboard routes (no CDN)
+        redoc_url=None,
     )
     app.state.settings = settings
     install_problem_handlers(app)
@@ -51,4 +53,6 @@ def create_app(
     app.include_router(optimizers.router)
     app.include_router(generator_routes.router)
     app.include_router(blocks.router)
+    app.include_router(events.router)
+    app.include_router(dashboard.router)
     return app

@@ -1,0 +1,345 @@
+// evostim dashboard: plain JS, no build step, nothing fetched from outside this server.
+// Routes: #/ (sessions) and #/sessions/<id> (one session, live via GET /v1/sessions/<id>/events).
+'use strict';
+
+const TOKEN_KEY = 'evostim.token';
+const SVG_NS = 'http://www.w3.org/2000/svg';
+const COLORS = { mean: '#2563eb', max: '#dc2626', ref: '#7c3aed', sigma: '#0f766e' };
+let tokenAsked = false;
+let page = null; // AbortController of the page on screen
+const imageCache = new Map(); // image path -> Promise<object URL>; images never change
+
+// -- HTTP ---------------------------------------------------------------------------------------------
+function authHeaders() {
+  const token = localStorage.getItem(TOKEN_KEY);
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+async function api(path, options = {}) {
+  for (;;) {
+    const headers = { ...authHeaders(), ...(options.headers || {}) };
+    const res = await fetch(path, { ...options, headers });
+    if (res.status !== 401 || tokenAsked) return res;
+    tokenAsked = true; // ask once per page load
+    const token = window.prompt('This evostim server needs a bearer token (one of its EVOSTIM_TOKENS):');
+    if (!token) return res;
+    localStorage.setItem(TOKEN_KEY, token.trim());
+    showForgetButton();
+  }
+}
+
+async function getJSON(path, signal) {
+  const res = await api(path, { signal });
+  if (!res.ok) {
+    let detail = res.statusText;
+    try { detail = (await res.json()).detail || detail; } catch { /* not JSON */ }
+    throw new Error(`${res.status}: ${detail}`);
+  }
+  return res.json();
+}
+
+function imageURL(path) {
+  if (!imageCache.has(path)) {
+    const load = api(path).then((res) => {
+      if (!res.ok) throw new Error(`${res.status}`);
+      return res.blob();
+    }).then((blob) => URL.createObjectURL(blob));
+    load.catch(() => imageCache.delete(path));
+    imageCache.set(path, load);
+  }
+  return imageCache.get(path);
+}
+
+// -- DOM helpers --------------------------------------------------------------------------------------
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === 'class') el.className = value;
+    else if (key.startsWith('on')) el.addEventListener(key.slice(2), value);
+    else el.setAttribute(key, value);
+  }
+  el.append(...children.filter((c) => c !== null && c !== undefined));
+  return el;
+}
+
+function svg(tag, attrs = {}, text = null) {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [key, value] of Object.entries(attrs)) el.setAttribute(key, value);
+  if (text !== null) el.textContent = text;
+  return el;
+}
+
+const fmt = (x, digits = 2) => (x === null || x === undefined || Number.isNaN(x) ? '–' : Number(x).toFixed(digits));
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function setLive(on, text) {
+  const el = document.getElementById('live');
+  el.className = `live ${on ? 'on' : 'off'}`;
+  el.textContent = text || (on ? 'live' : 'offline');
+}
+
+function showForgetButton() {
+  const button = document.getElementById('forget-token');
+  button.hidden = !localStorage.getItem(TOKEN_KEY);
+}
+
+// -- plots: one short function, inline SVG --------------------------------------------------------------
+function niceStep(span) {
+  const raw = span / 5 || 1;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  return [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw);
+}
+
+// series: [{name, color, points: [{x, y}], band: [{x, lo, hi}]?, dash?}] -> <svg>
+function plot(series, { width = 720, height = 260, yLabel = '' } = {}) {
+  const pad = { l: 52, r: 14, t: 24, b: 30 };
+  const all = series.flatMap((s) => [...s.points, ...(s.band || []).flatMap((b) => [{ x: b.x, y: b.lo }, { x: b.x, y: b.hi }])]);
+  const root = svg('svg', { viewBox: `0 0 ${width} ${height}`, class: 'plot', role: 'img' });
+  if (!all.length) {
+    root.append(svg('text', { x: width / 2, y: height / 2, 'text-anchor': 'middle' }, 'no closed generation yet'));
+    return root;
+  }
+  const xs = all.map((p) => p.x), ys = all.map((p) => p.y);
+  let [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+  if (x0 === x1) { x0 -= 1; x1 += 1; }
+  if (y0 === y1) { y0 -= 1; y1 += 1; }
+  const step = niceStep(y1 - y0);
+  y0 = Math.floor(y0 / step) * step; y1 = Math.ceil(y1 / step) * step;
+  const X = (x) => pad.l + ((x - x0) / (x1 - x0)) * (width - pad.l - pad.r);
+  const Y = (y) => height - pad.b - ((y - y0) / (y1 - y0)) * (height - pad.t - pad.b);
+  for (let y = y0; y <= y1 + step / 2; y += step) {
+    root.append(svg('line', { class: 'grid', x1: pad.l, x2: width - pad.r, y1: Y(y), y2: Y(y) }));
+    root.append(svg('text', { x: pad.l - 6, y: Y(y) + 4, 'text-anchor': 'end' }, fmt(y, step < 1 ? 2 : 0)));
+  }
+  const xStep = Math.max(1, Math.ceil((x1 - x0) / 10));
+  for (let x = Math.ceil(x0); x <= x1; x += xStep) {
+    root.append(svg('text', { x: X(x), y: height - pad.b + 16, 'text-anchor': 'middle' }, String(x)));
+  }
+  root.append(svg('line', { class: 'axis', x1: pad.l, x2: pad.l, y1: pad.t, y2: height - pad.b }));
+  root.append(svg('line', { class: 'axis', x1: pad.l, x2: width - pad.r, y1: height - pad.b, y2: height - pad.b }));
+  root.append(svg('text', { x: width - pad.r, y: height - 4, 'text-anchor': 'end' }, 'generation'));
+  root.append(svg('text', { x: pad.l, y: 12 }, yLabel));
+  for (const s of series) {
+    if (s.band && s.band.length) {
+      const upper = s.band.map((b) => `${X(b.x)},${Y(b.hi)}`);
+      const lower = s.band.map((b) => `${X(b.x)},${Y(b.lo)}`).reverse();
+      root.append(svg('polygon', { points: [...upper, ...lower].join(' '), fill: s.color, 'fill-opacity': 0.15 }));
+    }
+    const line = svg('polyline', { points: s.points.map((p) => `${X(p.x)},${Y(p.y)}`).join(' '), fill: 'none',
+      stroke: s.color, 'stroke-width': 2, 'stroke-dasharray': s.dash || '' });
+    root.append(line);
+    for (const p of s.points) {
+      const dot = svg('circle', { cx: X(p.x), cy: Y(p.y), r: 3, fill: s.color, class: `pt ${s.name}` });
+      dot.append(svg('title', {}, `generation ${p.x}: ${fmt(p.y, 3)}`));
+      root.append(dot);
+    }
+  }
+  return root;
+}
+
+function legend(items) {
+  return h('div', { class: 'legend' }, ...items.map(([color, label]) => h('span', {}, h('i', { style: `background:${color}` }), label)));
+}
+
+// -- sessions list ----------------------------------------------------------------------------------------
+function sessionRow(s) {
+  const config = s.config || {};
+  const open = () => { location.hash = `#/sessions/${s.id}`; };
+  return h('tr', { class: 'row', onclick: open, 'data-id': s.id },
+    h('td', {}, h('a', { href: `#/sessions/${s.id}` }, s.id.slice(0, 12))),
+    h('td', {}, h('span', { class: `state ${s.status}` }, s.status)),
+    h('td', {}, config.generator || ''),
+    h('td', {}, (config.optimizer || {}).name || ''),
+    h('td', {}, String(s.generation)),
+    h('td', {}, fmt(s.best_score)),
+    h('td', {}, new Date(s.created_at).toLocaleString()),
+    h('td', { class: 'meta' }, JSON.stringify(config.metadata || {})));
+}
+
+function matches(s, state, text) {
+  if (state && s.status !== state) return false;
+  return !text || JSON.stringify((s.config || {}).metadata || {}).toLowerCase().includes(text.toLowerCase());
+}
+
+async function listPage(signal) {
+  const view = document.getElementById('view');
+  const state = h('select', {}, ...['', 'running', 'stopped', 'finished'].map((v) => h('option', { value: v }, v || 'any state')));
+  const text = h('input', { type: 'search', placeholder: 'filter by metadata (animal, array, notes…)' });
+  const count = h('span', { class: 'muted' });
+  const body = h('tbody');
+  const table = h('table', {}, h('thead', {}, h('tr', {}, ...['session', 'state', 'generator', 'optimizer',
+    'generation', 'best score', 'created', 'metadata'].map((c) => h('th', {}, c)))), body);
+  view.replaceChildren(h('h1', {}, 'Sessions'), h('div', { class: 'filters' }, state, text, count), table);
+  let sessions = [];
+  let total = 0;
+  const draw = () => {
+    const shown = sessions.filter((s) => matches(s, state.value, text.value.trim()));
+    body.replaceChildren(...shown.map(sessionRow));
+    count.textContent = `${shown.length} shown of ${total}`;
+  };
+  state.addEventListener('change', draw);
+  text.addEventListener('input', draw);
+  setLive(false, 'refresh 5 s');
+  while (!signal.aborted) {
+    try {
+      const data = await getJSON('/v1/sessions?limit=500', signal);
+      sessions = data.items; total = data.total;
+      draw();
+    } catch (err) {
+      if (signal.aborted) return;
+      count.textContent = `could not load sessions: ${err.message}`;
+    }
+    await sleep(5000);
+  }
+}
+
+// -- one session --------------------------------------------------------------------------------------------
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+function summarize(generation) {
+  const scored = generation.stimuli.filter((s) => s.score !== null);
+  const evolved = scored.filter((s) => s.kind === 'evolved');
+  if (generation.status !== 'closed' || !evolved.length) return null;
+  const scores = evolved.map((s) => s.score);
+  const m = mean(scores);
+  const sd = Math.sqrt(mean(scores.map((x) => (x - m) ** 2)));
+  const refs = scored.filter((s) => s.kind === 'reference').map((s) => s.score);
+  const best = evolved.reduce((a, b) => (b.score > a.score ? b : a));
+  const sigma = generation.optimizer && typeof generation.optimizer.sigma === 'number' ? generation.optimizer.sigma : null;
+  return { x: generation.number, mean: m, sd, max: Math.max(...scores), ref: refs.length ? mean(refs) : null, best, sigma };
+}
+
+function imageTile(sessionId, stimulus, caption, extraClass = '') {
+  const img = h('img', { alt: caption, 'data-stimulus': stimulus.id });
+  imageURL(`/v1/sessions/${sessionId}/stimuli/${stimulus.id}.png`).then((url) => { img.src = url; }, () => {});
+  return h('figure', { class: `${stimulus.kind} ${extraClass}`.trim() }, img, h('figcaption', {}, caption));
+}
+
+function scoreCard(rows) {
+  const series = [
+    { name: 'mean', color: COLORS.mean, points: rows.map((r) => ({ x: r.x, y: r.mean })),
+      band: rows.map((r) => ({ x: r.x, lo: r.mean - r.sd, hi: r.mean + r.sd })) },
+    { name: 'max', color: COLORS.max, points: rows.map((r) => ({ x: r.x, y: r.max })) },
+    { name: 'ref', color: COLORS.ref, dash: '5 4', points: rows.filter((r) => r.ref !== null).map((r) => ({ x: r.x, y: r.ref })) },
+  ];
+  return h('div', { class: 'card', id: 'score-card' }, h('h2', {}, 'Score per generation'),
+    h('div', { id: 'score-plot' }, plot(series, { yLabel: 'score' })),
+    legend([[COLORS.mean, 'evolved mean (band: ± 1 SD)'], [COLORS.max, 'evolved max'], [COLORS.ref, 'references mean']]));
+}
+
+function sigmaCard(rows) {
+  const points = rows.filter((r) => r.sigma !== null).map((r) => ({ x: r.x, y: r.sigma }));
+  const body = points.length ? plot([{ name: 'sigma', color: COLORS.sigma, points }], { width: 360, height: 260, yLabel: 'sigma' })
+    : h('p', { class: 'muted' }, 'this optimizer reports no step size');
+  return h('div', { class: 'card', id: 'sigma-card' }, h('h2', {}, 'Optimizer step size (sigma)'), body);
+}
+
+function statsBar(session) {
+  const config = session.config || {};
+  const stat = (label, value, id) => h('div', {}, h('span', { class: 'muted' }, label), h('b', id ? { id } : {}, value));
+  return h('div', { class: 'card stats', id: 'stats' },
+    stat('state', h('span', { class: `state ${session.status}` }, session.status)),
+    stat('generation', String(session.generation), 'stat-generation'),
+    stat('best score', fmt(session.best_score), 'stat-best'),
+    stat('generator', config.generator || ''),
+    stat('optimizer', (config.optimizer || {}).name || ''),
+    stat('population', String(config.population_size || '')),
+    stat('created', new Date(session.created_at).toLocaleString()));
+}
+
+function drawSession(view, history) {
+  const { session, generations } = history;
+  const rows = generations.map(summarize).filter((r) => r !== null);
+  const open = generations.filter((g) => g.status === 'open').pop() || generations[generations.length - 1];
+  const gallery = rows.map((r) => imageTile(session.id, r.best, `gen ${r.x} · ${fmt(r.best.score)}`));
+  const current = open ? open.stimuli.map((s) => imageTile(session.id, s, s.kind === 'reference' ? `ref ${s.index}` : `#${s.index}`)) : [];
+  const config = { ...session.config };
+  delete config.metadata;
+  view.replaceChildren(
+    h('h1', {}, `Session ${session.id}`),
+    statsBar(session),
+    h('div', { class: 'plots' }, scoreCard(rows), sigmaCard(rows)),
+    h('div', { class: 'card' }, h('h2', {}, 'Best image of each generation'),
+      gallery.length ? h('div', { class: 'gallery', id: 'best-gallery' }, ...gallery) : h('p', { class: 'muted' }, 'no closed generation yet')),
+    h('div', { class: 'card' }, h('h2', {}, open ? `Generation ${open.number} (${open.status})` : 'No generation'),
+      h('div', { class: 'gallery', id: 'current-gallery' }, ...current)),
+    h('div', { class: 'cols' },
+      h('div', { class: 'card' }, h('h2', {}, 'Configuration'), h('pre', {}, JSON.stringify(config, null, 2))),
+      h('div', { class: 'card' }, h('h2', {}, 'Metadata'), h('pre', {}, JSON.stringify(session.config.metadata || {}, null, 2)))));
+}
+
+function parseEvent(block) {
+  const data = block.split('\n').filter((line) => line.startsWith('data:')).map((line) => line.slice(5).replace(/^ /, ''));
+  return data.length ? data.join('\n') : null;
+}
+
+// Reads a server-sent event stream with fetch (EventSource cannot send an Authorization header); reconnects.
+async function follow(path, signal, onEvent) {
+  while (!signal.aborted) {
+    try {
+      const res = await api(path, { signal, headers: { Accept: 'text/event-stream' } });
+      if (res.status === 404 || res.status === 401) { setLive(false, `stream: ${res.status}`); return; }
+      if (!res.ok) throw new Error(String(res.status));
+      setLive(true);
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value.replace(/\r\n?/g, '\n');
+        for (let cut = buffer.indexOf('\n\n'); cut >= 0; cut = buffer.indexOf('\n\n')) {
+          const data = parseEvent(buffer.slice(0, cut));
+          buffer = buffer.slice(cut + 2);
+          if (data !== null) onEvent(JSON.parse(data));
+        }
+      }
+    } catch (err) {
+      if (signal.aborted) return;
+    }
+    setLive(false, 'reconnecting…');
+    await sleep(2000);
+  }
+}
+
+async function sessionPage(id, signal) {
+  const view = document.getElementById('view');
+  let busy = false;
+  let again = false;
+  const refresh = async () => {
+    if (busy) { again = true; return; }
+    busy = true;
+    try {
+      do {
+        again = false;
+        const history = await getJSON(`/v1/sessions/${encodeURIComponent(id)}/history`, signal);
+        if (!signal.aborted) drawSession(view, history);
+      } while (again && !signal.aborted);
+    } catch (err) {
+      if (!signal.aborted) view.replaceChildren(h('p', { class: 'error' }, `could not load session ${id}: ${err.message}`));
+    } finally {
+      busy = false;
+    }
+  };
+  setLive(false, 'connecting…');
+  await refresh();
+  follow(`/v1/sessions/${encodeURIComponent(id)}/events`, signal, refresh);
+}
+
+// -- routing ------------------------------------------------------------------------------------------------
+function route() {
+  if (page) page.abort();
+  page = new AbortController();
+  const match = location.hash.match(/^#\/sessions\/([^/]+)$/);
+  if (match) sessionPage(decodeURIComponent(match[1]), page.signal);
+  else listPage(page.signal);
+}
+
+document.getElementById('forget-token').addEventListener('click', () => {
+  localStorage.removeItem(TOKEN_KEY);
+  tokenAsked = false;
+  showForgetButton();
+  route();
+});
+window.addEventListener('hashchange', route);
+showForgetButton();
+route();

@@ -1,0 +1,130 @@
+"""The dashboard in headless Chromium against a real server: curve, gallery, live updates; /docs offline.
+
+Set EVOSTIM_UPDATE_SCREENSHOT=1 to also save the session page as docs/dashboard.png.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from evostim.clients.client import Client
+from evostim.clients.local_server import LocalServer
+from tests.conftest import counts_for
+
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install 'evostim[test]')")
+from selenium.webdriver.chrome.service import Service as ChromeService  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+    reason=f"needs {CHROMIUM} and {CHROMEDRIVER} (Debian packages chromium and chromium-driver)",
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    with LocalServer(Path(tmp_path_factory.mktemp("dashboard-data"))) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1360,1500"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=ChromeService(executable_path=str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _wait(driver: Any, condition: Callable[[Any], Any], timeout: float = 15.0) -> Any:
+    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
+
+
+def _post_generations(client: Client, session_id: str, count: int) -> None:
+    for _ in range(count):
+        manifest = client.generation(session_id)
+        body = counts_for(manifest, seed=manifest["number"])
+        client.post_responses(session_id, manifest["number"], {r["stimulus"]: r["counts"] for r in body["responses"]})
+
+
+def _points(driver: Any) -> int:
+    count: int = driver.execute_script("return document.querySelectorAll('#score-plot circle.pt.mean').length")
+    return count
+
+
+def _gallery_loaded(driver: Any, expected: int) -> bool:
+    loaded: bool = driver.execute_script(
+        "const imgs = [...document.querySelectorAll('#best-gallery img')];"
+        "return imgs.length === arguments[0] && imgs.every(i => i.complete && i.naturalWidth > 0);",
+        expected,
+    )
+    return loaded
+
+
+def test_session_page_draws_and_follows_the_session_live(server: LocalServer, browser: Any, tmp_path: Path) -> None:
+    with Client(server.url) as client:
+        created = client.create_session(
+            seed=7,
+            population_size=8,
+            references={"builtin": 2},
+            metadata={"animal": "Ringo", "array": "V4-left", "notes": "browser test"},
+        )
+        session_id = created["session"]["id"]
+        _post_generations(client, session_id, 3)
+
+        browser.get(f"{server.url}/#/sessions/{session_id}")
+        _wait(browser, lambda d: _points(d) == 3)
+        _wait(browser, lambda d: _gallery_loaded(d, 3))
+        _wait(browser, lambda d: d.find_element("id", "live").text == "live")
+        browser.execute_script("window.__samePage = true")
+
+        _post_generations(client, session_id, 2)
+        _wait(browser, lambda d: _points(d) == 5)
+        assert browser.execute_script("return window.__samePage === true"), "the page reloaded"
+        _wait(browser, lambda d: _gallery_loaded(d, 5))
+        assert browser.find_element("id", "stat-generation").text == "5"
+
+    shot = tmp_path / "dashboard.png"
+    browser.save_screenshot(str(shot))
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert pixels.std() > 20, "the screenshot is (nearly) blank"
+    if os.environ.get("EVOSTIM_UPDATE_SCREENSHOT") == "1":
+        shutil.copyfile(shot, REPO / "docs" / "dashboard.png")
+
+
+def test_sessions_list_shows_and_filters(server: LocalServer, browser: Any) -> None:
+    with Client(server.url) as client:
+        client.create_session(seed=8, population_size=4, references={"builtin": 0}, metadata={"animal": "Zelda"})
+    browser.get(f"{server.url}/")
+    _wait(browser, lambda d: len(d.find_elements("css selector", "tbody tr.row")) >= 1)
+    search = browser.find_element("css selector", ".filters input")
+    search.send_keys("zelda")
+    _wait(browser, lambda d: len(d.find_elements("css selector", "tbody tr.row")) == 1)
+    assert "Zelda" in browser.find_element("css selector", "tbody tr.row").text
+
+
+def test_docs_render_swagger_ui_with_no_external_requests(server: LocalServer, browser: Any) -> None:
+    browser.get(f"{server.url}/docs")
+    _wait(browser, lambda d: d.find_elements("css selector", ".swagger-ui .opblock"))
+    names: list[str] = browser.execute_script(
+        "return [location.href, ...performance.getEntries().map(e => e.name).filter(n => /^https?:/.test(n))]"
+    )
+    origin = server.url.rstrip("/") + "/"
+    assert names and all(name.startswith(origin) for name in names), names
+    assert any(name.endswith("/docs-assets/swagger-ui-bundle.js") for name in names)
