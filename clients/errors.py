@@ -2,6 +2,7 @@
 
 EvostimError                    status   problem type (/problems/<slug>)     retry helps?
 ├── Unauthorized                 401      unauthorized                        no: send a valid bearer token
+├── Forbidden                    403      forbidden                           no: a read-only token cannot post
 ├── NotFound                     404      not-found                           no
 │   ├── SessionNotFound                   session-not-found
 │   ├── GenerationNotFound                generation-not-found
@@ -19,7 +20,8 @@ EvostimError                    status   problem type (/problems/<slug>)     ret
 │   └── MethodNotAllowed         405      method-not-allowed
 └── ServerError                  5xx      (any other 5xx)                     502/503/504: yes; 500: no
     ├── StateCorrupt             500      state-corrupt                       no: a bug; report it
-    └── InternalError            500      internal-error                      as the answer says
+    ├── InternalError            500      internal-error                      as the answer says
+    └── NotReady                 503      not-ready (GET /readyz)             yes: the server is starting or degraded
 
 ``retryable`` is the problem body's ``"retryable"`` member when it has one, else it follows the status: a gateway
 error (502, 503, 504) is transient, anything else is not. A slug this client does not know maps by its status
@@ -37,6 +39,7 @@ __all__ = [
     "Conflict",
     "EvostimError",
     "ExtraMissing",
+    "Forbidden",
     "GenerationClosed",
     "GenerationNotFound",
     "GeneratorUnavailable",
@@ -47,6 +50,7 @@ __all__ = [
     "InvalidSessionConfig",
     "MethodNotAllowed",
     "NotFound",
+    "NotReady",
     "ServerError",
     "SessionNotFound",
     "SessionNotRunning",
@@ -89,6 +93,10 @@ class EvostimError(Exception):
 
 class Unauthorized(EvostimError):
     slug = "unauthorized"
+
+
+class Forbidden(EvostimError):
+    slug = "forbidden"
 
 
 class NotFound(EvostimError):
@@ -180,6 +188,10 @@ class InternalError(ServerError):
     slug = "internal-error"
 
 
+class NotReady(ServerError):
+    slug = "not-ready"
+
+
 def _subclasses(cls: type[EvostimError]) -> list[type[EvostimError]]:
     found = [cls]
     for sub in cls.__subclasses__():
@@ -191,6 +203,7 @@ _BY_SLUG: dict[str, type[EvostimError]] = {cls.slug: cls for cls in _subclasses(
 _BY_STATUS: dict[int, type[EvostimError]] = {
     400: InvalidRequest,
     401: Unauthorized,
+    403: Forbidden,
     404: NotFound,
     405: MethodNotAllowed,
     409: Conflict,

@@ -76,6 +76,11 @@ class LocalServer:
         self.kill()
         raise RuntimeError(f"the server did not answer /healthz within {self._startup_timeout} s; see {self._log_path}")
 
+    @property
+    def pid(self) -> int | None:
+        """The server process's id while it runs (to read its memory, say)."""
+        return None if self._process is None else self._process.pid
+
     def stop(self, timeout: float = 30.0) -> int:
         """Graceful shutdown; returns the exit code."""
         if self._process is None:

@@ -12,24 +12,43 @@ Crash safety: every file appears whole or not at all (written beside, then renam
 half-written file. The post's Idempotency-Key is derived from the session, the generation and the file's bytes, so
 a bridge that crashed after posting and before writing ``accepted.json`` re-posts on restart and gets the stored
 answer back instead of a second count. A folder already written is never rewritten.
+
+Errors: the bridge never dies on one and never leaves the rig waiting without a word. Whatever stops it (a
+responses file that does not parse or fit the generation, a wrong channel, an unknown session, a refused token, a
+server out of reach) is written to ``error.json`` in the watched folder (:data:`ERROR_FILE`)::
+
+    {"action": "rig" | "operator" | "none", "generation": <n or null>, "file": "gen_NNNN/responses.json" or null,
+     "detail": <what went wrong and what to do>, "problem": <the server's RFC 9457 problem, or one made here>,
+     "retry_in_s": <seconds until the bridge tries again>, "time": <UTC, ISO 8601>}
+
+``action`` says who must act: ``rig`` (rewrite the responses file; the bridge posts it once it changes),
+``operator`` (the session id, the token or the server must be fixed), ``none`` (the bridge retries by itself
+with exponential backoff: a lost connection, a busy server). The bridge removes ``error.json`` as soon as a pass
+succeeds again. ``evostim_bridge_wait`` (clients/matlab) raises on ``rig`` and ``operator``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
-import time
+import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pydantic
 
 from evostim.clients.client import Client
-from evostim.clients.errors import ValidationError
+from evostim.clients.errors import EvostimError, ValidationError
 from evostim.protocol import ResponsesSubmit
 
-__all__ = ["RigBridge", "write_atomically"]
+__all__ = ["ERROR_FILE", "RigBridge", "write_atomically"]
+
+ERROR_FILE = "error.json"
+log = logging.getLogger("evostim.rig")
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -50,6 +69,43 @@ def _read_responses(data: bytes) -> ResponsesSubmit:
         raise ValidationError.before_sending(error) from error
 
 
+class _ResponsesRefused(Exception):
+    """The rig's responses file was refused (by the wire types here or by the server): the rig must rewrite it."""
+
+    def __init__(self, number: int, error: EvostimError) -> None:
+        super().__init__(str(error))
+        self.number = number
+        self.error = error
+
+
+def _error_report(error: Exception, generation: int | None, retry_in: float) -> dict[str, Any]:
+    """What ``error.json`` says about ``error``: who must act, what went wrong, the problem behind it."""
+    action, file = "none", None
+    if isinstance(error, _ResponsesRefused):
+        action, generation, file = "rig", error.number, f"gen_{error.number:04d}/responses.json"
+        problem = error.error.problem
+    elif isinstance(error, EvostimError):
+        action = "none" if error.retryable else "operator"
+        problem = error.problem
+    else:
+        reachable = isinstance(error, httpx.TransportError)
+        slug, title = ("server-unreachable", "Server unreachable") if reachable else ("bridge-error", "Bridge error")
+        problem = {"type": f"/problems/{slug}", "title": title, "detail": f"{type(error).__name__}: {error}"}
+        problem["retryable"] = True
+    detail = str(problem.get("detail", ""))
+    if action == "rig":
+        detail = f"{file} was not accepted: {detail}; write it again (the bridge posts it once it changes)"
+    return {
+        "action": action,
+        "generation": generation,
+        "file": file,
+        "detail": detail,
+        "problem": problem,
+        "retry_in_s": round(retry_in, 3),
+        "time": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
 class RigBridge:
     """Exchanges one session's generations with a rig through files in ``folder``."""
 
@@ -57,7 +113,14 @@ class RigBridge:
         self._client = client
         self._session_id = session_id
         self._folder = folder
+        self._refused: dict[int, str] = {}  # generation -> digest of its responses file that was refused
+        self._generation: int | None = None  # the open generation, as last seen
+        self._last_refusal: int | None = None  # the generation whose file this pass's post had refused
         folder.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def error_file(self) -> Path:
+        return self._folder / ERROR_FILE
 
     def generation_folder(self, number: int) -> Path:
         return self._folder / f"gen_{number:04d}"
@@ -93,32 +156,86 @@ class RigBridge:
 
         Returns False when the session has finished (nothing more to do).
         """
+        self._last_refusal = None
         session = self._client.session(self._session_id)
         if session["status"] == "finished":
             return False
         if session["status"] == "stopped":
             return True  # paused by the experimenter: keep watching
-        number = session["generation"]
+        number = self._generation = session["generation"]
         folder = self.publish(self._client.generation(self._session_id, number))
         responses = folder / "responses.json"
         if not responses.is_file():
             return True
         data = responses.read_bytes()
         digest = hashlib.sha256(data).hexdigest()[:24]
-        answer = self._client.post_responses(
-            self._session_id, number, _read_responses(data), idempotency_key=f"rig-{self._session_id}-{number}-{digest}"
-        )
+        if self._refused.get(number) == digest:
+            return True  # refused as it is: wait for the rig to write it again
+        answer = self._post(number, data, digest)
         write_atomically(folder / "accepted.json", json.dumps(answer["accepted"], indent=1).encode())
         if answer["next"] is not None:
             self.publish(answer["next"])
         return answer["next"] is not None
 
-    def run(self, *, poll_seconds: float = 0.2, max_generations: int | None = None) -> None:
-        """Poll until the session finishes (or ``max_generations`` more generations were posted)."""
-        start = self._client.session(self._session_id)["generation"]
-        while self.step():
-            if max_generations is not None and self._client.session(self._session_id)["generation"] >= (
-                start + max_generations
-            ):
+    def _post(self, number: int, data: bytes, digest: str) -> dict[str, Any]:
+        """Post the rig's file; a file refused for what it says (not for a passing failure) is remembered."""
+        try:
+            return self._client.post_responses(
+                self._session_id,
+                number,
+                _read_responses(data),
+                idempotency_key=f"rig-{self._session_id}-{number}-{digest}",
+            )
+        except EvostimError as error:
+            if error.status in (400, 409, 422):  # the file's content, not the bridge's settings or the server
+                self._refused[number] = digest
+                self._last_refusal = number
+            raise
+
+    def run(
+        self,
+        *,
+        poll_seconds: float = 0.2,
+        max_generations: int | None = None,
+        max_backoff: float = 30.0,
+        stop: threading.Event | None = None,
+    ) -> None:
+        """Poll until the session finishes (or ``max_generations`` more generations were posted, or ``stop`` is set).
+
+        An error never ends the loop: it is written to ``error.json`` for the rig, and the pass is tried again,
+        after ``poll_seconds`` when the rig must act, else after a delay doubling up to ``max_backoff``.
+        """
+        stop = stop or threading.Event()
+        start: int | None = None
+        failures = 0
+        while not stop.is_set():
+            try:
+                if start is None:
+                    start = int(self._client.session(self._session_id)["generation"])
+                more = self.step()
+            except Exception as error:  # whatever it is, the rig hears of it and the bridge goes on
+                failures += 1
+                stop.wait(self._report(error, failures, poll_seconds, max_backoff))
+                continue
+            failures = 0
+            self._clear_error()
+            if not more or (max_generations is not None and (self._generation or 0) >= start + max_generations):
                 return
-            time.sleep(poll_seconds)
+            stop.wait(poll_seconds)
+
+    def _report(self, error: Exception, failures: int, poll_seconds: float, max_backoff: float) -> float:
+        """Write ``error.json`` (and a log line) for ``error``; returns how long to wait before the next pass."""
+        if isinstance(error, EvostimError) and self._last_refusal is not None:
+            error = _ResponsesRefused(self._last_refusal, error)
+        rig_acts = isinstance(error, _ResponsesRefused)
+        delay = poll_seconds if rig_acts else min(max_backoff, poll_seconds * 2.0 ** min(failures, 16))
+        report = _error_report(error, self._generation, delay)
+        try:
+            write_atomically(self.error_file, json.dumps(report, indent=1).encode())
+        except OSError as write_error:  # the folder itself is gone or read-only: say so where the operator looks
+            log.error("could not write %s: %s", self.error_file, write_error)
+        log.error("%s (action: %s; next try in %.1f s)", report["detail"], report["action"], delay)
+        return delay
+
+    def _clear_error(self) -> None:
+        self.error_file.unlink(missing_ok=True)

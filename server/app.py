@@ -11,13 +11,14 @@ from fastapi import FastAPI
 from evostim import generators
 from evostim.generators import ImageGenerator
 from evostim.server.config import Settings, get_settings
+from evostim.server.observability import AccessLog, configure_logging
 from evostim.server.problems import install_problem_handlers
 from evostim.server.routes import blocks, dashboard, events, health, optimizers, sessions
 from evostim.server.routes import generators as generator_routes
 from evostim.server.service import SessionService
 from evostim.server.store import Store
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_worker_app"]
 
 
 def create_app(
@@ -32,6 +33,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(settings.resolved_database_url)
+        app.state.store = store  # /readyz pings it, /metrics counts its sessions
         app.state.service = SessionService(store, settings, load_generator=load_generator)
         try:
             yield
@@ -47,7 +49,9 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.load_generator = load_generator  # /readyz loads the configured generators through it
     install_problem_handlers(app)
+    app.add_middleware(AccessLog)
     app.include_router(health.router)
     app.include_router(sessions.router)
     app.include_router(optimizers.router)
@@ -56,3 +60,10 @@ def create_app(
     app.include_router(events.router)
     app.include_router(dashboard.router)
     return app
+
+
+def create_worker_app() -> FastAPI:
+    """The app of one worker process of ``evostim serve --workers N``: settings and log level from the environment."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

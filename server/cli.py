@@ -5,10 +5,18 @@ that exchanges files instead of HTTP."""
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import logging
 import os
+import secrets
+from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from evostim.extras import MissingExtra, require
+
+if TYPE_CHECKING:
+    from evostim.server.config import Settings
 
 __all__ = ["main"]
 
@@ -16,12 +24,138 @@ __all__ = ["main"]
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    from evostim.server.app import create_app
+    from evostim.server.observability import configure_logging
+
+    if args.workers < 1:
+        raise SystemExit("evostim serve: --workers must be 1 or more")
+    settings = _serve_settings(args)
+    configure_logging(settings.log_level)
+    _refuse_open_without_tokens(args.host, settings.tokens, insecure=args.insecure_no_auth)
+    log = logging.getLogger("evostim")
+    log.info(
+        "evostim %s serving on http://%s:%d",
+        _version(),
+        args.host,
+        args.port,
+        extra={
+            "address": f"http://{args.host}:{args.port}",
+            "version": _version(),
+            "workers": args.workers,
+            "environment": settings.environment,
+            "database": _redacted(settings.resolved_database_url),
+            "tokens": len(settings.tokens),
+            "read_tokens": len(settings.read_tokens),
+            "auth": "bearer tokens" if settings.tokens or settings.read_tokens else "none (anyone may drive sessions)",
+        },
+    )
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "log_config": None,  # configure_logging's JSON lines, not uvicorn's text
+        "access_log": False,  # AccessLog writes the access lines
+        "timeout_graceful_shutdown": 10,
+        # Longer than clients keep an idle connection (httpx: 5 s), so the server never closes one just as a
+        # rig sends its next request on it (seen under load as "server disconnected without a response").
+        "timeout_keep_alive": 75,
+    }
+    if args.workers == 1:
+        from evostim.server.app import create_app
+
+        uvicorn.run(create_app(settings), **options)
+        return
+    _prepare_workers(settings, args)
+    uvicorn.run("evostim.server.app:create_worker_app", factory=True, workers=args.workers, **options)
+
+
+def _serve_settings(args: argparse.Namespace) -> Settings:
+    """Settings from the environment and the command line; an unsafe or invalid setting is one line, not a trace."""
+    import pydantic
+
     from evostim.server.config import Settings
 
-    overrides = {"data_dir": Path(args.data_dir)} if args.data_dir else {}
-    app = create_app(Settings(**overrides))  # type: ignore[arg-type]
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=10)
+    if args.data_dir:
+        os.environ["EVOSTIM_DATA_DIR"] = args.data_dir  # the environment carries it to worker processes too
+    if args.log_level:
+        os.environ["EVOSTIM_LOG_LEVEL"] = args.log_level
+    try:
+        return Settings()
+    except pydantic.ValidationError as error:
+        reasons = "; ".join(_setting_error(e) for e in error.errors())
+        raise SystemExit(f"evostim serve: refusing to start: {reasons}") from None
+
+
+def _setting_error(error: Any) -> str:
+    where = ".".join(str(part) for part in error.get("loc", ()))
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    return f"EVOSTIM_{where.upper()}: {message}" if where else message
+
+
+_LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host.lower() in _LOOPBACK_NAMES
+
+
+def _refuse_open_without_tokens(host: str, tokens: list[str], *, insecure: bool) -> None:
+    """Listening beyond this machine without tokens lets anyone on the network drive sessions: refuse it."""
+    if tokens or insecure or _is_loopback(host):
+        return
+    raise SystemExit(
+        f"evostim serve: refusing to listen on {host} without bearer tokens: anyone who reaches it could drive "
+        "sessions. Set EVOSTIM_TOKENS (one long random token per rig; `evostim token` makes one), or pass "
+        "--insecure-no-auth on a network you trust."
+    )
+
+
+def _prepare_workers(settings: Settings, args: argparse.Namespace) -> None:
+    """Before uvicorn starts N worker processes: tables made once here, metrics shared through a folder.
+
+    Several processes on one database are safe: a post closes its generation with a conditional update that
+    only one writer wins (SQLite serializes writers on the file, Postgres on the row), the loser's cached
+    optimizer is dropped, and a worker's cached optimizer is used only when it waits for the very generation the
+    database has open. The SQLite file must be on a local disk (file locks over NFS are not reliable); for many
+    rigs use Postgres, which lets writers of different sessions proceed at once.
+    """
+    import tempfile
+
+    from evostim.server.store import Store
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    Store(settings.resolved_database_url).close()  # create or upgrade the tables before the workers race to
+    if settings.resolved_database_url.startswith("sqlite"):
+        logging.getLogger("evostim").warning(
+            "%d workers on one SQLite file: writes take turns on the file lock; keep it on a local disk, and use "
+            "Postgres (EVOSTIM_DATABASE_URL, the postgres extra) when many rigs post at once",
+            args.workers,
+        )
+    metrics_dir = Path(tempfile.mkdtemp(prefix="evostim-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # each worker writes its metrics there
+
+
+def _redacted(url: str) -> str:
+    """A database URL without its password, for the log."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("evostim")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _token(args: argparse.Namespace) -> None:
+    from evostim.server.config import token_digest
+
+    token = secrets.token_urlsafe(32)
+    print(f"token (give it to the rig, e.g. as EVOSTIM_TOKEN): {token}")
+    print(f"digest (put it in the server's EVOSTIM_TOKENS or EVOSTIM_READ_TOKENS): {token_digest(token)}")
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -69,22 +203,40 @@ def _rig(args: argparse.Namespace) -> None:
     from evostim.clients.client import Client
     from evostim.clients.rig_bridge import RigBridge
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s evostim rig: %(message)s")
     with Client(args.server, token=args.token or os.environ.get("EVOSTIM_TOKEN")) as client:
         print(f"bridging session {args.session} through {args.watch} (Ctrl-C to stop)", flush=True)
-        RigBridge(client, args.session, Path(args.watch)).run(poll_seconds=args.poll)
+        try:
+            RigBridge(client, args.session, Path(args.watch)).run(poll_seconds=args.poll, max_backoff=args.max_backoff)
+        except KeyboardInterrupt:
+            raise SystemExit("evostim rig: stopped") from None
         print("the session finished")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="evostim", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the HTTP server (settings from EVOSTIM_* variables)")
     serve.add_argument("--host", default=os.environ.get("EVOSTIM_HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("EVOSTIM_PORT", "8000")))
     serve.add_argument("--data-dir", help="directory of the SQLite file (default: EVOSTIM_DATA_DIR or ./data)")
-    serve.add_argument("--log-level", default="warning")
+    serve.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error", "critical"],
+        help="default: EVOSTIM_LOG_LEVEL or info (JSON lines on stderr)",
+    )
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
+    serve.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="listen beyond loopback without EVOSTIM_TOKENS (anyone who reaches the port drives sessions)",
+    )
     serve.set_defaults(run=_serve)
+
+    token = commands.add_parser("token", help="make a random bearer token and print it with its digest")
+    token.set_defaults(run=_token)
 
     demo = commands.add_parser("demo", help="evolve images for a simulated neuron against a real local server")
     demo.add_argument("--out", default="out/demo", help="where the table, montage and score curve go")
@@ -111,6 +263,9 @@ def main(argv: list[str] | None = None) -> None:
     rig.add_argument("--server", default="http://127.0.0.1:8000")
     rig.add_argument("--token", help="bearer token (default: EVOSTIM_TOKEN)")
     rig.add_argument("--poll", type=float, default=0.2, help="seconds between looks for the rig's responses file")
+    rig.add_argument(
+        "--max-backoff", type=float, default=30.0, help="longest wait between retries while the server is unreachable"
+    )
     rig.set_defaults(run=_rig)
 
     args = parser.parse_args(argv)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["Settings", "get_settings", "is_digest", "token_digest"]
+
+_DIGEST = re.compile(r"sha256:[0-9a-fA-F]{64}")
 
 
 class Settings(BaseSettings):
@@ -21,26 +25,41 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: SQLite file in data_dir")
     device: str = Field(default="auto", description="torch device for generators: auto, cpu, cuda, cuda:1, ...")
     weights_dir: Path = Field(default=Path("weights"), description="folder of the lab's generator weight files")
-    # Comma-separated in the environment: EVOSTIM_TOKENS=token-a,token-b
+    # Comma-separated in the environment: EVOSTIM_TOKENS=token-a,token-b. Each entry is a token or its digest
+    # "sha256:<64 hex>" (`evostim token` prints both); after validation only digests are kept (auth.py).
     tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Lab-wide viewing (a dashboard beside the rig): these tokens GET every session, and may not post.
+    read_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    # /readyz loads these generators (once per process): the server is ready when they are usable.
+    ready_generators: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["dcgan-faces"])
+    optimizer_cache_mb: int = Field(default=64, ge=0, description="array bytes of optimizers kept between posts")
     snapshot_every: int = Field(default=10, ge=1, description="optimizer snapshot every N generations")
     image_cache_mb: int = Field(default=256, ge=1)
     reference_seed: int = Field(default=20190502, description="seed of the built-in reference latents")
 
-    @field_validator("tokens", mode="before")
+    @field_validator("tokens", "read_tokens", "ready_generators", mode="before")
     @classmethod
-    def _split_tokens(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [token.strip() for token in value.split(",") if token.strip()]
         return value
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
     @model_validator(mode="after")
-    def _refuse_unsafe_production(self) -> Settings:
+    def _refuse_unsafe_production_and_hash_tokens(self) -> Settings:
         if self.environment == "production":
             if not self.tokens:
                 raise ValueError("EVOSTIM_TOKENS must be set in production: without tokens anyone can drive sessions")
-            if any(len(token) < 16 for token in self.tokens):
+            if any(len(token) < 16 for token in self.tokens + self.read_tokens if not is_digest(token)):
                 raise ValueError("production tokens must be at least 16 characters long")
+        # Then every token is replaced by its digest: the plain tokens are not kept in memory past this point.
+        self.tokens = [token_digest(token) for token in self.tokens]
+        self.read_tokens = [token_digest(token) for token in self.read_tokens]
         return self
 
     @property
@@ -48,6 +67,18 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'evostim.db').resolve()}"
+
+
+def is_digest(entry: str) -> bool:
+    """Whether a configured token entry is already a digest, ``sha256:<64 hex digits>``."""
+    return bool(_DIGEST.fullmatch(entry))
+
+
+def token_digest(entry: str) -> str:
+    """``sha256:<hex>`` of a token (an entry that is already a digest stays as it is)."""
+    if is_digest(entry):
+        return entry.lower()
+    return "sha256:" + hashlib.sha256(entry.encode()).hexdigest()
 
 
 def get_settings() -> Settings:

@@ -2,6 +2,7 @@
 
 DomainError                   what went wrong (``detail`` says what to do; ``extra`` holds machine-readable fields)
 ├── Unauthorized              no bearer token, or an unknown one
+├── Forbidden                 a known token that may not do this (a read-only token that posts)
 ├── NotFound                  no such resource for this token
 │   ├── SessionNotFound
 │   ├── GenerationNotFound
@@ -13,7 +14,8 @@ DomainError                   what went wrong (``detail`` says what to do; ``ext
 ├── InvalidRequest            the request itself is wrong (fix it; sending it again will not help)
 │   ├── InvalidSessionConfig
 │   └── InvalidResponses
-└── StateCorrupt              the stored optimizer state does not replay (a bug; report it)
+├── StateCorrupt              the stored optimizer state does not replay (a bug; report it)
+└── NotReady                  the server cannot serve yet (database unreachable, a generator that does not load)
 
 How each error is answered over HTTP (status, problem type, whether a retry helps) is decided in one place:
 the table in ``evostim.server.problems``.
@@ -26,6 +28,7 @@ from typing import Any
 __all__ = [
     "Conflict",
     "DomainError",
+    "Forbidden",
     "GenerationClosed",
     "GenerationNotFound",
     "IdempotencyKeyReused",
@@ -33,6 +36,7 @@ __all__ = [
     "InvalidResponses",
     "InvalidSessionConfig",
     "NotFound",
+    "NotReady",
     "SessionNotFound",
     "SessionNotRunning",
     "StateCorrupt",
@@ -52,6 +56,10 @@ class DomainError(Exception):
 
 class Unauthorized(DomainError):
     """The request has no bearer token, or one the server does not know."""
+
+
+class Forbidden(DomainError):
+    """A known token that may not do this: a read-only token sends anything but GET."""
 
 
 class NotFound(DomainError):
@@ -100,3 +108,7 @@ class InvalidResponses(InvalidRequest):
 
 class StateCorrupt(DomainError):
     """The stored optimizer state does not reproduce the stored proposals: a bug, never the client's fault."""
+
+
+class NotReady(DomainError):
+    """The server cannot serve sessions yet: ``checks`` says which of its readiness checks failed and why."""

@@ -61,6 +61,12 @@ class ImageCache:
         self._bytes = 0
         self._lock = threading.Lock()
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the values held now (at most ``max_bytes``, or one value above it)."""
+        with self._lock:
+            return self._bytes
+
     def get(self, key: tuple[str, ...]) -> NDArray[np.uint8] | bytes | None:
         with self._lock:
             value = self._items.get(key)

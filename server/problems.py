@@ -55,6 +55,7 @@ from evostim.optimizers.errors import (
 from evostim.server.errors import (
     Conflict,
     DomainError,
+    Forbidden,
     GenerationClosed,
     GenerationNotFound,
     IdempotencyKeyReused,
@@ -62,6 +63,7 @@ from evostim.server.errors import (
     InvalidResponses,
     InvalidSessionConfig,
     NotFound,
+    NotReady,
     SessionNotFound,
     SessionNotRunning,
     StateCorrupt,
@@ -99,6 +101,7 @@ PROBLEMS: Final[Mapping[type[Exception], Problem]] = MappingProxyType(
         # -- the session service (server/errors.py) -------------------------------------------------------------
         DomainError: Problem(500, "internal-error", True),  # never raised bare; a subclass says what went wrong
         Unauthorized: Problem(401, "unauthorized", False),  # send a valid bearer token
+        Forbidden: Problem(403, "forbidden", False),  # a read-only token: use a token of the lab's rigs
         NotFound: Problem(404, "not-found", False),
         SessionNotFound: Problem(404, "session-not-found", False),
         GenerationNotFound: Problem(404, "generation-not-found", False),
@@ -111,6 +114,7 @@ PROBLEMS: Final[Mapping[type[Exception], Problem]] = MappingProxyType(
         InvalidSessionConfig: Problem(422, "invalid-session-config", False),
         InvalidResponses: Problem(422, "invalid-responses", False),
         StateCorrupt: Problem(500, "state-corrupt", False),  # stored state does not replay: a bug, report it
+        NotReady: Problem(503, "not-ready", True),  # GET /readyz: the database or a generator is not there yet
         # -- the store (server/store_errors.py): a lost race; the same request then replays or is refused cleanly -
         StoreError: Problem(500, "internal-error", True),  # never raised bare
         ConcurrentUpdate: Problem(409, "conflict", True),
@@ -258,6 +262,7 @@ def _detail(error: BaseException, members: Mapping[str, Any]) -> str:
 def _incident(request: Request, error: BaseException) -> str:
     """Log ``error`` with its traceback under a new incident id, and return the id."""
     incident = secrets.token_hex(8)
+    request.state.incident = incident  # for the access log line of this request
     log.error(
         "incident %s: %s %s failed: %s: %s",
         incident,
@@ -266,6 +271,7 @@ def _incident(request: Request, error: BaseException) -> str:
         type(error).__name__,
         error,
         exc_info=(type(error), error, error.__traceback__),
+        extra={"incident": incident, "method": request.method, "path": request.url.path},
     )
     return incident
 

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from evostim.generators import ImageGenerator
 from evostim.server.images import ImageCache, ImageFormat, code_key, encode_batch
+from evostim.server.observability import DECODE_SECONDS
 
 __all__ = ["Renderer"]
 
@@ -40,6 +41,11 @@ class Renderer:
         todo = [i for i, data in enumerate(encoded) if data is None]
         fresh = self._encode(generator, [codes[i] for i in todo], [keys[i] for i in todo], fmt, size) if todo else []
         return _filled(encoded, dict(zip(todo, fresh, strict=True)))
+
+    @property
+    def cache_bytes(self) -> int:
+        """Bytes the image cache holds now."""
+        return self._cache.nbytes
 
     def _cached_bytes(self, key: tuple[str, ...]) -> bytes | None:
         data = self._cache.get(key)
@@ -69,10 +75,12 @@ class Renderer:
         cached = [self._cache.get((key,)) for key in keys]
         if all(isinstance(pixels, np.ndarray) for pixels in cached):
             return torch.from_numpy(np.stack(cached)).permute(0, 3, 1, 2)  # type: ignore[arg-type]
-        decoded = self._load(generator).decode_pixels(np.stack(codes))
+        with DECODE_SECONDS.time():
+            decoded = self._load(generator).decode_pixels(np.stack(codes))
         host = decoded.permute(0, 2, 3, 1).contiguous().cpu().numpy()  # (B, H, W, 3), kept for other formats
         for key, pixels in zip(keys, host, strict=True):
-            self._cache.put((key,), pixels)
+            # a copy: a view would keep the whole batch alive while the cache counts one image
+            self._cache.put((key,), pixels.copy())
         return decoded
 
 

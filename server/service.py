@@ -53,6 +53,12 @@ from evostim.server.errors import (
     StimulusNotFound,
 )
 from evostim.server.images import ImageFormat
+from evostim.server.observability import (
+    GENERATIONS_SERVED,
+    IMAGE_CACHE_BYTES,
+    OPTIMIZER_CACHE_BYTES,
+    OPTIMIZER_CACHE_SESSIONS,
+)
 from evostim.server.renderer import Renderer
 from evostim.server.scoring import GenerationSummary, Scored, check_open, score_responses, summarize
 from evostim.server.session_config import SessionConfig
@@ -60,6 +66,7 @@ from evostim.server.session_setup import build_optimizer, reference_codes, start
 from evostim.server.stepper import OptimizerStepper, Step
 from evostim.server.stimuli import generation_stimuli
 from evostim.server.store import (
+    ANY_OWNER,
     IdempotencyRecord,
     ReferenceRecord,
     SessionRecord,
@@ -107,7 +114,9 @@ class SessionService:
         self._settings = settings
         self._load_generator = load_generator
         self._renderer = Renderer(self._generator, cache_bytes=settings.image_cache_mb * 2**20)
-        self._stepper = OptimizerStepper(store, snapshot_every=settings.snapshot_every)
+        self._stepper = OptimizerStepper(
+            store, snapshot_every=settings.snapshot_every, cache_bytes=settings.optimizer_cache_mb * 2**20
+        )
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -185,7 +194,8 @@ class SessionService:
     # -- read ------------------------------------------------------------------------------------------
     def _session(self, owner: str, session_id: str) -> SessionRecord:
         record = self._store.get_session(session_id)
-        if record is None or record.owner != owner:  # another owner's session does not exist for you
+        # another owner's session does not exist for you (a lab-wide viewer, ANY_OWNER, reads every session)
+        if record is None or (record.owner != owner and owner != ANY_OWNER):
             raise SessionNotFound(f"no session {session_id!r}")
         return record
 
@@ -294,6 +304,7 @@ class SessionService:
             idempotency=idempotency,
         )
         t2 = time.perf_counter()
+        GENERATIONS_SERVED.inc()
         self._after_commit(session.id, config, step, next_stimuli)
         t3 = time.perf_counter()
         return answer, {"optimizer": (t1 - t0) * 1e3, "db": (t2 - t1) * 1e3, "render": (t3 - t2) * 1e3}
@@ -334,6 +345,14 @@ class SessionService:
         self._stepper.keep(session_id, None if step.finished else step.optimizer)
         if next_stimuli:
             self._renderer.prepare(config.generator, [s.code for s in next_stimuli])
+        self.update_cache_metrics()  # per post, so a scrape of another worker process sums fresh figures
+
+    def update_cache_metrics(self) -> None:
+        """Set the cache gauges of /metrics to what this process's caches hold now."""
+        sessions, optimizer_bytes = self._stepper.cached
+        OPTIMIZER_CACHE_SESSIONS.set(sessions)
+        OPTIMIZER_CACHE_BYTES.set(optimizer_bytes)
+        IMAGE_CACHE_BYTES.set(self._renderer.cache_bytes)
 
     def forget_optimizers(self) -> None:
         """Drop cached optimizers (the next post replays from the store, as after a restart)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import zlib
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -23,7 +24,7 @@ from evostim.server.session_config import SessionConfig
 from evostim.server.stimuli import project_to_sphere
 from evostim.server.store import SessionRecord, StimulusRecord, Store
 
-__all__ = ["OptimizerStepper", "Step", "decode_state", "encode_state", "tell_measured"]
+__all__ = ["OptimizerStepper", "Step", "array_bytes", "decode_state", "encode_state", "tell_measured"]
 
 
 def encode_state(optimizer: Optimizer) -> bytes:
@@ -62,10 +63,15 @@ class Step:
 class OptimizerStepper:
     """Loads, steps and caches the optimizers of many sessions (callers serialize steps of one session)."""
 
-    def __init__(self, store: Store, *, snapshot_every: int) -> None:
+    def __init__(self, store: Store, *, snapshot_every: int, cache_bytes: int = 64 * 2**20) -> None:
         self._store = store
         self._snapshot_every = snapshot_every
-        self._cache: dict[str, Optimizer] = {}  # session id -> optimizer asked for its open generation
+        # session id -> optimizer asked for its open generation, least recently stepped first, bounded by the
+        # optimizers' array bytes: a lab's abandoned sessions must not hold memory forever (at d = 4,096 one
+        # optimizer holds megabytes). An evicted session's next post replays from its snapshot, as after a restart.
+        self._cache: OrderedDict[str, tuple[Optimizer, int]] = OrderedDict()
+        self._cache_bytes = cache_bytes
+        self._held = 0
         self._guard = threading.Lock()
 
     # -- start ---------------------------------------------------------------------------------------
@@ -79,7 +85,8 @@ class OptimizerStepper:
     def load(self, session: SessionRecord, config: SessionConfig) -> Optimizer:
         """The optimizer waiting for the open generation: cached, or a snapshot replayed to it."""
         with self._guard:
-            cached = self._cache.get(session.id)
+            entry = self._cache.get(session.id)
+        cached = None if entry is None else entry[0]
         if cached is not None and cached.generation == session.generation and cached.pending:
             return cached
         snapshot = self._store.latest_snapshot(session.id, session.generation)
@@ -140,17 +147,51 @@ class OptimizerStepper:
 
     # -- cache ---------------------------------------------------------------------------------------
     def keep(self, session_id: str, optimizer: Optimizer | None) -> None:
-        """Cache the optimizer after its step was stored (None: drop it, e.g. the session finished)."""
+        """Cache the optimizer after its step was stored (None: drop it, e.g. the session finished).
+
+        The least recently kept optimizers are dropped while the cache holds more than its bound (the one just
+        kept stays, even alone above the bound: the next post of its session needs it).
+        """
+        size = 0 if optimizer is None else array_bytes(optimizer)
         with self._guard:
+            self._drop(session_id)
             if optimizer is None:
-                self._cache.pop(session_id, None)
-            else:
-                self._cache[session_id] = optimizer
+                return
+            self._cache[session_id] = (optimizer, size)
+            self._held += size
+            while self._held > self._cache_bytes and len(self._cache) > 1:
+                self._drop(next(iter(self._cache)))
+
+    def _drop(self, session_id: str) -> None:
+        entry = self._cache.pop(session_id, None)
+        if entry is not None:
+            self._held -= entry[1]
 
     def forget(self, session_id: str | None = None) -> None:
         """Drop one session's cached optimizer (it may be ahead of the store), or all of them."""
         with self._guard:
             if session_id is None:
                 self._cache.clear()
+                self._held = 0
             else:
-                self._cache.pop(session_id, None)
+                self._drop(session_id)
+
+    @property
+    def cached(self) -> tuple[int, int]:
+        """How many optimizers the cache holds, and their array bytes."""
+        with self._guard:
+            return len(self._cache), self._held
+
+
+def array_bytes(value: object, _depth: int = 0) -> int:
+    """The bytes of the numpy arrays an optimizer holds (its attributes, their attributes, lists and dicts)."""
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if _depth > 4 or isinstance(value, str | bytes | int | float | np.random.Generator):
+        return 0
+    if isinstance(value, dict):
+        return sum(array_bytes(item, _depth + 1) for item in value.values())
+    if isinstance(value, list | tuple):
+        return sum(array_bytes(item, _depth + 1) for item in value)
+    fields = getattr(value, "__dict__", None)
+    return 0 if fields is None else array_bytes(fields, _depth + 1)

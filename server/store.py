@@ -31,6 +31,7 @@ from sqlalchemy import (
     inspect,
     select,
     text,
+    true,
     update,
 )
 from sqlalchemy.engine import Engine
@@ -40,6 +41,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from evostim.server.store_errors import GenerationAlreadyClosed, IdempotencyKeyTaken
 
 __all__ = [
+    "ANY_OWNER",
     "GenerationRecord",
     "IdempotencyRecord",
     "ReferenceRecord",
@@ -48,6 +50,11 @@ __all__ = [
     "StimulusRecord",
     "Store",
 ]
+
+
+# The owner a lab-wide viewer (a read-only token) reads as: every session, whoever made it. Owner ids are hex
+# digests or "anonymous", so no real owner is ever "*".
+ANY_OWNER = "*"
 
 
 class _Base(DeclarativeBase):
@@ -237,6 +244,17 @@ class Store:
     def close(self) -> None:
         self._engine.dispose()
 
+    def ping(self) -> None:
+        """One round trip to the database (readiness); raises the driver's error when it does not answer."""
+        with self._engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def count_sessions(self, status: str) -> int:
+        """How many sessions have ``status`` (running, stopped, finished), whoever owns them."""
+        with self._sessions() as tx:
+            query = select(func.count()).select_from(_SessionRow).where(_SessionRow.status == status)
+            return int(tx.scalar(query) or 0)
+
     @contextmanager
     def _transaction(self) -> Iterator[Session]:
         with self._sessions() as session, session.begin():
@@ -407,11 +425,13 @@ class Store:
             return None if row is None else self._session_record(row)
 
     def list_sessions(self, owner: str, *, limit: int, offset: int) -> tuple[list[SessionRecord], int]:
+        """A page of ``owner``'s sessions, newest first (``ANY_OWNER``: everyone's)."""
+        mine = true() if owner == ANY_OWNER else _SessionRow.owner == owner
         with self._sessions() as tx:
-            total = tx.scalar(select(func.count()).select_from(_SessionRow).where(_SessionRow.owner == owner)) or 0
+            total = tx.scalar(select(func.count()).select_from(_SessionRow).where(mine)) or 0
             rows = tx.scalars(
                 select(_SessionRow)
-                .where(_SessionRow.owner == owner)
+                .where(mine)
                 .order_by(_SessionRow.created_at.desc(), _SessionRow.id)
                 .limit(limit)
                 .offset(offset)

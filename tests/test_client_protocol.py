@@ -240,6 +240,7 @@ def test_the_body_sent_is_the_wire_types_dump_of_what_the_caller_gave() -> None:
 # -- the error tree ---------------------------------------------------------------------------------------------------
 SLUGS = {
     "unauthorized": (401, errors.Unauthorized),
+    "forbidden": (403, errors.Forbidden),
     "not-found": (404, errors.NotFound),
     "session-not-found": (404, errors.SessionNotFound),
     "generation-not-found": (404, errors.GenerationNotFound),
@@ -257,6 +258,7 @@ SLUGS = {
     "method-not-allowed": (405, errors.MethodNotAllowed),
     "state-corrupt": (500, errors.StateCorrupt),
     "internal-error": (500, errors.InternalError),
+    "not-ready": (503, errors.NotReady),
 }
 
 
@@ -267,7 +269,8 @@ def test_every_problem_type_the_server_answers_has_its_error_class(slug: str) ->
     error = errors.error_from_problem(status, body)
     assert type(error) is cls and cls.slug == slug and isinstance(error, evostim.EvostimError)
     assert error.status == status and error.problem == body and error.detail == "d"
-    assert not error.retryable  # none of them is transient unless the body says so
+    # none of them is transient unless the body says so, or its status does (503 not-ready)
+    assert error.retryable == errors.is_transient_status(status)
     assert errors.error_from_problem(status, {**body, "retryable": True}).retryable
     assert getattr(evostim, cls.__name__) is cls
 
@@ -284,11 +287,11 @@ def test_the_tree_groups_problems_by_what_a_caller_does_about_them() -> None:
             errors.GeneratorUnavailable,
             errors.MethodNotAllowed,
         },
-        errors.ServerError: {errors.StateCorrupt, errors.InternalError},
+        errors.ServerError: {errors.StateCorrupt, errors.InternalError, errors.NotReady},
     }
     for parent, children in groups.items():
         assert set(parent.__subclasses__()) == children and parent.__base__ is errors.EvostimError
-    tops = {errors.Unauthorized, *groups}
+    tops = {errors.Unauthorized, errors.Forbidden, *groups}
     assert set(errors.EvostimError.__subclasses__()) == tops
     for name in errors.__all__:  # the docstring draws every class
         if isinstance(getattr(errors, name), type):
@@ -308,7 +311,7 @@ def test_the_servers_problem_types_all_have_a_client_class() -> None:
     [
         (400, errors.InvalidRequest, False),
         (401, errors.Unauthorized, False),
-        (403, errors.EvostimError, False),
+        (403, errors.Forbidden, False),
         (404, errors.NotFound, False),
         (409, errors.Conflict, False),
         (422, errors.InvalidRequest, False),

@@ -4,9 +4,13 @@ bridge between post and acknowledgement never count a generation twice."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +18,9 @@ from evostim.clients import rig_bridge
 from evostim.clients.client import Client
 from evostim.clients.errors import ValidationError
 from evostim.clients.local_server import LocalServer
-from evostim.clients.rig_bridge import RigBridge, write_atomically
+from evostim.clients.rig_bridge import ERROR_FILE, RigBridge, write_atomically
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +138,154 @@ def test_the_rigs_baselines_reach_the_server_and_a_bad_file_is_never_posted(
             assert stored[stimulus]["baseline"] == {"ch0": [float(i), 0.0]}
             assert stored[stimulus]["score"] == 55.0 - 5.0 * i  # 11 / 0.2 s minus (i / 2) / 0.1 s
         assert json.loads((folder / "accepted.json").read_text())["evolved_max"] == 55.0
+
+
+# -- errors: the bridge writes error.json for the rig and keeps running -----------------------------------------
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def error_report(folder: Path) -> dict[str, Any] | None:
+    try:
+        report: dict[str, Any] = json.loads((folder / ERROR_FILE).read_text())
+    except FileNotFoundError:
+        return None
+    return report
+
+
+class Running:
+    """A bridge's run loop in a thread, stopped on exit."""
+
+    def __init__(self, bridge: RigBridge, **options: Any) -> None:
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=bridge.run, kwargs={"poll_seconds": 0.02, "stop": self.stop, **options})
+
+    def __enter__(self) -> Running:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+        assert not self.thread.is_alive()
+
+
+def test_a_bad_responses_file_is_reported_to_the_rig_and_a_rewritten_one_is_posted(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    with Client(server.url) as client:
+        session_id = client.create_session(population_size=4, seed=7, references={"builtin": 0})["session"]["id"]
+        with Running(RigBridge(client, session_id, tmp_path)) as running:
+            wait_for(lambda: (tmp_path / "gen_0000" / "manifest.json").is_file())
+            write_atomically(tmp_path / "gen_0000" / "responses.json", b'{"responses": [{"stimulus": ')
+            wait_for(lambda: error_report(tmp_path) is not None)
+            report = error_report(tmp_path)
+            assert report is not None and report["action"] == "rig" and report["generation"] == 0
+            assert report["file"] == "gen_0000/responses.json" and "Invalid JSON" in report["detail"]
+            assert report["problem"]["type"] == "/problems/validation-error" and report["problem"]["status"] == 422
+            assert running.thread.is_alive() and client.session(session_id)["generation"] == 0
+
+            (tmp_path / ERROR_FILE).unlink()  # what evostim_bridge_respond does before writing again
+            rig_answers(tmp_path, 0, ["ch0"])
+            wait_for(lambda: (tmp_path / "gen_0001" / "manifest.json").is_file())
+            assert error_report(tmp_path) is None
+        assert client.session(session_id)["generation"] == 1
+
+
+def test_a_wrong_channel_is_reported_once_and_not_posted_again_until_the_file_changes(
+    server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Client(server.url) as client:
+        session_id = client.create_session(population_size=4, seed=8, channels=["ch1"])["session"]["id"]
+        posts: list[int] = []
+        real_post = client.post_responses
+
+        def counting_post(*args: Any, **kwargs: Any) -> dict[str, Any]:
+            posts.append(args[1])
+            return real_post(*args, **kwargs)
+
+        monkeypatch.setattr(client, "post_responses", counting_post)
+        with Running(RigBridge(client, session_id, tmp_path)):
+            wait_for(lambda: (tmp_path / "gen_0000" / "manifest.json").is_file())
+            rig_answers(tmp_path, 0, ["ch7"])  # a channel the session does not record
+            wait_for(lambda: error_report(tmp_path) is not None)
+            report = error_report(tmp_path)
+            assert report is not None and report["action"] == "rig"
+            assert report["problem"]["type"] == "/problems/invalid-responses" and "ch7" in report["detail"]
+            time.sleep(0.3)  # many polls
+            assert posts == [0]  # refused once, not re-posted while the file stays as it is
+
+            rig_answers(tmp_path, 0, ["ch1"])
+            wait_for(lambda: (tmp_path / "gen_0001" / "manifest.json").is_file())
+            wait_for(lambda: error_report(tmp_path) is None)
+        assert posts == [0, 0]
+
+
+def test_an_unknown_session_is_reported_for_the_operator_and_the_bridge_keeps_running(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    with Client(server.url) as client, Running(RigBridge(client, "s_0000000000000000", tmp_path), max_backoff=0.1) as r:
+        wait_for(lambda: error_report(tmp_path) is not None)
+        report = error_report(tmp_path)
+        assert report is not None and report["action"] == "operator" and report["generation"] is None
+        assert report["problem"]["type"] == "/problems/session-not-found"
+        time.sleep(0.3)
+        assert r.thread.is_alive()
+
+
+def test_a_refused_connection_is_retried_with_backoff_until_the_server_is_back(tmp_path: Path) -> None:
+    data, folder = tmp_path / "data", tmp_path / "rig"
+    first = LocalServer(data)
+    with first, Client(first.url) as client:
+        session_id = client.create_session(population_size=4, seed=9)["session"]["id"]
+    # the server is down now: nothing listens on its port
+    with Client(first.url, retries=0) as client, Running(RigBridge(client, session_id, folder), max_backoff=0.2):
+        wait_for(lambda: error_report(folder) is not None)
+        report = error_report(folder)
+        assert report is not None and report["action"] == "none"
+        assert report["problem"]["type"] == "/problems/server-unreachable" and "ConnectError" in report["detail"]
+        assert 0 < report["retry_in_s"] <= 0.2
+        with LocalServer(data, port=first.port):  # back, on the same port and database
+            wait_for(lambda: (folder / "gen_0000" / "manifest.json").is_file(), timeout=60)
+            wait_for(lambda: error_report(folder) is None)
+
+
+@pytest.mark.skipif(shutil.which("octave") is None, reason="GNU Octave is not installed here (.ci/run installs it)")
+def test_an_octave_rig_raises_on_the_bridges_error_file_and_goes_on_after_rewriting(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    folder, out = tmp_path / "rig", tmp_path / "seen.json"
+    script = f"""
+addpath("{ROOT / "clients" / "matlab"}");
+folder = "{folder}";
+m = evostim_bridge_wait(folder, 0, 60);
+ids = {{m.stimuli.id}};
+bad = cellfun(@(id) sprintf('{{"stimulus": "%s", "counts": {{"ch9": [4, 5]}}}}', id), ids, 'UniformOutput', false);
+evostim_bridge_respond(folder, 0, ['{{"responses": [' strjoin(bad, ', ') ']}}']);
+raised = struct('identifier', '', 'message', '');
+try
+  evostim_bridge_wait(folder, 1, 60);
+catch err
+  raised = struct('identifier', err.identifier, 'message', err.message);
+end
+good = cellfun(@(id) sprintf('{{"stimulus": "%s", "counts": {{"ch0": [4, 5]}}}}', id), ids, 'UniformOutput', false);
+evostim_bridge_respond(folder, 0, ['{{"responses": [' strjoin(good, ', ') ']}}']);
+next = evostim_bridge_wait(folder, 1, 60);
+fid = fopen("{out}", 'w');
+fwrite(fid, jsonencode(struct('raised', raised, 'next', next.number, 'images', numel(next.stimuli))));
+fclose(fid);
+"""
+    with Client(server.url) as client:
+        session_id = client.create_session(population_size=4, seed=10, references={"builtin": 0})["session"]["id"]
+        with Running(RigBridge(client, session_id, folder)):
+            done = subprocess.run(
+                ["octave", "--no-gui", "--quiet", "--eval", script], capture_output=True, text=True, timeout=240
+            )
+    assert done.returncode == 0, done.stdout + done.stderr
+    seen = json.loads(out.read_text())
+    assert seen["raised"]["identifier"] == "evostim:bridge"
+    assert "the bridge needs the rig to act" in seen["raised"]["message"] and "ch9" in seen["raised"]["message"]
+    assert seen["next"] == 1 and seen["images"] == 4

@@ -1,0 +1,151 @@
+"""Load: many concurrent sessions against one real server, in identical rounds; latency, errors and memory per round.
+
+Each round starts ``--sessions`` sessions at once (simulated rigs: httpx, one asyncio task per session). Every
+rig fetches every image of its open generation (PNG, one request each, as a rig does before it shows them), posts
+Poisson counts for them with an Idempotency-Key, and goes on with the next generation, ``--generations`` times.
+After each round the server's resident memory (RSS, from /proc) is read, with what /metrics says of its caches.
+
+Reference (DESIGN.md): post -> next manifest p99 <= 1.5 s with 50 concurrent sessions on a 2-core machine, and
+the server's memory flat after the first round (its caches are bounded: image cache, optimizer cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from evostim.clients.local_server import LocalServer
+
+TARGET_POST_P99_S = 1.5
+
+
+@dataclass
+class Round:
+    """What one round measured."""
+
+    post_s: list[float] = field(default_factory=list)
+    image_s: list[float] = field(default_factory=list)
+    create_s: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, in MB (Linux /proc)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+    return int(match[1]) / 1024 if match else float("nan")
+
+
+def metric(text: str, name: str) -> float:
+    """The value of one unlabelled sample of the Prometheus text exposition."""
+    match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
+    return float(match[1]) if match else float("nan")
+
+
+async def timed(measured: list[float], errors: list[str], call: Any) -> httpx.Response | None:
+    started = time.perf_counter()
+    try:
+        response: httpx.Response = await call
+    except httpx.HTTPError as error:
+        errors.append(f"{type(error).__name__}: {error}")
+        return None
+    measured.append(time.perf_counter() - started)
+    if response.is_error:
+        errors.append(f"{response.status_code} {response.request.url.path}: {response.text[:200]}")
+        return None
+    return response
+
+
+async def rig(http: httpx.AsyncClient, seed: int, args: argparse.Namespace, out: Round) -> None:
+    """One simulated rig: create a session, then fetch every image and post counts, generation after generation."""
+    rng = np.random.default_rng(seed)
+    body = {"seed": seed, "population_size": args.population, "max_generations": args.generations + 1}
+    created = await timed(out.create_s, out.errors, http.post("/v1/sessions", json=body))
+    if created is None:
+        return
+    manifest = created.json()["generation"]
+    for _ in range(args.generations):
+        for stimulus in manifest["stimuli"]:
+            await timed(out.image_s, out.errors, http.get(stimulus["url"]))
+        counts = [
+            {"stimulus": s["id"], "counts": {"ch0": rng.poisson(8, 2).astype(float).tolist()}}
+            for s in manifest["stimuli"]
+        ]
+        key = {"Idempotency-Key": manifest["responses_url"]}
+        answer = await timed(
+            out.post_s, out.errors, http.post(manifest["responses_url"], json={"responses": counts}, headers=key)
+        )
+        if answer is None or answer.json()["next"] is None:
+            return
+        manifest = answer.json()["next"]
+
+
+async def one_round(url: str, number: int, args: argparse.Namespace) -> Round:
+    out = Round()
+    limits = httpx.Limits(max_connections=args.sessions, max_keepalive_connections=args.sessions)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
+        seeds = range(number * args.sessions, (number + 1) * args.sessions)
+        await asyncio.gather(*(rig(http, seed, args, out) for seed in seeds))
+    return out
+
+
+def percentiles(values: list[float]) -> str:
+    if not values:
+        return f"{'-':>9}{'-':>9}"
+    ms = np.array(values) * 1e3
+    return f"{np.percentile(ms, 50):9.1f}{np.percentile(ms, 99):9.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sessions", type=int, default=50, help="concurrent sessions per round")
+    parser.add_argument("--generations", type=int, default=10, help="generations each session runs per round")
+    parser.add_argument("--population", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="10 sessions, 3 generations")
+    args = parser.parse_args()
+    if args.quick:
+        args.sessions, args.generations = 10, 3
+    with tempfile.TemporaryDirectory() as data, LocalServer(Path(data)) as server:
+        assert server.pid is not None
+        print(f"{args.rounds} rounds of {args.sessions} concurrent sessions x {args.generations} generations of "
+              f"{args.population} evolved + 4 reference images (every image fetched as PNG); SQLite")  # fmt: skip
+        print(f"server RSS at start: {rss_mb(server.pid):.0f} MB")
+        header = (
+            f"{'round':<6}{'post p50':>9}{'p99 ms':>9}{'image p50':>10}{'p99 ms':>9}{'create p50':>11}{'p99 ms':>9}"
+        )
+        print(header + f"{'requests':>9}{'errors':>7}{'wall s':>8}{'RSS MB':>8}{'img cache MB':>13}{'optimizers':>11}")
+        rss = []
+        post_p99 = []
+        for number in range(args.rounds):
+            started = time.perf_counter()
+            result = asyncio.run(one_round(server.url, number, args))
+            wall = time.perf_counter() - started
+            metrics = httpx.get(f"{server.url}/metrics", timeout=30).text
+            rss.append(rss_mb(server.pid))
+            post_p99.append(float(np.percentile(result.post_s, 99)) if result.post_s else float("nan"))
+            requests = len(result.post_s) + len(result.image_s) + len(result.create_s)
+            print(f"{number + 1:<6}{percentiles(result.post_s)} {percentiles(result.image_s)}  "
+                  f"{percentiles(result.create_s)}{requests:9d}{len(result.errors):7d}{wall:8.1f}{rss[-1]:8.0f}"
+                  f"{metric(metrics, 'evostim_image_cache_bytes') / 2**20:13.1f}"
+                  f"{metric(metrics, 'evostim_optimizer_cache_sessions'):11.0f}", flush=True)  # fmt: skip
+            for error in result.errors[:5]:
+                print(f"    {error}")
+    growth = rss[-1] - rss[0]
+    print(f"RSS after round 1: {rss[0]:.0f} MB, after round {args.rounds}: {rss[-1]:.0f} MB ({growth:+.0f} MB)")
+    print(f"post p99 (worst round): {max(post_p99):.2f} s (target <= {TARGET_POST_P99_S} s)")
+
+
+if __name__ == "__main__":
+    main()

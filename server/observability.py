@@ -1,0 +1,170 @@
+"""Running it like a service: JSON log lines, an access log, and Prometheus metrics.
+
+Logs are JSON lines on stderr, one object per line (``ts``, ``level``, ``logger``, ``msg``, then the record's own
+fields: ``incident`` on errors, ``method``/``path``/``status``/``ms`` on access lines), for a log shipper to index
+without a parsing rule. uvicorn's own loggers go through the same handler; its plain access log is replaced by
+``evostim.access`` (one line per request, the route's template, status, duration and the incident id of a 5xx).
+
+Metrics (``GET /metrics``, Prometheus text format) live in prometheus-client's process-wide registry. With several
+worker processes (``evostim serve --workers N``) the parent sets ``PROMETHEUS_MULTIPROC_DIR`` and each scrape sums
+the workers' files (counters and histograms add up; the per-process cache gauges are summed over live workers).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = [
+    "CONTENT_TYPE_LATEST",
+    "DECODE_SECONDS",
+    "GENERATIONS_SERVED",
+    "IMAGE_CACHE_BYTES",
+    "OPTIMIZER_CACHE_BYTES",
+    "OPTIMIZER_CACHE_SESSIONS",
+    "POST_SECONDS",
+    "RUNNING_SESSIONS",
+    "AccessLog",
+    "JsonFormatter",
+    "configure_logging",
+    "metrics_text",
+]
+
+# -- metrics -----------------------------------------------------------------------------------------------------
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.5, 5.0, 10.0)
+GENERATIONS_SERVED: Final = Counter(
+    "evostim_generations_served", "Generations closed by a post of responses (replays not counted)"
+)
+POST_SECONDS: Final = Histogram(
+    "evostim_post_seconds",
+    "POST .../responses: the request's time in the server, answer included (replays too)",
+    buckets=_LATENCY_BUCKETS,
+)
+DECODE_SECONDS: Final = Histogram(
+    "evostim_decode_seconds", "One batched decode of latent codes into pixels", buckets=_LATENCY_BUCKETS
+)
+REQUESTS: Final = Counter(
+    "evostim_http_requests", "HTTP requests answered, by route template and status", ["method", "route", "status"]
+)
+RUNNING_SESSIONS: Final = Gauge(
+    "evostim_active_sessions",
+    "Sessions whose status is running (counted in the database when scraped)",
+    multiprocess_mode="mostrecent",
+)
+IMAGE_CACHE_BYTES: Final = Gauge(
+    "evostim_image_cache_bytes", "Bytes held by the image cache (pixels and encoded files)", multiprocess_mode="livesum"
+)
+OPTIMIZER_CACHE_SESSIONS: Final = Gauge(
+    "evostim_optimizer_cache_sessions", "Optimizers kept in memory between posts", multiprocess_mode="livesum"
+)
+OPTIMIZER_CACHE_BYTES: Final = Gauge(
+    "evostim_optimizer_cache_bytes", "Array bytes of the optimizers kept in memory", multiprocess_mode="livesum"
+)
+
+
+def metrics_text() -> bytes:
+    """The Prometheus exposition: this process's registry, or every worker's when running several."""
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return generate_latest(REGISTRY)
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
+
+
+# -- logs --------------------------------------------------------------------------------------------------------
+_STANDARD_FIELDS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "color_message"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (UTC, ISO 8601), level, logger, message, the record's extra fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        line.update((k, v) for k, v in record.__dict__.items() if k not in _STANDARD_FIELDS and not k.startswith("_"))
+        if record.exc_info:
+            line["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+def configure_logging(level: str) -> None:
+    """JSON lines on stderr for evostim's and uvicorn's loggers, at ``level`` (debug, info, warning, error)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    # our access log replaces uvicorn's (which knows neither the route nor the incident)
+    logging.getLogger("uvicorn.access").disabled = True
+
+
+class AccessLog:
+    """ASGI middleware: one ``evostim.access`` line per HTTP request, and the request counter.
+
+    The path logged is the route's template (``/v1/sessions/{session_id}``) in the metric, to keep its label set
+    small, and the real path in the log line. A 5xx line carries the incident id its problem answer named.
+    """
+
+    def __init__(self, app: ASGIApp, *, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._app = app
+        self._clock = clock
+        self._log = logging.getLogger("evostim.access")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = self._clock()
+        status = 500  # an exception that escapes before the answer starts is answered 500 outside
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._app(scope, receive, send_wrapper)
+        finally:
+            self._record(scope, status, (self._clock() - started) * 1e3)
+
+    def _record(self, scope: Scope, status: int, ms: float) -> None:
+        route = getattr(scope.get("route"), "path", "unmatched")
+        REQUESTS.labels(scope["method"], route, str(status)).inc()
+        if scope["method"] == "POST" and route.endswith("/responses"):
+            POST_SECONDS.observe(ms / 1e3)
+        fields: dict[str, Any] = {"method": scope["method"], "path": scope["path"], "status": status}
+        fields["ms"] = round(ms, 2)
+        incident = scope.get("state", {}).get("incident")
+        if incident is not None:
+            fields["incident"] = incident
+        client = scope.get("client")
+        if client:
+            fields["client"] = client[0]
+        level = logging.ERROR if status >= 500 else logging.INFO
+        self._log.log(level, "%s %s %d", scope["method"], scope["path"], status, extra=fields)

@@ -1,0 +1,291 @@
+"""Running it like a service: health and readiness, Prometheus metrics, JSON logs with an access log and incident
+ids, hashed and read-only tokens, the refusals of `evostim serve`, several worker processes on one database."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.exc import OperationalError
+
+from evostim.clients.local_server import free_port
+from evostim.server import cli
+from evostim.server.config import Settings, token_digest
+from evostim.server.observability import JsonFormatter
+from evostim.server.store import Store
+from tests.conftest import counts_for
+
+TOKEN_A = "token-of-lab-a-0123456789"
+TOKEN_B = "token-of-lab-b-0123456789"
+VIEWER = "dashboard-token-0123456789"
+
+
+def sample(text: str, name: str) -> float:
+    """One unlabelled sample of a Prometheus exposition (0 when absent)."""
+    match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
+    return float(match[1]) if match else 0.0
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# -- health, readiness, metrics ----------------------------------------------------------------------------------
+def test_healthz_and_readyz_answer_when_the_database_and_the_generator_are_there(api: TestClient) -> None:
+    assert api.get("/healthz").json() == {"status": "ok"}
+    ready = api.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "checks": {"database": "ok", "generator:dcgan-faces": "ok"}}
+
+
+def test_readyz_is_a_503_problem_naming_what_is_missing(make_api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    api = make_api(ready_generators=["dcgan-faces", "deepsim-fc6"], weights_dir=Path("/nonexistent"))
+    answer = api.get("/readyz")
+    assert answer.status_code == 503 and answer.headers["content-type"] == "application/problem+json"
+    problem = answer.json()
+    assert problem["type"] == "/problems/not-ready" and problem["retryable"] is True
+    assert problem["checks"]["database"] == "ok" and problem["checks"]["generator:dcgan-faces"] == "ok"
+    assert "deepsim-fc6.pt" in problem["checks"]["generator:deepsim-fc6"]
+    assert "deepsim-fc6" in problem["detail"]
+
+    def unreachable() -> None:
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(api.app.state.store, "ping", unreachable)
+    problem = api.get("/readyz").json()
+    assert problem["checks"]["database"].startswith("unreachable: OperationalError")
+    assert api.get("/healthz").status_code == 200  # alive all the same: a restart would not help
+
+
+def test_metrics_count_generations_post_latency_decodes_sessions_and_caches(api: TestClient) -> None:
+    before = api.get("/metrics").text
+    created = api.post("/v1/sessions", json={"seed": 1, "population_size": 6}).json()
+    manifest = created["generation"]
+    for number in range(2):
+        key = {"Idempotency-Key": f"k{number}"}
+        answer = api.post(manifest["responses_url"], json=counts_for(manifest), headers=key)
+        manifest = answer.json()["next"]
+    api.post(manifest["responses_url"], json=counts_for(manifest), headers={"Idempotency-Key": "k2"})
+    api.post(manifest["responses_url"], json=counts_for(manifest), headers={"Idempotency-Key": "k2"})  # a replay
+    after = api.get("/metrics")
+    assert after.headers["content-type"].startswith("text/plain; version=")
+    text = after.text
+    served = sample(text, "evostim_generations_served_total") - sample(before, "evostim_generations_served_total")
+    posts = sample(text, "evostim_post_seconds_count") - sample(before, "evostim_post_seconds_count")
+    decodes = sample(text, "evostim_decode_seconds_count") - sample(before, "evostim_decode_seconds_count")
+    assert served == 3 and posts == 4 and decodes >= 4  # the replay is a post, not a generation
+    assert sample(text, "evostim_active_sessions") >= 1
+    assert sample(text, "evostim_image_cache_bytes") > 0
+    assert sample(text, "evostim_optimizer_cache_sessions") >= 1 and sample(text, "evostim_optimizer_cache_bytes") > 0
+    assert 'evostim_post_seconds_bucket{le="1.5"}' in text
+    assert 'evostim_http_requests_total{method="POST",route="/v1/sessions",status="201"}' in text
+
+
+# -- logs --------------------------------------------------------------------------------------------------------
+def test_log_lines_are_json_with_the_records_fields() -> None:
+    record = logging.LogRecord("evostim", logging.ERROR, __file__, 1, "incident %s", ("abc",), None)
+    record.incident = "abc"
+    line = json.loads(JsonFormatter().format(record))
+    assert line["level"] == "error" and line["logger"] == "evostim" and line["msg"] == "incident abc"
+    assert line["incident"] == "abc" and line["ts"].endswith("+00:00")
+
+
+def test_the_access_log_names_each_request_and_a_5xx_its_incident(
+    api: TestClient, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caplog.set_level(logging.INFO)
+    api.get("/v1/sessions")
+    access = [r for r in caplog.records if r.name == "evostim.access"]
+    assert access[-1].status == 200 and access[-1].path == "/v1/sessions" and access[-1].method == "GET"  # type: ignore[attr-defined]
+
+    from evostim.server.errors import StateCorrupt
+
+    def corrupt(*args: Any, **kwargs: Any) -> Any:
+        raise StateCorrupt("the snapshot does not replay")
+
+    monkeypatch.setattr(api.app.state.service, "list_sessions", corrupt)  # type: ignore[attr-defined]
+    caplog.clear()
+    problem = api.get("/v1/sessions").json()
+    incident = problem["incident"]
+    errors = [r for r in caplog.records if r.name == "evostim" and r.levelno == logging.ERROR]
+    access = [r for r in caplog.records if r.name == "evostim.access"]
+    assert errors[-1].incident == incident and errors[-1].exc_info is not None  # type: ignore[attr-defined]
+    assert access[-1].status == 500 and access[-1].incident == incident  # type: ignore[attr-defined]
+    assert access[-1].levelno == logging.ERROR
+
+
+# -- tokens ------------------------------------------------------------------------------------------------------
+def test_only_token_digests_are_kept_and_a_digest_may_be_configured_instead_of_the_token() -> None:
+    settings = Settings(tokens=[TOKEN_A, token_digest(TOKEN_B)], read_tokens=[VIEWER], environment="production")
+    dumped = settings.model_dump_json()
+    assert TOKEN_A not in dumped and VIEWER not in dumped
+    assert settings.tokens == [token_digest(TOKEN_A), token_digest(TOKEN_B)]
+    assert all(re.fullmatch(r"sha256:[0-9a-f]{64}", t) for t in settings.tokens + settings.read_tokens)
+    with pytest.raises(ValueError, match="16 characters"):
+        Settings(tokens=["short"], environment="production")
+    Settings(tokens=[token_digest("short")], environment="production")  # a digest says nothing of its length
+
+
+def test_owners_stay_what_earlier_versions_stored_so_old_databases_keep_their_sessions(
+    make_api: Any, tmp_path: Path
+) -> None:
+    api = make_api(tokens=[token_digest(TOKEN_A)])  # configured as a digest: the owner is the same
+    session_id = api.post("/v1/sessions", json={"seed": 2}, headers=bearer(TOKEN_A)).json()["session"]["id"]
+    stored = Store(f"sqlite:///{tmp_path / 'evostim.db'}")
+    try:
+        record = stored.get_session(session_id)
+    finally:
+        stored.close()
+    assert record is not None and record.owner == hashlib.sha256(TOKEN_A.encode()).hexdigest()[:32]
+
+
+def test_a_read_only_token_views_every_session_and_may_not_post(make_api: Any) -> None:
+    api = make_api(tokens=[TOKEN_A, TOKEN_B], read_tokens=[VIEWER])
+    mine = api.post("/v1/sessions", json={"seed": 3, "population_size": 4}, headers=bearer(TOKEN_A)).json()
+    theirs = api.post("/v1/sessions", json={"seed": 4, "population_size": 4}, headers=bearer(TOKEN_B)).json()
+    listed = api.get("/v1/sessions", headers=bearer(VIEWER)).json()
+    assert {s["id"] for s in listed["items"]} == {mine["session"]["id"], theirs["session"]["id"]}
+    assert listed["total"] == 2
+    assert api.get(f"/v1/sessions/{theirs['session']['id']}", headers=bearer(VIEWER)).status_code == 200
+    image = api.get(theirs["generation"]["stimuli"][0]["url"], headers=bearer(VIEWER))
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert api.get(f"/v1/sessions/{mine['session']['id']}/history", headers=bearer(VIEWER)).status_code == 200
+    # lab-wide viewing only: a rig's token still sees only its own sessions
+    assert api.get(f"/v1/sessions/{theirs['session']['id']}", headers=bearer(TOKEN_A)).status_code == 404
+
+    manifest = mine["generation"]
+    refused = api.post(manifest["responses_url"], json=counts_for(manifest), headers=bearer(VIEWER))
+    assert refused.status_code == 403 and refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["type"] == "/problems/forbidden" and "read-only" in refused.json()["detail"]
+    assert api.post("/v1/sessions", json={}, headers=bearer(VIEWER)).status_code == 403
+    assert api.post(f"/v1/sessions/{mine['session']['id']}/stop", headers=bearer(VIEWER)).status_code == 403
+    assert api.get(f"/v1/sessions/{mine['session']['id']}", headers=bearer(TOKEN_A)).json()["generation"] == 0
+    assert api.get("/v1/sessions", headers=bearer("not-a-token-at-all")).status_code == 401
+
+
+# -- the command line --------------------------------------------------------------------------------------------
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No EVOSTIM_* settings from the test run's environment; whatever `serve` sets is undone afterwards."""
+    for name in list(os.environ):
+        if name.startswith("EVOSTIM_") or name == "PROMETHEUS_MULTIPROC_DIR":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("EVOSTIM_DATA_DIR", "unused")  # restored (deleted) after the test, whatever serve sets
+
+
+def refusal(argv: list[str]) -> str:
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(argv)
+    return str(stopped.value.code)
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_serve_refuses_an_open_address_without_tokens_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    line = refusal(["serve", "--host", "0.0.0.0"])
+    assert line.startswith("evostim serve: refusing to listen on 0.0.0.0 without bearer tokens") and "\n" not in line
+    assert "--insecure-no-auth" in line and "EVOSTIM_TOKENS" in line
+    monkeypatch.setenv("EVOSTIM_ENVIRONMENT", "production")
+    line = refusal(["serve"])
+    assert line == (
+        "evostim serve: refusing to start: EVOSTIM_TOKENS must be set in production: "
+        "without tokens anyone can drive sessions"
+    )
+    assert refusal(["serve", "--workers", "0"]) == "evostim serve: --workers must be 1 or more"
+
+
+def test_loopback_addresses_need_no_tokens() -> None:
+    assert all(cli._is_loopback(host) for host in ("127.0.0.1", "127.0.1.1", "::1", "[::1]", "localhost"))
+    assert not any(cli._is_loopback(host) for host in ("0.0.0.0", "::", "192.168.1.20", "rig-server.lab"))
+
+
+def test_version_and_token_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["--version"])
+    assert stopped.value.code == 0 and re.fullmatch(r"evostim \S+\n", capsys.readouterr().out)
+    cli.main(["token"])
+    token, digest = (line.rsplit(" ", 1)[1] for line in capsys.readouterr().out.splitlines())
+    assert len(token) >= 32 and digest == token_digest(token)
+
+
+# -- several worker processes on one SQLite file -----------------------------------------------------------------
+@pytest.fixture
+def two_workers(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVOSTIM_")}
+    log = tmp_path / "server.log"
+    command = [sys.executable, "-m", "evostim", "serve", "--port", str(port), "--workers", "2"]
+    command += ["--data-dir", str(tmp_path / "data")]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("two workers did not get ready: " + log.read_text()[-2000:])
+        yield url, log
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def _race(post: Callable[..., httpx.Response], headers: dict[str, str], racers: int) -> list[httpx.Response]:
+    """The same post sent by ``racers`` threads at once."""
+    with ThreadPoolExecutor(racers) as pool:
+        return list(pool.map(lambda _: post(headers=headers), range(racers)))
+
+
+def _run_session(url: str, seed: int, generations: int, racers: int) -> list[Any]:
+    """A session stepped ``generations`` times; each post is sent by ``racers`` clients at once (same key)."""
+    with httpx.Client(base_url=url, timeout=60) as http:
+        manifest = http.post("/v1/sessions", json={"seed": seed, "population_size": 6}).json()["generation"]
+        session_id = manifest["session_id"]
+        for number in range(generations):
+            post = partial(http.post, manifest["responses_url"], json=counts_for(manifest, seed=number))
+            answers = _race(post, {"Idempotency-Key": f"gen-{number}"}, racers)
+            accepted = [a for a in answers if a.status_code == 200]
+            assert accepted and all(a.status_code in (200, 409) for a in answers), [a.text for a in answers]
+            assert all(a.json() == accepted[0].json() for a in accepted)  # replays of one stored answer
+            manifest = http.get(f"/v1/sessions/{session_id}/generations/{number + 1}").json()
+        history: list[Any] = http.get(f"/v1/sessions/{session_id}/history").json()["generations"]
+        return history
+
+
+def test_two_workers_on_one_sqlite_file_count_each_generation_once_and_propose_what_one_process_does(
+    two_workers: tuple[str, Path], tmp_path: Path, make_api: Any
+) -> None:
+    url, log = two_workers
+    raced = _run_session(url, seed=21, generations=4, racers=4)
+    single = make_api()  # one process, one request at a time: the reference run
+    manifest = single.post("/v1/sessions", json={"seed": 21, "population_size": 6}).json()["generation"]
+    for number in range(4):
+        manifest = single.post(manifest["responses_url"], json=counts_for(manifest, seed=number)).json()["next"]
+    reference = single.get(f"/v1/sessions/{manifest['session_id']}/history").json()["generations"]
+    assert len(raced) == len(reference) == 5
+    for ours, theirs in zip(raced, reference, strict=True):
+        assert [s["code"] for s in ours["stimuli"]] == [s["code"] for s in theirs["stimuli"]]
+        assert [s["counts"] for s in ours["stimuli"]] == [s["counts"] for s in theirs["stimuli"]]
+    metrics = httpx.get(f"{url}/metrics").text  # summed over both workers
+    assert sample(metrics, "evostim_generations_served_total") == 4
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert any(line.get("address") == url and line["workers"] == 2 for line in lines)
+    assert any("SQLite" in line["msg"] for line in lines if line["level"] == "warning")
