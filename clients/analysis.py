@@ -2,7 +2,8 @@
 
 Pure functions on numpy arrays (no torch, no HTTP, no plotting): the dashboard, the HTML report
 (:mod:`evostim.clients.report`) and notebooks all call these. Build an :class:`Evolution` from the JSON of
-``GET /v1/sessions/{id}/history`` with :meth:`Evolution.from_history`, then::
+``GET /v1/sessions/{id}/history?codes=true`` (``client.history(session_id, codes=True)``; without codes the
+score analyses still work) with :meth:`Evolution.from_history`, then::
 
     scores = score_trajectory(evolution)          # per generation mean / SEM / max, references, per channel
     best = best_per_generation(evolution)         # the best evolved stimulus of each generation
@@ -281,7 +282,7 @@ def mean_codes(evolution: Evolution) -> FloatArray:
     if evolution.codes is None:
         raise CodesMissing(
             f"session {evolution.id}: its history carries no latent codes, so mean codes and the trajectory PCA "
-            "cannot be computed; fetch the history with codes"
+            "cannot be computed; fetch the history with codes (client.history(session_id, codes=True))"
         )
     rows = evolution.evolved & ~np.isnan(evolution.codes).any(axis=1)
     n = np.bincount(evolution.position[rows], minlength=len(evolution.numbers))

@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -30,7 +31,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from evostim.clients.errors import EvostimError, ValidationError, error_from_problem
-from evostim.protocol import BlockResponsesSubmit, ResponsesSubmit, SessionCreate, SessionFork
+from evostim.protocol import BlockResponsesSubmit, ExportFormat, ResponsesSubmit, SessionCreate, SessionFork
 
 __all__ = ["AsyncClient", "Client", "EvostimError"]
 
@@ -184,6 +185,26 @@ def _block_call(session_ids: Sequence[str]) -> _Call:
     return _get("/v1/blocks", {"sessions": ",".join(session_ids)})
 
 
+def _history_call(session_id: str, codes: bool, from_generation: int, to_generation: int | None) -> _Call:
+    params: dict[str, Any] = {"codes": codes, "from_generation": from_generation}
+    if to_generation is not None:
+        params["to_generation"] = to_generation
+    return _get(f"/v1/sessions/{session_id}/history", params)
+
+
+def _export_call(session_id: str, format: ExportFormat) -> _Call:
+    return _get(f"/v1/sessions/{session_id}/export", {"format": format})
+
+
+def _write_file(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` whole or not at all (a temporary file renamed into place)."""
+    target = Path(path)
+    partial = target.with_name(f".{target.name}.partial")
+    partial.write_bytes(data)
+    partial.replace(target)
+    return target
+
+
 def _image_call(url: str, size: int | None) -> _Call:
     return _get(url, {"size": size} if size else None)
 
@@ -271,8 +292,16 @@ class Client:
         """A generation's manifest; ``'current'`` follows the redirect to the open one."""
         return self._json(_generation_call(session_id, number))
 
-    def history(self, session_id: str) -> dict[str, Any]:
-        return self._json(_get(f"/v1/sessions/{session_id}/history"))
+    def history(
+        self, session_id: str, *, codes: bool = False, from_generation: int = 0, to_generation: int | None = None
+    ) -> dict[str, Any]:
+        """Generations ``from_generation <= g < to_generation`` (None: to the last): counts, scores, optimizer
+        summary; each stimulus's latent ``code`` only with ``codes=True`` (otherwise null)."""
+        return self._json(_history_call(session_id, codes, from_generation, to_generation))
+
+    def export(self, session_id: str, format: ExportFormat, path: str | Path) -> Path:
+        """Download the whole session as ``format`` (npz, parquet, nwb) into ``path``; returns the path."""
+        return _write_file(path, self._send(_export_call(session_id, format)).content)
 
     def stop(self, session_id: str) -> dict[str, Any]:
         return self._json(_post(f"/v1/sessions/{session_id}/stop"))
@@ -410,8 +439,16 @@ class AsyncClient:
         """A generation's manifest; ``'current'`` follows the redirect to the open one."""
         return await self._json(_generation_call(session_id, number))
 
-    async def history(self, session_id: str) -> dict[str, Any]:
-        return await self._json(_get(f"/v1/sessions/{session_id}/history"))
+    async def history(
+        self, session_id: str, *, codes: bool = False, from_generation: int = 0, to_generation: int | None = None
+    ) -> dict[str, Any]:
+        """Generations ``from_generation <= g < to_generation`` (None: to the last): counts, scores, optimizer
+        summary; each stimulus's latent ``code`` only with ``codes=True`` (otherwise null)."""
+        return await self._json(_history_call(session_id, codes, from_generation, to_generation))
+
+    async def export(self, session_id: str, format: ExportFormat, path: str | Path) -> Path:
+        """Download the whole session as ``format`` (npz, parquet, nwb) into ``path``; returns the path."""
+        return _write_file(path, (await self._send(_export_call(session_id, format))).content)
 
     async def stop(self, session_id: str) -> dict[str, Any]:
         return await self._json(_post(f"/v1/sessions/{session_id}/stop"))

@@ -3,7 +3,7 @@
 Every figure is an inline base64 PNG drawn with matplotlib's Agg canvas (no pyplot state), the CSS is inline, and
 nothing is fetched from anywhere: the file opens offline and can be mailed or archived as it is::
 
-    evolution = Evolution.from_history(client.history(session_id))
+    evolution = Evolution.from_history(client.history(session_id, codes=True))
     best = best_per_generation(evolution)
     images = ReportImages(best={i: fetch_png(i) for i in best.ids if i is not None})
     write_report(evolution, "session.html", images=images)

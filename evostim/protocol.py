@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from evostim.optimizers import DEFAULT_OPTIMIZER
 
 __all__ = [
+    "MAX_GENERATION",
+    "ExportFormat",
     "GenerationPublic",
     "ObjectiveConfig",
     "OptimizerConfig",
@@ -28,6 +30,11 @@ __all__ = [
     "StimulusPublic",
     "StimulusResponse",
 ]
+
+# The largest generation number a request may name (the store's 32-bit integer column): bigger is a 422, not a 500.
+MAX_GENERATION = 2**31 - 1
+# GET /v1/sessions/{id}/export?format=...; each format's file name extension is its name.
+ExportFormat = Literal["npz", "parquet", "nwb"]
 
 ChannelName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 Count = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -169,6 +176,7 @@ class SessionPublic(BaseModel):
     created_at: datetime
     best_score: float | None
     best_stimulus: str | None
+    best_image_url: str | None = Field(default=None, description="the best stimulus's image (PNG); null before any")
     config: dict[str, Any] = Field(description="the full, resolved configuration")
 
 

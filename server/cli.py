@@ -1,6 +1,6 @@
 """The ``evostim`` command: ``serve`` runs the server, ``demo`` runs an in-silico closed-loop evolution,
 ``metric`` computes a generator's metric eigenbasis for the ``subspace`` optimizer, ``rig`` bridges a rig
-that exchanges files instead of HTTP."""
+that exchanges files instead of HTTP, ``export`` downloads a whole session as npz, Parquet or NWB."""
 
 from __future__ import annotations
 
@@ -213,6 +213,29 @@ def _rig(args: argparse.Namespace) -> None:
         print("the session finished")
 
 
+def _export(args: argparse.Namespace) -> None:
+    from evostim.clients.client import Client
+    from evostim.clients.errors import EvostimError
+
+    out = Path(args.out or f"{args.session}.{args.format}")
+    try:
+        with Client(args.url, token=args.token or os.environ.get("EVOSTIM_TOKEN"), timeout=300.0) as client:
+            client.export(args.session, args.format, out)
+    except EvostimError as error:  # the server's problem detail, e.g. the extra it needs
+        raise SystemExit(f"evostim export: {error}") from None
+    print(f"{out} ({out.stat().st_size:,} bytes)")
+
+
+def _add_export(commands: Any) -> None:
+    export = commands.add_parser("export", help="download a whole session as npz, parquet or nwb")
+    export.add_argument("session", help="the session id")
+    export.add_argument("--format", choices=["npz", "parquet", "nwb"], default="npz")
+    export.add_argument("--url", default=os.environ.get("EVOSTIM_URL", "http://127.0.0.1:8000"), help="the server")
+    export.add_argument("--token", help="bearer token (default: EVOSTIM_TOKEN)")
+    export.add_argument("--out", help="file to write (default: SESSION.FORMAT)")
+    export.set_defaults(run=_export)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="evostim", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -267,6 +290,8 @@ def main(argv: list[str] | None = None) -> None:
         "--max-backoff", type=float, default=30.0, help="longest wait between retries while the server is unreachable"
     )
     rig.set_defaults(run=_rig)
+
+    _add_export(commands)
 
     args = parser.parse_args(argv)
     try:

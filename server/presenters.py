@@ -55,6 +55,7 @@ def session_public(record: SessionRecord, config: SessionConfig) -> SessionPubli
         created_at=created_at,
         best_score=record.best_score,
         best_stimulus=record.best_stimulus,
+        best_image_url=None if record.best_stimulus is None else stimulus_url(record.id, record.best_stimulus),
         config=config.to_stored(),
     )
 
@@ -99,12 +100,15 @@ def history(
     generations: Sequence[GenerationRecord],
     stimuli: Sequence[StimulusRecord],
     responses: Mapping[str, ResponseRecord],
+    *,
+    codes: bool,
 ) -> SessionHistory:
-    """Every generation: its stimuli with codes, counts, baselines and scores, and the optimizer's summary."""
+    """The given generations: their stimuli with counts, baselines, scores (and codes if asked), the optimizer's
+    summary."""
     by_generation: dict[int, list[HistoryStimulus]] = {g.number: [] for g in generations}
     for s in stimuli:
         if s.generation in by_generation:
-            by_generation[s.generation].append(_history_stimulus(s, responses.get(s.stimulus_id)))
+            by_generation[s.generation].append(_history_stimulus(s, responses.get(s.stimulus_id), codes=codes))
     return SessionHistory(
         session=public,
         generations=[
@@ -119,12 +123,12 @@ def history(
     )
 
 
-def _history_stimulus(stimulus: StimulusRecord, response: ResponseRecord | None) -> HistoryStimulus:
+def _history_stimulus(stimulus: StimulusRecord, response: ResponseRecord | None, *, codes: bool) -> HistoryStimulus:
     return HistoryStimulus(
         id=stimulus.stimulus_id,
         kind=stimulus.kind,  # type: ignore[arg-type]
         index=stimulus.index,
-        code=stimulus.code.tolist(),
+        code=stimulus.code.tolist() if codes else None,
         counts=None if response is None else response.counts,
         baseline=None if response is None else response.baseline,
         score=None if response is None else response.score,

@@ -58,6 +58,11 @@ class Renderer:
         if todo:
             self._pixels(generator, [codes[i] for i in todo], [keys[i] for i in todo])
 
+    def pixels(self, generator: str, codes: Sequence[FloatArray]) -> NDArray[np.uint8]:
+        """The images of ``codes`` as (B, H, W, 3) uint8 at the generator's size (cached pixels, else one decode)."""
+        keys = [code_key(generator, code) for code in codes]
+        return self._pixels(generator, codes, keys).permute(0, 2, 3, 1).cpu().numpy()
+
     def image(self, generator: str, code: FloatArray, fmt: ImageFormat, size: int | None) -> bytes:
         """One encoded image (a fetch): from the cache, or rendered as a batch of one."""
         return self.render(generator, [code], fmt, size)[0]

@@ -26,6 +26,7 @@ from evostim.generators import GeneratorError, GeneratorSpec, ImageGenerator, ge
 from evostim.protocol import (
     BlockManifest,
     BlockResponsesSubmit,
+    ExportFormat,
     GenerationPublic,
     ObjectiveConfig,
     OptimizerConfig,
@@ -39,13 +40,14 @@ from evostim.protocol import (
     SessionPublic,
     SessionsPublic,
 )
-from evostim.server import presenters
+from evostim.server import exports, presenters
 from evostim.server.blocks import merge_manifests, split_block
 from evostim.server.config import Settings
 from evostim.server.errors import (
     DomainError,
     GenerationNotFound,
     IdempotencyKeyReused,
+    InvalidRequest,
     InvalidResponses,
     InvalidSessionConfig,
     SessionNotFound,
@@ -69,6 +71,7 @@ from evostim.server.store import (
     ANY_OWNER,
     IdempotencyRecord,
     ReferenceRecord,
+    ResponseRecord,
     SessionRecord,
     StimulusRecord,
     Store,
@@ -77,6 +80,7 @@ from evostim.server.store import (
 __all__ = ["SessionService", "Timings"]
 
 Timings = dict[str, float]
+_ZIP_BATCH = 16  # images rendered at a time for images.zip: bounds memory at large sizes
 
 
 def _request_hash(scope: str | int, body: Any) -> str:
@@ -231,13 +235,64 @@ class SessionService:
             raise StimulusNotFound(f"session {session_id} has no stimulus {stimulus_id!r}")
         return self._renderer.image(SessionConfig.from_stored(session.config).generator, stimulus.code, fmt, size)
 
-    def history(self, owner: str, session_id: str) -> SessionHistory:
+    def history(
+        self, owner: str, session_id: str, *, codes: bool = False, first: int = 0, stop: int | None = None
+    ) -> SessionHistory:
+        """Generations ``first <= g < stop`` (``stop`` None: to the last); latent codes only when asked."""
+        if stop is not None and stop < first:
+            raise InvalidRequest(f"to_generation ({stop}) is exclusive and must not be below from_generation ({first})")
         session = self._session(owner, session_id)
-        generations = self._store.list_generations(session_id)
-        last = generations[-1].number if generations else 0
-        stimuli = self._store.get_stimuli(session_id, 0, last)
-        responses = {r.stimulus_id: r for r in self._store.get_responses(session_id, 0, last)}
-        return presenters.history(self._public(session), generations, stimuli, responses)
+        listed = self._store.list_generations(session_id)
+        generations = [g for g in listed if g.number >= first and (stop is None or g.number < stop)]
+        stimuli: list[StimulusRecord] = []
+        responses: dict[str, ResponseRecord] = {}
+        if generations:
+            last = generations[-1].number
+            stimuli = self._store.get_stimuli(session_id, first, last)
+            responses = {r.stimulus_id: r for r in self._store.get_responses(session_id, first, last)}
+        return presenters.history(self._public(session), generations, stimuli, responses, codes=codes)
+
+    # -- data out (server/exports.py) ------------------------------------------------------------------
+    def export(self, owner: str, session_id: str, fmt: ExportFormat, path: Path) -> None:
+        """Write the whole session to ``path`` in ``fmt`` (npz, parquet, nwb); a missing extra refuses first."""
+        exports.check_extra(fmt)
+        exports.write_export(self._export_data(self._session(owner, session_id)), fmt, path)
+
+    def _export_data(self, session: SessionRecord) -> exports.SessionData:
+        config = SessionConfig.from_stored(session.config)
+        session_id = session.id
+
+        def read(first: int, last: int) -> tuple[list[StimulusRecord], dict[str, ResponseRecord]]:
+            responses = self._store.get_responses(session_id, first, last)
+            return self._store.get_stimuli(session_id, first, last), {r.stimulus_id: r for r in responses}
+
+        return exports.SessionData(
+            session=self._public(session),
+            channels=tuple(config.channels),
+            latent_dim=generator_spec(config.generator).latent_dim,
+            generations=self._store.list_generations(session_id),
+            read=read,
+            pixels=lambda codes: self._renderer.pixels(config.generator, codes),
+        )
+
+    def generation_images(
+        self, owner: str, session_id: str, number: int, fmt: ImageFormat, size: int | None
+    ) -> Iterator[tuple[str, bytes]]:
+        """Every image of generation ``number`` as (``<stimulus id>.<fmt>``, bytes), rendered a batch at a time as
+        the iterator is read (the session and generation are checked at once)."""
+        session = self._session(owner, session_id)
+        if self._store.get_generation(session_id, number) is None:
+            raise GenerationNotFound(f"session {session_id} has no generation {number}")
+        generator = SessionConfig.from_stored(session.config).generator
+        stimuli = self._store.get_stimuli(session_id, number)
+
+        def images() -> Iterator[tuple[str, bytes]]:
+            for start in range(0, len(stimuli), _ZIP_BATCH):
+                batch = stimuli[start : start + _ZIP_BATCH]
+                encoded = self._renderer.render(generator, [s.code for s in batch], fmt, size)
+                yield from ((f"{s.stimulus_id}.{fmt}", data) for s, data in zip(batch, encoded, strict=True))
+
+        return images()
 
     # -- responses -------------------------------------------------------------------------------------
     def submit_responses(

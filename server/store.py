@@ -181,6 +181,8 @@ class GenerationRecord:
     order: list[str]
     closed: bool
     summary: dict[str, float] | None
+    opened_at: datetime | None = None  # UTC
+    closed_at: datetime | None = None  # UTC; None while open
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,16 @@ class IdempotencyRecord:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; every stored one is UTC."""
+    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _generation_record(row: _GenerationRow) -> GenerationRecord:
+    closed = row.closed_at is not None
+    return GenerationRecord(row.number, row.order, closed, row.summary, _utc(row.opened_at), _utc(row.closed_at))
 
 
 class Store:
@@ -441,16 +453,14 @@ class Store:
     def get_generation(self, session_id: str, number: int) -> GenerationRecord | None:
         with self._sessions() as tx:
             row = tx.get(_GenerationRow, (session_id, number))
-            if row is None:
-                return None
-            return GenerationRecord(row.number, row.order, row.closed_at is not None, row.summary)
+            return None if row is None else _generation_record(row)
 
     def list_generations(self, session_id: str) -> list[GenerationRecord]:
         with self._sessions() as tx:
             rows = tx.scalars(
                 select(_GenerationRow).where(_GenerationRow.session_id == session_id).order_by(_GenerationRow.number)
             )
-            return [GenerationRecord(r.number, r.order, r.closed_at is not None, r.summary) for r in rows]
+            return [_generation_record(r) for r in rows]
 
     @staticmethod
     def _stimulus_record(row: _StimulusRow) -> StimulusRecord:

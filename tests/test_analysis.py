@@ -231,7 +231,7 @@ def test_from_history_holds_exactly_what_the_server_answered(api: TestClient) ->
         if g == 1:
             body["responses"] = body["responses"][1:]  # an aborted trial
         manifest = api.post(manifest["responses_url"], json=body).json()["next"]
-    history = api.get(f"/v1/sessions/{created['session']['id']}/history").json()
+    history = api.get(f"/v1/sessions/{created['session']['id']}/history", params={"codes": True}).json()
     evolution = Evolution.from_history(history)
 
     stimuli = [(g["number"], s) for g in history["generations"] for s in g["stimuli"]]

@@ -31,8 +31,9 @@ def assert_problem(response: Any, status: int, *fragments: str) -> dict[str, Any
     return problem
 
 
-def history(api: TestClient, session_id: str) -> dict[str, Any]:
-    response = api.get(f"/v1/sessions/{session_id}/history")
+def history(api: TestClient, session_id: str, *, codes: bool = True) -> dict[str, Any]:
+    """The whole history, latent codes included unless ``codes=False``."""
+    response = api.get(f"/v1/sessions/{session_id}/history", params={"codes": codes})
     assert response.status_code == 200
     body: dict[str, Any] = response.json()
     return body

@@ -63,7 +63,7 @@ def test_a_simulated_neuron_drives_scores_up_and_a_crash_loses_nothing(tmp_path:
             # Scores rise: the last generations' mean is far above the random first generation's.
             first, last = results[0].evolved_mean, np.mean([r.evolved_mean for r in results[-2:]])
             assert last > 1.5 * first, [r.evolved_mean for r in results]
-            before_crash = client.history(session_id)
+            before_crash = client.history(session_id, codes=True)
             open_manifest = client.generation(session_id)
             assert open_manifest["number"] == 8
 
@@ -76,13 +76,13 @@ def test_a_simulated_neuron_drives_scores_up_and_a_crash_loses_nothing(tmp_path:
         with Client(server.url) as client:
             # The rig never saw the answer and retries: the stored answer is replayed, nothing doubles.
             assert client.post_responses(session_id, 8, posted, idempotency_key="block-8") == answer
-            after = client.history(session_id)
+            after = client.history(session_id, codes=True)
             assert after["generations"][:8] == before_crash["generations"][:8]
             assert len(after["generations"]) == 10 and after["generations"][8]["status"] == "closed"
             # The session goes on, and every proposal equals what an uninterrupted optimizer proposes.
             manifest = answer["next"]
             client.post_responses(session_id, 9, {s["id"]: {"unit": [5.0]} for s in manifest["stimuli"]})
-            final = client.history(session_id)
+            final = client.history(session_id, codes=True)
         for replayed, stored in zip(local_replay(final), stored_codes(final), strict=True):
             np.testing.assert_array_equal(replayed, stored)
     finally:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 
 from evostim.protocol import (
+    MAX_GENERATION,
+    ExportFormat,
     GenerationPublic,
     ResponsesAccepted,
     ResponsesSubmit,
@@ -19,8 +23,10 @@ from evostim.protocol import (
     SessionPublic,
     SessionsPublic,
 )
+from evostim.server import exports
 from evostim.server.errors import StimulusNotFound
-from evostim.server.images import MEDIA_TYPES
+from evostim.server.exports import MEDIA_TYPES as MEDIA_TYPES_OUT
+from evostim.server.images import MEDIA_TYPES, ImageFormat
 from evostim.server.problems import PROBLEM_JSON
 from evostim.server.routes.deps import Owner, Service
 
@@ -60,10 +66,33 @@ def get_session(session_id: str, owner: Owner, service: Service) -> SessionPubli
     return service.get_session(owner, session_id)
 
 
+Generation = Annotated[int, Query(ge=0, le=MAX_GENERATION)]
+
+
 @router.get("/{session_id}/history", responses=_PROBLEMS)
-def get_history(session_id: str, owner: Owner, service: Service) -> SessionHistory:
-    """Every generation: codes, counts per repetition, scores, optimizer summary."""
-    return service.history(owner, session_id)
+def get_history(
+    session_id: str,
+    owner: Owner,
+    service: Service,
+    codes: Annotated[bool, Query(description="include each stimulus's latent code (d floats each)")] = False,
+    from_generation: Annotated[Generation, Query(description="first generation included")] = 0,
+    to_generation: Annotated[
+        Generation | None, Query(description="generations below this one are included (exclusive); default: all")
+    ] = None,
+) -> SessionHistory:
+    """Generations ``from_generation <= g < to_generation``: counts per repetition, baselines, scores, optimizer
+    summary; latent codes with ``codes=true``."""
+    return service.history(owner, session_id, codes=codes, first=from_generation, stop=to_generation)
+
+
+_REDIRECT: dict[int | str, dict[str, Any]] = {
+    307: {
+        "description": "redirect to the open generation (the last one when the session finished)",
+        "headers": {
+            "Location": {"description": "/v1/sessions/{id}/generations/{number}", "schema": {"type": "string"}}
+        },
+    }
+}
 
 
 @router.get("/{session_id}/generations/current", status_code=307, responses=_PROBLEMS)
@@ -119,6 +148,50 @@ def get_stimulus_image(
     return Response(
         data, media_type=MEDIA_TYPES[fmt], headers={"Cache-Control": "private, max-age=31536000, immutable"}
     )
+
+
+def _file_answer(path: Path, media_type: str, filename: str) -> StreamingResponse:
+    """A finished temporary file as the answer, streamed; its name is removed at once, so nothing is left behind
+    even when the client goes away or the server is killed mid-answer."""
+    size, body = exports.read_and_remove(path)
+    headers = {"Content-Length": str(size), "Content-Disposition": f'attachment; filename="{filename}"'}
+    return StreamingResponse(body, media_type=media_type, headers=headers)
+
+
+@router.get(
+    "/{session_id}/generations/{number}/images.zip",
+    responses={**_PROBLEMS, 200: {"content": {MEDIA_TYPES_OUT["zip"]: {}}, "description": "the images"}},
+    response_class=StreamingResponse,
+)
+def get_generation_images(
+    session_id: str,
+    number: Annotated[int, PathParam(ge=0, le=MAX_GENERATION)],
+    owner: Owner,
+    service: Service,
+    format: Annotated[ImageFormat, Query(description="image format of every member")] = "png",
+    size: Annotated[int | None, Query(ge=8, le=2048, description="resize to size x size pixels")] = None,
+) -> StreamingResponse:
+    """Every image of generation ``number`` in one zip, each named ``<stimulus id>.<format>``."""
+    images = service.generation_images(owner, session_id, number, format, size)
+    path = exports.temporary_file(".zip", lambda out: exports.write_zip(out, images))
+    return _file_answer(path, MEDIA_TYPES_OUT["zip"], f"{session_id}-g{number}.zip")
+
+
+@router.get(
+    "/{session_id}/export",
+    responses={**_PROBLEMS, 200: {"content": {m: {} for m in MEDIA_TYPES_OUT.values()}, "description": "the file"}},
+    response_class=StreamingResponse,
+)
+def export_session(
+    session_id: str,
+    owner: Owner,
+    service: Service,
+    format: Annotated[ExportFormat, Query(description="npz (numpy), parquet (pyarrow) or nwb (pynwb)")] = "npz",
+) -> StreamingResponse:
+    """The whole session as one file: one row per stimulus (codes, counts per repetition, baselines, scores,
+    generation timestamps and optimizer summary) and the session's configuration and metadata (docs/protocol.md)."""
+    path = exports.temporary_file(f".{format}", lambda out: service.export(owner, session_id, format, out))
+    return _file_answer(path, MEDIA_TYPES_OUT[format], f"{session_id}.{format}")
 
 
 @router.post("/{session_id}/stop", responses=_PROBLEMS)
