@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench serve clean
+.PHONY: demo test lint lint-docker typecheck bench serve clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: $(STAMP)  ## the whole test suite (slow benchmarks excluded)
 lint: $(STAMP)  ## ruff, and no function above cyclomatic complexity 10 as radon counts it (grade B or better)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 	$(VENV)/bin/xenon --max-absolute B evostim server optimizers generators clients
+
+lint-docker: $(STAMP)  ## no Docker engine needed: hadolint on the Dockerfile, the compose file against its schema
+	$(VENV)/bin/hadolint docker/Dockerfile
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.compose-spec docker/compose.yaml
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

@@ -110,7 +110,7 @@ def percentiles(values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=50, help="concurrent sessions per round")
-    parser.add_argument("--generations", type=int, default=10, help="generations each session runs per round")
+    parser.add_argument("--generations", type=int, default=5, help="generations each session runs per round")
     parser.add_argument("--population", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="10 sessions, 3 generations")

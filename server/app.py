@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from evostim import generators
 from evostim.generators import ImageGenerator
 from evostim.server.config import Settings, get_settings
-from evostim.server.observability import AccessLog, configure_logging
+from evostim.server.observability import AccessLog, configure_logging, limit_malloc_arenas
 from evostim.server.problems import install_problem_handlers
 from evostim.server.routes import blocks, dashboard, events, health, optimizers, sessions
 from evostim.server.routes import generators as generator_routes
@@ -66,4 +66,5 @@ def create_worker_app() -> FastAPI:
     """The app of one worker process of ``evostim serve --workers N``: settings and log level from the environment."""
     settings = get_settings()
     configure_logging(settings.log_level)
+    limit_malloc_arenas(settings.malloc_arenas)
     return create_app(settings)

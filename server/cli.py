@@ -24,12 +24,13 @@ __all__ = ["main"]
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    from evostim.server.observability import configure_logging
+    from evostim.server.observability import configure_logging, limit_malloc_arenas
 
     if args.workers < 1:
         raise SystemExit("evostim serve: --workers must be 1 or more")
     settings = _serve_settings(args)
     configure_logging(settings.log_level)
+    limit_malloc_arenas(settings.malloc_arenas)  # before the server starts its threads
     _refuse_open_without_tokens(args.host, settings.tokens, insecure=args.insecure_no_auth)
     log = logging.getLogger("evostim")
     log.info(
@@ -250,7 +251,12 @@ def main(argv: list[str] | None = None) -> None:
         choices=["debug", "info", "warning", "error", "critical"],
         help="default: EVOSTIM_LOG_LEVEL or info (JSON lines on stderr)",
     )
-    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("EVOSTIM_WORKERS", "1")),
+        help="server processes on one database (default: EVOSTIM_WORKERS or 1)",
+    )
     serve.add_argument(
         "--insecure-no-auth",
         action="store_true",

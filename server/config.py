@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     # /readyz loads these generators (once per process): the server is ready when they are usable.
     ready_generators: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["dcgan-faces"])
     optimizer_cache_mb: int = Field(default=64, ge=0, description="array bytes of optimizers kept between posts")
+    # glibc gives each thread that contends for malloc an arena of its own (up to 8 per core), and the server's
+    # request threads leave them fragmented: measured by benchmarks/load.py, RSS grew ~90 MB a round of 50 sessions
+    # with glibc's default and ~20 MB with 2 (once the image cache was full). 0 keeps glibc's default.
+    malloc_arenas: int = Field(default=2, ge=0, description="glibc malloc arenas of the server process")
     snapshot_every: int = Field(default=10, ge=1, description="optimizer snapshot every N generations")
     image_cache_mb: int = Field(default=256, ge=1)
     reference_seed: int = Field(default=20190502, description="seed of the built-in reference latents")

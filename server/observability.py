@@ -12,6 +12,7 @@ the workers' files (counters and histograms add up; the per-process cache gauges
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
@@ -45,6 +46,7 @@ __all__ = [
     "AccessLog",
     "JsonFormatter",
     "configure_logging",
+    "limit_malloc_arenas",
     "metrics_text",
 ]
 
@@ -89,6 +91,8 @@ def metrics_text() -> bytes:
     return generate_latest(registry)
 
 
+_M_ARENA_MAX: Final = -8  # glibc malloc.h
+
 # -- logs --------------------------------------------------------------------------------------------------------
 _STANDARD_FIELDS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "color_message"}
 
@@ -121,6 +125,20 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).propagate = True
     # our access log replaces uvicorn's (which knows neither the route nor the incident)
     logging.getLogger("uvicorn.access").disabled = True
+
+
+def limit_malloc_arenas(arenas: int) -> bool:
+    """Cap glibc's malloc arenas for the threads this process starts from now on (``mallopt(M_ARENA_MAX)``).
+
+    Returns whether the cap is in force (False on a C library other than glibc, or ``arenas`` 0: the default).
+    """
+    if arenas <= 0 or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(_M_ARENA_MAX, arenas))
+    except (OSError, AttributeError):  # musl and others have no mallopt: nothing to cap
+        return False
 
 
 class AccessLog:
