@@ -289,3 +289,45 @@ def test_two_workers_on_one_sqlite_file_count_each_generation_once_and_propose_w
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     assert any(line.get("address") == url and line["workers"] == 2 for line in lines)
     assert any("SQLite" in line["msg"] for line in lines if line["level"] == "warning")
+
+
+# -- bounded memory ----------------------------------------------------------------------------------------------
+def test_the_optimizer_cache_keeps_the_most_recent_within_its_byte_bound() -> None:
+    from evostim.optimizers import create_optimizer
+    from evostim.server.stepper import OptimizerStepper, array_bytes
+
+    optimizers = [create_optimizer("cholesky-cma", 100, population_size=8, seed=s) for s in range(3)]
+    for optimizer in optimizers:
+        optimizer.ask()
+    size = array_bytes(optimizers[0])
+    assert size >= 8 * 100 * 8  # at least the pending codes
+    stepper = OptimizerStepper(None, snapshot_every=10, cache_bytes=2 * size)  # type: ignore[arg-type]
+    for i, optimizer in enumerate(optimizers):
+        stepper.keep(f"s{i}", optimizer)
+    assert stepper.cached == (2, 2 * size)  # s0, the least recently kept, was dropped
+    stepper.keep("s1", None)
+    assert stepper.cached == (1, size)
+
+
+def test_sessions_whose_optimizers_were_evicted_propose_what_cached_ones_do(make_api: Any) -> None:
+    def run(api: TestClient) -> list[Any]:
+        manifest = api.post("/v1/sessions", json={"seed": 5, "population_size": 6}).json()["generation"]
+        for number in range(3):
+            manifest = api.post(manifest["responses_url"], json=counts_for(manifest, seed=number)).json()["next"]
+        history: list[Any] = api.get(f"/v1/sessions/{manifest['session_id']}/history?codes=true").json()["generations"]
+        return [[s["code"] for s in generation["stimuli"]] for generation in history]
+
+    no_cache = make_api(optimizer_cache_mb=0)  # every post replays its optimizer from the store
+    assert run(no_cache) == run(make_api())
+
+
+def test_cached_pixels_own_their_memory(dcgan: Any) -> None:
+    import numpy as np
+
+    from evostim.server.renderer import Renderer
+
+    renderer = Renderer(lambda name: dcgan, cache_bytes=2**30)
+    renderer.prepare("dcgan-faces", list(np.random.default_rng(0).standard_normal((4, 100))))
+    held = list(renderer._cache._items.values())
+    assert len(held) == 4 and all(isinstance(p, np.ndarray) and p.base is None for p in held)
+    assert renderer.cache_bytes == 4 * 64 * 64 * 3
