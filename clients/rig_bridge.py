@@ -116,6 +116,7 @@ class RigBridge:
         self._refused: dict[int, str] = {}  # generation -> digest of its responses file that was refused
         self._generation: int | None = None  # the open generation, as last seen
         self._last_refusal: int | None = None  # the generation whose file this pass's post had refused
+        self._waiting_for_rig = False  # this pass found the refused file unchanged
         folder.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -157,6 +158,7 @@ class RigBridge:
         Returns False when the session has finished (nothing more to do).
         """
         self._last_refusal = None
+        self._waiting_for_rig = False
         session = self._client.session(self._session_id)
         if session["status"] == "finished":
             return False
@@ -170,7 +172,8 @@ class RigBridge:
         data = responses.read_bytes()
         digest = hashlib.sha256(data).hexdigest()[:24]
         if self._refused.get(number) == digest:
-            return True  # refused as it is: wait for the rig to write it again
+            self._waiting_for_rig = True  # refused as it is: error.json stays until the rig writes it again
+            return True
         answer = self._post(number, data, digest)
         write_atomically(folder / "accepted.json", json.dumps(answer["accepted"], indent=1).encode())
         if answer["next"] is not None:
@@ -218,7 +221,8 @@ class RigBridge:
                 stop.wait(self._report(error, failures, poll_seconds, max_backoff))
                 continue
             failures = 0
-            self._clear_error()
+            if not self._waiting_for_rig:
+                self._clear_error()
             if not more or (max_generations is not None and (self._generation or 0) >= start + max_generations):
                 return
             stop.wait(poll_seconds)

@@ -217,6 +217,7 @@ def test_a_wrong_channel_is_reported_once_and_not_posted_again_until_the_file_ch
             assert report["problem"]["type"] == "/problems/invalid-responses" and "ch7" in report["detail"]
             time.sleep(0.3)  # many polls
             assert posts == [0]  # refused once, not re-posted while the file stays as it is
+            assert error_report(tmp_path) == report  # and the rig is still told why
 
             rig_answers(tmp_path, 0, ["ch1"])
             wait_for(lambda: (tmp_path / "gen_0001" / "manifest.json").is_file())
