@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint lint-docker typecheck bench serve clean
+.PHONY: demo test test-reliability lint lint-docker typecheck bench serve clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ demo: $(STAMP)  ## in-silico closed-loop evolution against a real server; writes
 
 test: $(STAMP)  ## the whole test suite (slow benchmarks excluded)
 	$(PY) -m pytest
+
+test-reliability: $(STAMP)  ## the long fuzzing runs (schemathesis over every endpoint; minutes)
+	$(PY) -m pytest -m reliability
 
 lint: $(STAMP)  ## ruff, and no function above cyclomatic complexity 10 as radon counts it (grade B or better)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -17,7 +17,9 @@ EvostimError                    status   problem type (/problems/<slug>)     ret
 │   ├── ValidationError                   validation-error (also raised by the client before sending a bad body)
 │   ├── ExtraMissing                      extra-missing (install the optional part it names)
 │   ├── GeneratorUnavailable              generator-unavailable (its weights file or package is not in place)
-│   └── MethodNotAllowed         405      method-not-allowed
+│   ├── UnstorableValue                   unstorable-value (NUL in text, an integer beyond 32 bits, NaN)
+│   ├── MethodNotAllowed         405      method-not-allowed
+│   └── ContentTooLarge          413      content-too-large (a body above the server's limit: send less)
 └── ServerError                  5xx      (any other 5xx)                     502/503/504: yes; 500: no
     ├── StateCorrupt             500      state-corrupt                       no: a bug; report it
     ├── InternalError            500      internal-error                      as the answer says
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Conflict",
+    "ContentTooLarge",
     "EvostimError",
     "ExtraMissing",
     "Forbidden",
@@ -57,6 +60,7 @@ __all__ = [
     "StateCorrupt",
     "StimulusNotFound",
     "Unauthorized",
+    "UnstorableValue",
     "ValidationError",
     "error_from_problem",
     "is_transient_status",
@@ -172,8 +176,16 @@ class GeneratorUnavailable(InvalidRequest):
     slug = "generator-unavailable"
 
 
+class UnstorableValue(InvalidRequest):
+    slug = "unstorable-value"
+
+
 class MethodNotAllowed(InvalidRequest):
     slug = "method-not-allowed"
+
+
+class ContentTooLarge(InvalidRequest):
+    slug = "content-too-large"
 
 
 class ServerError(EvostimError):
@@ -206,6 +218,7 @@ _BY_STATUS: dict[int, type[EvostimError]] = {
     403: Forbidden,
     404: NotFound,
     405: MethodNotAllowed,
+    413: ContentTooLarge,
     409: Conflict,
     422: InvalidRequest,
 }

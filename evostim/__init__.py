@@ -10,6 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from evostim.clients.client import AsyncClient, Client
 from evostim.clients.errors import (
     Conflict,
+    ContentTooLarge,
     EvostimError,
     ExtraMissing,
     Forbidden,
@@ -30,6 +31,7 @@ from evostim.clients.errors import (
     StateCorrupt,
     StimulusNotFound,
     Unauthorized,
+    UnstorableValue,
     ValidationError,
 )
 from evostim.clients.local_server import LocalServer
@@ -43,6 +45,7 @@ __all__ = [
     "AsyncClient",
     "Client",
     "Conflict",
+    "ContentTooLarge",
     "EvostimError",
     "ExtraMissing",
     "Forbidden",
@@ -64,6 +67,7 @@ __all__ = [
     "StateCorrupt",
     "StimulusNotFound",
     "Unauthorized",
+    "UnstorableValue",
     "ValidationError",
     "__version__",
 ]

@@ -10,15 +10,18 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from evostim.optimizers import DEFAULT_OPTIMIZER
 
 __all__ = [
     "MAX_GENERATION",
+    "MAX_SEED",
     "ExportFormat",
     "GenerationPublic",
     "ObjectiveConfig",
     "OptimizerConfig",
+    "ProblemDetails",
     "ReferenceConfig",
     "ResponsesAccepted",
     "ResponsesSubmit",
@@ -26,6 +29,7 @@ __all__ = [
     "SessionCreated",
     "SessionHistory",
     "SessionPublic",
+    "SessionState",
     "SessionsPublic",
     "StimulusPublic",
     "StimulusResponse",
@@ -33,35 +37,65 @@ __all__ = [
 
 # The largest generation number a request may name (the store's 32-bit integer column): bigger is a 422, not a 500.
 MAX_GENERATION = 2**31 - 1
+# Seeds are below 2**53: JSON readers that hold numbers as doubles (JavaScript, jq, MATLAB) read them exactly.
+MAX_SEED = 2**53 - 1
 # GET /v1/sessions/{id}/export?format=...; each format's file name extension is its name.
 ExportFormat = Literal["npz", "parquet", "nwb"]
 
 ChannelName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
-Count = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+# A JSON number, never true or "5" (request models are strict); floats in requests are finite everywhere.
+Count = Annotated[float, Field(ge=0)]
+GenerationNumber = Annotated[int, Field(ge=0, le=MAX_GENERATION)]
+# A mapping keyed by channel names: the schema says that other keys are refused (as validation does).
+_CHANNEL_KEYS_ONLY: dict[str, Any] = {"additionalProperties": False}
+# 1 to 1000 values: said in the schema here, checked (with a message that names the channel) by StimulusResponse
+Repetitions = Annotated[list[Count], Field(json_schema_extra={"minItems": 1, "maxItems": 1000})]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: unknown fields refused, no coercion (``true`` or ``"5"`` is not a number), finite floats."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+def _check_json_value(value: Any, where: str, depth: int = 0) -> None:
+    """Refuse what a free-form JSON field cannot store or echo: NaN/Infinity, NUL characters, deep nesting."""
+    if depth > 32:
+        raise PydanticCustomError("json_too_deep", "{where} is nested more than 32 levels deep", {"where": where})
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PydanticCustomError("json_not_finite", "{where} holds a number that is not finite", {"where": where})
+    if isinstance(value, str) and "\x00" in value:
+        raise PydanticCustomError("json_nul", "{where} holds a NUL character", {"where": where})
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_json_value(key, where, depth + 1)
+            _check_json_value(item, f"{where}.{key}", depth + 1)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_json_value(item, f"{where}[{i}]", depth + 1)
+
+
+def _json_object(value: dict[str, Any], where: str) -> dict[str, Any]:
+    _check_json_value(value, where)
+    return value
 
 
 class OptimizerConfig(_Strict):
     name: str = Field(default=DEFAULT_OPTIMIZER, description="a name listed by GET /v1/optimizers")
     params: dict[str, Any] = Field(default_factory=dict, description="optimizer parameters; omitted ones use defaults")
 
+    @field_validator("params")
+    @classmethod
+    def _storable(cls, params: dict[str, Any]) -> dict[str, Any]:
+        return _json_object(params, "params")
+
 
 class ObjectiveConfig(_Strict):
     """The score told to the optimizer: a weighted sum over channels of the mean over repetitions of the response
     (a rate when the session gives a counting window), minus the baseline when ``subtract_baseline``."""
 
-    weights: dict[ChannelName, float] = Field(min_length=1)
+    weights: dict[ChannelName, float] = Field(min_length=1, json_schema_extra=_CHANNEL_KEYS_ONLY)
     subtract_baseline: bool = Field(default=False, description="optimize response minus pre-stimulus baseline")
-
-    @field_validator("weights")
-    @classmethod
-    def _finite(cls, weights: dict[str, float]) -> dict[str, float]:
-        if not all(math.isfinite(w) for w in weights.values()):
-            raise ValueError("objective weights must be finite")
-        return weights
 
 
 class ReferenceConfig(_Strict):
@@ -82,6 +116,14 @@ class ResponseConfig(_Strict):
     window_ms: float | None = Field(default=None, gt=0, description="counting window after stimulus onset")
     baseline_window_ms: float | None = Field(default=None, gt=0, description="pre-stimulus counting window")
 
+    @field_validator("window_ms", "baseline_window_ms")
+    @classmethod
+    def _rate_computable(cls, window_ms: float | None) -> float | None:
+        # counts become spikes/s as count * 1000 / window_ms: that factor must be a number
+        if window_ms is not None and not math.isfinite(1000.0 / window_ms):
+            raise ValueError("a window this short makes spikes per second overflow; give it in milliseconds")
+        return window_ms
+
 
 class InitConfig(_Strict):
     """Where the search starts: the mean of given codes, or of another session's best measured codes."""
@@ -89,7 +131,7 @@ class InitConfig(_Strict):
     codes: list[list[float]] = Field(default_factory=list, max_length=1000, description="start codes")
     session: str | None = Field(default=None, description="start from this session's best measured evolved codes")
     best: int = Field(default=1, ge=1, le=1000, description="how many of that session's best codes")
-    up_to_generation: int | None = Field(default=None, ge=0, description="only its generations up to this one")
+    up_to_generation: GenerationNumber | None = Field(default=None, description="only its generations up to this one")
 
     @model_validator(mode="after")
     def _one_source(self) -> InitConfig:
@@ -99,10 +141,16 @@ class InitConfig(_Strict):
 
 
 class SessionCreate(_Strict):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"population_size": 8, "seed": 7, "references": {"builtin": 2}}]}
+    )
+
     generator: str = "dcgan-faces"
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     population_size: int = Field(default=40, ge=2, le=1000)
-    seed: int | None = Field(default=None, ge=0, lt=2**63, description="omitted: a random seed, stored and echoed")
+    seed: int | None = Field(
+        default=None, ge=0, le=MAX_SEED, description="omitted: a random seed below 2**53, stored and echoed"
+    )
     channels: list[ChannelName] = Field(default_factory=lambda: ["ch0"], min_length=1, max_length=512)
     objective: ObjectiveConfig | None = Field(default=None, description="omitted: the first channel, weight 1")
     response: ResponseConfig = Field(default_factory=lambda: ResponseConfig())
@@ -112,13 +160,23 @@ class SessionCreate(_Strict):
         description="render codes projected onto the sphere of this norm; 'auto': the generator's typical norm; "
         "null: unconstrained",
     )
-    max_generations: int | None = Field(default=None, ge=1, description="stop rule: close after this many")
+    max_generations: int | None = Field(
+        default=None, ge=1, le=MAX_GENERATION, description="stop rule: close after this many"
+    )
     plateau_generations: int | None = Field(
-        default=None, ge=1, description="stop rule: finish when the mean evolved score has not improved for this many"
+        default=None,
+        ge=1,
+        le=MAX_GENERATION,
+        description="stop rule: finish when the mean evolved score has not improved for this many",
     )
     init: InitConfig | None = Field(default=None, description="omitted: the optimizer's own start (random/zero)")
     min_measured_fraction: float = Field(default=0.5, gt=0, le=1, description="of the evolved stimuli, per post")
     metadata: dict[str, Any] = Field(default_factory=dict, description="free-form: animal, array, channel, notes")
+
+    @field_validator("metadata")
+    @classmethod
+    def _storable(cls, metadata: dict[str, Any]) -> dict[str, Any]:
+        return _json_object(metadata, "metadata")
 
     @model_validator(mode="after")
     def _consistent(self) -> SessionCreate:
@@ -126,7 +184,7 @@ class SessionCreate(_Strict):
             raise ValueError("channel names must be unique")
         if self.objective is not None:
             self._check_objective(self.objective)
-        if isinstance(self.code_norm, float) and not (math.isfinite(self.code_norm) and self.code_norm > 0):
+        if isinstance(self.code_norm, float) and not self.code_norm > 0:
             raise ValueError("code_norm must be a positive number, 'auto' or null")
         return self
 
@@ -145,11 +203,18 @@ class SessionCreate(_Strict):
 class SessionFork(_Strict):
     """A new session that continues from this one's best codes, optionally with another optimizer."""
 
-    generation: int | None = Field(default=None, ge=0, description="its best codes up to this generation; default all")
+    generation: GenerationNumber | None = Field(
+        default=None, description="its best codes up to this generation; default all"
+    )
     best: int = Field(default=1, ge=1, le=1000, description="how many best codes the new search starts from")
     optimizer: OptimizerConfig | None = Field(default=None, description="default: the same optimizer and parameters")
-    max_generations: int | None = Field(default=None, ge=1)
+    max_generations: int | None = Field(default=None, ge=1, le=MAX_GENERATION)
     metadata: dict[str, Any] | None = Field(default=None, description="default: the parent's")
+
+    @field_validator("metadata")
+    @classmethod
+    def _storable(cls, metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if metadata is None else _json_object(metadata, "metadata")
 
 
 class StimulusPublic(BaseModel):
@@ -169,7 +234,9 @@ class GenerationPublic(BaseModel):
     responses_url: str
 
 
-class SessionPublic(BaseModel):
+class SessionState(BaseModel):
+    """Where a session stands; the answer to a post (GET /v1/sessions/{id} adds its configuration)."""
+
     id: str
     status: Literal["running", "stopped", "finished"]
     generation: int = Field(description="the open generation (the last one when finished)")
@@ -177,6 +244,9 @@ class SessionPublic(BaseModel):
     best_score: float | None
     best_stimulus: str | None
     best_image_url: str | None = Field(default=None, description="the best stimulus's image (PNG); null before any")
+
+
+class SessionPublic(SessionState):
     config: dict[str, Any] = Field(description="the full, resolved configuration")
 
 
@@ -193,24 +263,40 @@ class SessionCreated(BaseModel):
 
 
 class StimulusResponse(_Strict):
-    stimulus: str
-    counts: dict[ChannelName, list[Count]] = Field(
-        description="per channel, one value per repetition (spike counts or rates)", min_length=1
+    stimulus: str = Field(max_length=64)
+    counts: dict[ChannelName, Repetitions] = Field(
+        description="per channel, one value per repetition (spike counts or rates)",
+        min_length=1,
+        json_schema_extra=_CHANNEL_KEYS_ONLY,
     )
-    baseline: dict[ChannelName, list[Count]] | None = Field(
-        default=None, description="pre-stimulus counts or rates, same channels and repetitions as counts"
+    baseline: dict[ChannelName, Repetitions] | None = Field(
+        default=None,
+        description="pre-stimulus counts or rates, same channels and repetitions as counts",
     )
 
-    @field_validator("counts")
+    @field_validator("counts", "baseline")
     @classmethod
-    def _repetitions(cls, counts: dict[str, list[float]]) -> dict[str, list[float]]:
-        for channel, values in counts.items():
-            if not 1 <= len(values) <= 1000:
-                raise ValueError(f"channel {channel!r} needs 1 to 1000 repetitions, got {len(values)}")
-        return counts
+    def _repetitions(cls, values: dict[str, list[float]] | None) -> dict[str, list[float]] | None:
+        for channel, repetitions in (values or {}).items():
+            if not 1 <= len(repetitions) <= 1000:
+                raise ValueError(f"channel {channel!r} needs 1 to 1000 repetitions, got {len(repetitions)}")
+        return values
 
 
 class ResponsesSubmit(_Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "responses": [
+                        {"stimulus": "g0-e0", "counts": {"ch0": [12, 9, 14]}},
+                        {"stimulus": "g0-e1", "counts": {"ch0": [3, 5, 2]}},
+                    ]
+                }
+            ]
+        }
+    )
+
     responses: list[StimulusResponse] = Field(min_length=1, max_length=10000)
 
 
@@ -225,7 +311,7 @@ class GenerationScores(BaseModel):
 
 class ResponsesAccepted(BaseModel):
     accepted: GenerationScores
-    session: SessionPublic
+    session: SessionState = Field(description="where the session stands now (its configuration: GET the session)")
     next: GenerationPublic | None = Field(description="the next generation, images ready; null when the session ended")
 
 
@@ -299,7 +385,7 @@ class BlockStimulus(BaseModel):
 
 class BlockGeneration(BaseModel):
     session: str
-    number: int
+    number: GenerationNumber
 
 
 class BlockRef(BaseModel):
@@ -327,3 +413,16 @@ class BlockResponsesSubmit(_Strict):
 class BlockResponsesAccepted(BaseModel):
     accepted: dict[str, GenerationScores]
     next: BlockManifest | None = Field(description="the sessions still running, as the next block; null if none")
+
+
+class ProblemDetails(BaseModel):
+    """Every error answer (RFC 9457, ``application/problem+json``); an error type may add members of its own."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="/problems/<slug>: what kind of problem")
+    title: str
+    status: int
+    detail: str = Field(description="what went wrong and what to do")
+    instance: str = Field(description="the request path")
+    retryable: bool = Field(description="whether sending the same request again can succeed")

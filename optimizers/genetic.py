@@ -129,10 +129,7 @@ class GeneticAlgorithm(Optimizer):
         elites = codes[order[: self._elites]]  # fewer if only a few were measured
         n_children = self.population_size - len(elites)
 
-        spread = float(np.std(scores))
-        temperature = max(self._selectivity * spread, 1e-12)
-        fitness = np.exp((scores - scores.max()) / temperature)
-        fitness /= fitness.sum()
+        fitness = _selection_probabilities(scores, self._selectivity)
         pairs = self._rng.choice(len(scores), size=(n_children, 2), p=fitness)
         # Put the fitter parent first: it passes each gene with probability `heritability`.
         swap = scores[pairs[:, 1]] > scores[pairs[:, 0]]
@@ -152,3 +149,23 @@ class GeneticAlgorithm(Optimizer):
 
     def _load_dynamic_state(self, state: dict[str, Any]) -> None:
         self._next_codes = decode_array(state["next_codes"])
+
+
+def _boltzmann(scores: FloatArray, selectivity: float) -> FloatArray:
+    temperature = max(selectivity * float(np.std(scores)), 1e-12)
+    fitness: FloatArray = np.exp((scores - scores.max()) / temperature)
+    fitness /= fitness.sum()
+    return fitness
+
+
+def _selection_probabilities(scores: FloatArray, selectivity: float) -> FloatArray:
+    """exp((score - max) / kT) normalized, kT = selectivity x std(scores).
+
+    Scores so large that their spread overflows (finite, near 1e308) are first divided by their largest magnitude:
+    the same probabilities, which ordinary scores get bit for bit from the direct formula.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        fitness = _boltzmann(scores, selectivity)
+    if np.isfinite(fitness).all():
+        return fitness
+    return _boltzmann(scores / np.abs(scores).max(), selectivity)

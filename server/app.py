@@ -10,8 +10,10 @@ from fastapi import FastAPI
 
 from evostim import generators
 from evostim.generators import ImageGenerator
+from evostim.server.body_limit import BodyLimit
 from evostim.server.config import Settings, get_settings
 from evostim.server.observability import AccessLog, configure_logging, limit_malloc_arenas
+from evostim.server.openapi import install_openapi
 from evostim.server.problems import install_problem_handlers
 from evostim.server.routes import blocks, dashboard, events, health, optimizers, sessions
 from evostim.server.routes import generators as generator_routes
@@ -51,6 +53,9 @@ def create_app(
     app.state.settings = settings
     app.state.load_generator = load_generator  # /readyz loads the configured generators through it
     install_problem_handlers(app)
+    install_openapi(app)
+    # Inside the access log (a refused body is logged like any answer), outside everything that reads a body.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(AccessLog)
     app.include_router(health.router)
     app.include_router(sessions.router)

@@ -1,6 +1,7 @@
 """The ``evostim`` command: ``serve`` runs the server, ``demo`` runs an in-silico closed-loop evolution,
 ``metric`` computes a generator's metric eigenbasis for the ``subspace`` optimizer, ``rig`` bridges a rig
-that exchanges files instead of HTTP, ``export`` downloads a whole session as npz, Parquet or NWB."""
+that exchanges files instead of HTTP, ``export`` downloads a whole session as npz, Parquet or NWB, ``db upgrade``
+creates or migrates the database."""
 
 from __future__ import annotations
 
@@ -237,6 +238,46 @@ def _add_export(commands: Any) -> None:
     export.set_defaults(run=_export)
 
 
+def _db_upgrade(args: argparse.Namespace) -> None:
+    from alembic.util import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from evostim.server.migrations import SchemaMismatch, head
+    from evostim.server.store import Store
+
+    url = args.url or _db_settings().resolved_database_url
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        store = Store(url)  # creates, adopts or upgrades: the same path as the server's start
+    except (SchemaMismatch, SQLAlchemyError, CommandError) as error:  # e.g. a revision newer than this version
+        raise SystemExit(f"evostim db upgrade: {_redacted(url)}: {error}") from None
+    revision = store.schema_revision()
+    store.close()
+    print(f"{_redacted(url)}: at revision {revision}{' (head)' if revision == head() else ''}")
+
+
+def _db_settings() -> Settings:
+    import pydantic
+
+    from evostim.server.config import Settings
+
+    try:
+        return Settings()
+    except pydantic.ValidationError as error:
+        raise SystemExit(f"evostim db: {'; '.join(_setting_error(e) for e in error.errors())}") from None
+
+
+def _add_db(commands: Any) -> None:
+    db = commands.add_parser("db", help="database maintenance")
+    actions = db.add_subparsers(dest="action", required=True)
+    upgrade = actions.add_parser(
+        "upgrade", help="create the tables, or migrate them to this version's schema (the server does it on start too)"
+    )
+    upgrade.add_argument("--url", help="SQLAlchemy URL (default: EVOSTIM_DATABASE_URL, or the data dir's SQLite file)")
+    upgrade.set_defaults(run=_db_upgrade)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="evostim", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -298,6 +339,7 @@ def main(argv: list[str] | None = None) -> None:
     rig.set_defaults(run=_rig)
 
     _add_export(commands)
+    _add_db(commands)
 
     args = parser.parse_args(argv)
     try:

@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     snapshot_every: int = Field(default=10, ge=1, description="optimizer snapshot every N generations")
     image_cache_mb: int = Field(default=256, ge=1)
     reference_seed: int = Field(default=20190502, description="seed of the built-in reference latents")
+    # What one request may ask for (the wire schema's bounds are the most any server takes). A bigger body is a
+    # 413 before it is read; the others are 422s that name the setting.
+    max_body_bytes: int = Field(default=16 * 2**20, ge=1024, description="request body bytes (init codes included)")
+    max_metadata_bytes: int = Field(default=64 * 2**10, ge=2, description="a session's metadata, as JSON")
+    max_population: int = Field(default=500, ge=2, le=1000, description="population_size of a session")
+    max_channels: int = Field(default=512, ge=1, le=512, description="response channels of a session")
+    max_repetitions: int = Field(default=200, ge=1, le=1000, description="repetitions per channel per stimulus")
 
     @field_validator("tokens", "read_tokens", "ready_generators", mode="before")
     @classmethod

@@ -12,6 +12,7 @@ from evostim.protocol import (
     HistoryStimulus,
     SessionHistory,
     SessionPublic,
+    SessionState,
     StimulusPublic,
 )
 from evostim.server.images import ImageFormat
@@ -26,6 +27,7 @@ __all__ = [
     "manifest",
     "responses_url",
     "session_public",
+    "session_state",
     "session_url",
     "stimulus_url",
 ]
@@ -46,9 +48,10 @@ def responses_url(session_id: str, number: int) -> str:
     return f"{session_url(session_id)}/generations/{number}/responses"
 
 
-def session_public(record: SessionRecord, config: SessionConfig) -> SessionPublic:
+def session_state(record: SessionRecord) -> SessionState:
+    """Where a session stands, without its configuration (the answer to a post: it does not repeat the config)."""
     created_at = record.created_at if record.created_at.tzinfo else record.created_at.replace(tzinfo=UTC)
-    return SessionPublic(
+    return SessionState(
         id=record.id,
         status=record.status,  # type: ignore[arg-type]
         generation=record.generation,
@@ -56,8 +59,11 @@ def session_public(record: SessionRecord, config: SessionConfig) -> SessionPubli
         best_score=record.best_score,
         best_stimulus=record.best_stimulus,
         best_image_url=None if record.best_stimulus is None else stimulus_url(record.id, record.best_stimulus),
-        config=config.to_stored(),
     )
+
+
+def session_public(record: SessionRecord, config: SessionConfig) -> SessionPublic:
+    return SessionPublic(**dict(session_state(record)), config=config.to_stored())
 
 
 def manifest(

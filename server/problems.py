@@ -32,6 +32,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from evostim.extras import MissingExtra
 from evostim.generators.errors import (
@@ -70,7 +71,13 @@ from evostim.server.errors import (
     StimulusNotFound,
     Unauthorized,
 )
-from evostim.server.store_errors import ConcurrentUpdate, GenerationAlreadyClosed, IdempotencyKeyTaken, StoreError
+from evostim.server.store_errors import (
+    ConcurrentUpdate,
+    GenerationAlreadyClosed,
+    IdempotencyKeyTaken,
+    StoreError,
+    UnstorableValue,
+)
 
 __all__ = [
     "HTTP_STATUS_PROBLEMS",
@@ -120,6 +127,7 @@ PROBLEMS: Final[Mapping[type[Exception], Problem]] = MappingProxyType(
         ConcurrentUpdate: Problem(409, "conflict", True),
         GenerationAlreadyClosed: Problem(409, "generation-closed", True),  # the same key replays the winner's answer
         IdempotencyKeyTaken: Problem(409, "conflict", True),  # the retry replays the stored answer for that key
+        UnstorableValue: Problem(422, "unstorable-value", False),  # NUL in text, a 33-bit integer, NaN in JSON
         # -- optimizers (optimizers/errors.py) ------------------------------------------------------------------
         OptimizerError: Problem(422, "invalid-request", False),  # an optimizer refused what the request gave it
         InvalidParameter: Problem(422, "invalid-session-config", False),  # parameters come from a session config
@@ -155,6 +163,7 @@ HTTP_STATUS_PROBLEMS: Final[Mapping[int, Problem]] = MappingProxyType(
     {
         404: Problem(404, "not-found", False),  # no such route
         405: Problem(405, "method-not-allowed", False),  # the Allow header lists the methods the route takes
+        413: Problem(413, "content-too-large", False),  # a body above EVOSTIM_MAX_BODY_BYTES: send less
     }
 )
 
@@ -302,10 +311,26 @@ def _http_detail(request: Request, error: StarletteHTTPException) -> str:
     return str(error.detail)
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the requested path takes: Starlette's 405 names only those of the first route that matched."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+    return ", ".join(allowed)
+
+
 def _http_answer(request: Request, error: StarletteHTTPException) -> Response:
     status = error.status_code
     if status < 400:  # not an error (a 304 raised as an exception): no body, as Starlette answers it
         return Response(status_code=status, headers=error.headers)
+    if status == 405:
+        error.headers = {**(error.headers or {}), "Allow": _allowed_methods(request)}
     default = Problem(status, _title(status).lower().replace(" ", "-"), status in _TRANSIENT_STATUSES)
     problem = HTTP_STATUS_PROBLEMS.get(status, default)
     return problem_response(

@@ -46,6 +46,7 @@ def check_open(session: SessionRecord, number: int) -> None:
         raise GenerationNotFound(f"generation {number} does not exist yet; the open generation is {session.generation}")
 
 
+@np.errstate(all="ignore")  # an overflowing score is refused by _scored, not announced by a warning
 def score_responses(config: SessionConfig, stimuli: Sequence[StimulusRecord], body: ResponsesSubmit) -> Scored:
     """Validate ``body`` against a generation's ``stimuli`` and score every posted stimulus."""
     _check_stimulus_ids(stimuli, body.responses)
@@ -70,7 +71,15 @@ def _check_stimulus_ids(stimuli: Sequence[StimulusRecord], responses: Sequence[S
 
 def _scored(config: SessionConfig, response: StimulusResponse) -> float:
     _check_channels(config, response)
-    return objective_score(response.counts, response.baseline, config.objective, config.response)
+    score = objective_score(response.counts, response.baseline, config.objective, config.response)
+    if not math.isfinite(score):
+        raise InvalidResponses(
+            f"stimulus {response.stimulus}: its score (the objective of its counts) is not a finite number: the "
+            "counts are too large for the objective weights and counting window; nothing was stored",
+            stimulus=response.stimulus,
+            field="counts",
+        )
+    return score
 
 
 def _check_channels(config: SessionConfig, response: StimulusResponse) -> None:

@@ -22,7 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from evostim.generators import GeneratorError, GeneratorSpec, ImageGenerator, generator_spec
+import numpy as np
+
+from evostim.generators import BadLatentCodes, GeneratorError, GeneratorSpec, ImageGenerator, generator_spec
 from evostim.protocol import (
     BlockManifest,
     BlockResponsesSubmit,
@@ -55,6 +57,7 @@ from evostim.server.errors import (
     StimulusNotFound,
 )
 from evostim.server.images import ImageFormat
+from evostim.server.limits import Limits, is_session_id, require_finite
 from evostim.server.observability import (
     GENERATIONS_SERVED,
     IMAGE_CACHE_BYTES,
@@ -80,6 +83,9 @@ from evostim.server.store import (
 __all__ = ["SessionService", "Timings"]
 
 Timings = dict[str, float]
+
+_CODES_HINT = "code_norm, the optimizer's step size or the given codes are too large to compute with"
+_SCORES_HINT = "the counts are too large for the objective weights and counting window; nothing was stored"
 _ZIP_BATCH = 16  # images rendered at a time for images.zip: bounds memory at large sizes
 
 
@@ -121,6 +127,7 @@ class SessionService:
         self._stepper = OptimizerStepper(
             store, snapshot_every=settings.snapshot_every, cache_bytes=settings.optimizer_cache_mb * 2**20
         )
+        self._limits = Limits.from_settings(settings)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -156,11 +163,14 @@ class SessionService:
         replay = _checked_key(self._store.get_creation_key(owner, key), key, request_hash)
         return None if replay is None else SessionCreated.model_validate(replay)
 
+    @np.errstate(all="ignore")  # an overflow is refused by checking the results below, not by a warning
     def _create(
         self, owner: str, request: SessionCreate, idempotency_key: str | None, request_hash: str
     ) -> SessionCreated:
         spec = self._loaded_spec(request.generator)
-        seed = request.seed if request.seed is not None else secrets.randbits(62)
+        self._limits.check_session(request)
+        # below 2**53: read exactly by JSON readers that hold numbers as doubles (JavaScript, jq, MATLAB)
+        seed = request.seed if request.seed is not None else secrets.randbits(53)
         start = None if request.init is None else start_codes(self._store, owner, request.init, spec)
         optimizer = build_optimizer(request, spec, seed, start, self._settings.weights_dir)
         references = [
@@ -182,22 +192,28 @@ class SessionService:
         )
         population, snapshot = OptimizerStepper.start(optimizer)
         stimuli, order = generation_stimuli(config, population, references)
+        require_finite({s.stimulus_id: s.code for s in stimuli}, "code", InvalidSessionConfig, _CODES_HINT)
         # Rendered before anything is stored: codes that cannot render refuse the session, leaving nothing behind.
-        self._renderer.prepare(spec.name, [s.code for s in stimuli])
+        try:
+            self._renderer.prepare(spec.name, [s.code for s in stimuli])
+        except BadLatentCodes as error:  # e.g. beyond float32, the generators' precision
+            raise InvalidSessionConfig(f"generation 0 does not render ({error}): {_CODES_HINT}", field="code") from None
         answer = SessionCreated(
             session=presenters.session_public(record, config),
             generation=presenters.manifest(record.id, spec.image_size, 0, stimuli, order, closed=False),
         )
+        stored_answer = answer.model_dump(mode="json")
+        require_finite(stored_answer, "session", InvalidSessionConfig, "a setting is too large to compute with")
         key = None
         if idempotency_key is not None:
-            key = IdempotencyRecord(idempotency_key, request_hash, 201, answer.model_dump(mode="json"))
+            key = IdempotencyRecord(idempotency_key, request_hash, 201, stored_answer)
         self._store.create_session(record, references, stimuli, order, snapshot, creation_key=key)
         self._stepper.keep(record.id, optimizer)
         return answer
 
     # -- read ------------------------------------------------------------------------------------------
     def _session(self, owner: str, session_id: str) -> SessionRecord:
-        record = self._store.get_session(session_id)
+        record = self._store.get_session(session_id) if is_session_id(session_id) else None
         # another owner's session does not exist for you (a lab-wide viewer, ANY_OWNER, reads every session)
         if record is None or (record.owner != owner and owner != ANY_OWNER):
             raise SessionNotFound(f"no session {session_id!r}")
@@ -308,6 +324,7 @@ class SessionService:
                 replay = _checked_key(stored, idempotency_key, request_hash)
                 if replay is not None:
                     return replay, {"replay": (time.perf_counter() - started) * 1e3}
+            self._limits.check_responses(body)
             current = self._open(session, number)
             scored = score_responses(current.config, current.stimuli, body)
             validated = time.perf_counter()
@@ -324,17 +341,21 @@ class SessionService:
         check_open(session, number)
         return _Open(session, SessionConfig.from_stored(session.config), self._store.get_stimuli(session.id, number))
 
+    @np.errstate(all="ignore")  # an overflow is refused by checking the results before the commit, not by a warning
     def _close_generation(
         self, current: _Open, scored: Scored, idempotency_key: str | None, request_hash: str
     ) -> tuple[dict[str, Any], Timings]:
         t0 = time.perf_counter()
         session, config = current.session, current.config
         summary = summarize(current.stimuli, scored.scores)
+        require_finite(summary.as_dict(), "accepted", InvalidResponses, _SCORES_HINT)
         step = self._stepper.step(session, config, current.stimuli, scored.scores, summary.evolved_mean)
+        require_finite(step.optimizer.summary(), "optimizer", InvalidResponses, _SCORES_HINT)
         references = [ReferenceRecord(s.index, s.code) for s in current.stimuli if s.kind == "reference"]
         next_stimuli, next_order = ([], []) if step.population is None else generation_stimuli(
             config, step.population, references
         )  # fmt: skip
+        require_finite({s.stimulus_id: s.code for s in next_stimuli}, "next.code", InvalidResponses, _SCORES_HINT)
         t1 = time.perf_counter()
         best = self._new_best(session, summary)
         updated = replace(
@@ -345,6 +366,7 @@ class SessionService:
             best_stimulus=best[1] if best else session.best_stimulus,
         )
         answer = self._accepted(updated, config, scored, summary, next_stimuli, next_order)
+        require_finite(answer, "answer", InvalidResponses, _SCORES_HINT)
         idempotency = None if idempotency_key is None else IdempotencyRecord(idempotency_key, request_hash, 200, answer)
         self._store.commit_generation(
             session_id=session.id,
@@ -389,7 +411,7 @@ class SessionService:
             )
         return ResponsesAccepted(
             accepted=presenters.accepted_scores(closed, len(scored.scores), scored.missing, summary),
-            session=presenters.session_public(updated, config),
+            session=presenters.session_state(updated),
             next=following,
         ).model_dump(mode="json")
 
@@ -452,6 +474,7 @@ class SessionService:
             if key is not None and self._store.get_idempotency(sid, key) is not None:
                 return
             try:
+                self._limits.check_responses(body)
                 current = self._open(session, number)
                 score_responses(current.config, current.stimuli, body)
             except DomainError as error:

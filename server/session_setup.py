@@ -18,6 +18,7 @@ from evostim.generators.metric import MetricBasis
 from evostim.optimizers import Optimizer, OptimizerError
 from evostim.protocol import InitConfig, SessionCreate
 from evostim.server.errors import InvalidSessionConfig
+from evostim.server.limits import is_session_id
 from evostim.server.session_config import SessionConfig
 from evostim.server.stimuli import project_to_sphere
 from evostim.server.store import Store
@@ -88,7 +89,7 @@ def _given_codes(rows: list[list[float]], spec: GeneratorSpec) -> FloatArray:
 
 
 def _best_codes(store: Store, owner: str, init: InitConfig, generator: str) -> FloatArray:
-    source = store.get_session(str(init.session))
+    source = store.get_session(init.session) if init.session and is_session_id(init.session) else None
     if source is None or source.owner != owner:
         raise InvalidSessionConfig(f"init.session: no session {init.session!r}")
     searched = SessionConfig.from_stored(source.config).generator

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,21 +24,23 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     LargeBinary,
+    MetaData,
     String,
+    TypeDecorator,
     create_engine,
     event,
     func,
-    inspect,
     select,
     text,
     true,
     update,
 )
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from evostim.server.store_errors import GenerationAlreadyClosed, IdempotencyKeyTaken
+from evostim.server import migrations
+from evostim.server.store_errors import GenerationAlreadyClosed, IdempotencyKeyTaken, UnstorableValue
 
 __all__ = [
     "ANY_OWNER",
@@ -49,6 +51,7 @@ __all__ = [
     "SessionRecord",
     "StimulusRecord",
     "Store",
+    "schema_metadata",
 ]
 
 
@@ -57,26 +60,70 @@ __all__ = [
 ANY_OWNER = "*"
 
 
+# Postgres refuses what SQLite stores silently: text with NUL characters or longer than its column, integers beyond
+# 32 bits, NaN and Infinity in JSON. The column types below refuse them on every backend, before any row is written,
+# so a value a lab's Postgres would refuse (a 500 there) is a named error on the SQLite of a laptop and its tests too.
+_INT_RANGE = (-(2**31), 2**31 - 1)
+
+
+class _Text(TypeDecorator[str]):
+    """VARCHAR that refuses NUL characters and text longer than the column."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, length: int | None = None) -> None:
+        super().__init__(length)
+        self.length = length
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is not None and "\x00" in value:
+            raise UnstorableValue("text with a NUL character cannot be stored")
+        if value is not None and self.length is not None and len(value) > self.length:
+            raise UnstorableValue(f"text of {len(value)} characters cannot be stored where {self.length} fit")
+        return value
+
+
+class _Int(TypeDecorator[int]):
+    """INTEGER that refuses numbers beyond 32 bits (SQLite would store them, Postgres would not)."""
+
+    impl = Integer
+    cache_ok = True
+
+    def process_bind_param(self, value: int | None, dialect: Dialect) -> int | None:
+        if value is not None and not _INT_RANGE[0] <= value <= _INT_RANGE[1]:
+            raise UnstorableValue(f"the integer {value} is beyond the stored range {_INT_RANGE[0]}..{_INT_RANGE[1]}")
+        return value
+
+
+def _json_dumps(value: Any) -> str:
+    """JSON without NaN or Infinity, which Postgres's json type refuses (and JSON itself has no words for)."""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except ValueError as error:
+        raise UnstorableValue("a number that is not finite (NaN or Infinity) cannot be stored in JSON") from error
+
+
 class _Base(DeclarativeBase):
     pass
 
 
 class _SessionRow(_Base):
     __tablename__ = "sessions"
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    owner: Mapped[str] = mapped_column(String(64), index=True)
+    id: Mapped[str] = mapped_column(_Text(40), primary_key=True)
+    owner: Mapped[str] = mapped_column(_Text(64), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16))
-    generation: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(_Text(16))
+    generation: Mapped[int] = mapped_column(_Int())
     best_score: Mapped[float | None] = mapped_column(Float, nullable=True)
-    best_stimulus: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    best_stimulus: Mapped[str | None] = mapped_column(_Text(40), nullable=True)
 
 
 class _GenerationRow(_Base):
     __tablename__ = "generations"
     session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), primary_key=True)
-    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[int] = mapped_column(_Int(), primary_key=True)
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     order: Mapped[list[str]] = mapped_column(JSON)
@@ -86,26 +133,26 @@ class _GenerationRow(_Base):
 class _ReferenceRow(_Base):
     __tablename__ = "references"
     session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), primary_key=True)
-    index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    index: Mapped[int] = mapped_column(_Int(), primary_key=True)
     code: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class _StimulusRow(_Base):
     __tablename__ = "stimuli"
     session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), primary_key=True)
-    stimulus_id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    generation: Mapped[int] = mapped_column(Integer, index=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    index: Mapped[int] = mapped_column(Integer)
-    candidate_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    stimulus_id: Mapped[str] = mapped_column(_Text(40), primary_key=True)
+    generation: Mapped[int] = mapped_column(_Int(), index=True)
+    kind: Mapped[str] = mapped_column(_Text(16))
+    index: Mapped[int] = mapped_column(_Int())
+    candidate_id: Mapped[int | None] = mapped_column(_Int(), nullable=True)
     code: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class _ResponseRow(_Base):
     __tablename__ = "responses"
     session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), primary_key=True)
-    stimulus_id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    generation: Mapped[int] = mapped_column(Integer, index=True)
+    stimulus_id: Mapped[str] = mapped_column(_Text(40), primary_key=True)
+    generation: Mapped[int] = mapped_column(_Int(), index=True)
     missing: Mapped[bool] = mapped_column(Boolean)
     counts: Mapped[dict[str, list[float]] | None] = mapped_column(JSON, nullable=True)
     baseline: Mapped[dict[str, list[float]] | None] = mapped_column(JSON, nullable=True)
@@ -115,28 +162,33 @@ class _ResponseRow(_Base):
 class _SnapshotRow(_Base):
     __tablename__ = "optimizer_snapshots"
     session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), primary_key=True)
-    generation: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(_Int(), primary_key=True)
     state: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class _IdempotencyRow(_Base):
     __tablename__ = "idempotency_keys"
     session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), primary_key=True)
-    key: Mapped[str] = mapped_column(String(255), primary_key=True)
-    request_hash: Mapped[str] = mapped_column(String(64))
-    status_code: Mapped[int] = mapped_column(Integer)
-    body: Mapped[str] = mapped_column(String)
+    key: Mapped[str] = mapped_column(_Text(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(_Text(64))
+    status_code: Mapped[int] = mapped_column(_Int())
+    body: Mapped[str] = mapped_column(_Text())
 
 
 class _CreationKeyRow(_Base):
     """The Idempotency-Key of a session creation or fork, scoped to its owner: a retry replays the answer."""
 
     __tablename__ = "creation_keys"
-    owner: Mapped[str] = mapped_column(String(128), primary_key=True)
-    key: Mapped[str] = mapped_column(String(255), primary_key=True)
-    request_hash: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str] = mapped_column(_Text(128), primary_key=True)
+    key: Mapped[str] = mapped_column(_Text(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(_Text(64))
     session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"))
-    body: Mapped[str] = mapped_column(String)
+    body: Mapped[str] = mapped_column(_Text())
+
+
+def schema_metadata() -> MetaData:
+    """The tables the models describe: what the newest migration revision must have made (autogenerate's target)."""
+    return _Base.metadata
 
 
 def _code_bytes(code: NDArray[np.float64]) -> bytes:
@@ -207,9 +259,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def _utc(moment: datetime) -> datetime: ...
+@overload
+def _utc(moment: None) -> None: ...
 def _utc(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; every stored one is UTC."""
-    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
+    """In UTC: SQLite hands back naive datetimes (every stored one is UTC), Postgres its server's time zone."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _generation_record(row: _GenerationRow) -> GenerationRecord:
@@ -222,15 +280,20 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self._engine = self._make_engine(url)
-        _Base.metadata.create_all(self._engine)
-        self._add_missing_columns()
-        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+        try:
+            migrations.upgrade(self._engine)  # create, adopt or upgrade the tables (Alembic revisions)
+        except BaseException:
+            self._engine.dispose()  # a refused database leaves no connection open
+            raise
+        self._maker = sessionmaker(self._engine, expire_on_commit=False)
 
     @staticmethod
     def _make_engine(url: str) -> Engine:
         if not url.startswith("sqlite"):
-            return create_engine(url, pool_pre_ping=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            return create_engine(url, pool_pre_ping=True, json_serializer=_json_dumps)
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, json_serializer=_json_dumps
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(connection: Any, _record: Any) -> None:
@@ -242,19 +305,13 @@ class Store:
 
         return engine
 
-    def _add_missing_columns(self) -> None:
-        """Upgrade a database file made by an earlier version: add nullable columns it lacks (no data changes)."""
-        inspector = inspect(self._engine)
-        for table in _Base.metadata.sorted_tables:
-            present = {column["name"] for column in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name not in present and column.nullable:
-                    kind = column.type.compile(self._engine.dialect)
-                    with self._engine.begin() as connection:
-                        connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
-
     def close(self) -> None:
         self._engine.dispose()
+
+    def schema_revision(self) -> str | None:
+        """The database's migration revision: ``migrations.head()`` once the store has opened it."""
+        with self._engine.connect() as connection:
+            return migrations.current_revision(connection)
 
     def ping(self) -> None:
         """One round trip to the database (readiness); raises the driver's error when it does not answer."""
@@ -266,6 +323,16 @@ class Store:
         with self._sessions() as tx:
             query = select(func.count()).select_from(_SessionRow).where(_SessionRow.status == status)
             return int(tx.scalar(query) or 0)
+
+    @contextmanager
+    def _sessions(self) -> Iterator[Session]:
+        try:
+            with self._maker() as session:
+                yield session
+        except StatementError as error:  # SQLAlchemy wraps what a column type refused; raise it as it is
+            if isinstance(error.orig, UnstorableValue):
+                raise error.orig from None
+            raise
 
     @contextmanager
     def _transaction(self) -> Iterator[Session]:
@@ -312,7 +379,7 @@ class Store:
                         key=creation_key.key,
                         request_hash=creation_key.request_hash,
                         session_id=session.id,
-                        body=json.dumps(creation_key.body),
+                        body=_json_dumps(creation_key.body),
                     )
                 )
             try:
@@ -407,7 +474,7 @@ class Store:
                         key=idempotency.key,
                         request_hash=idempotency.request_hash,
                         status_code=idempotency.status_code,
-                        body=json.dumps(idempotency.body),
+                        body=_json_dumps(idempotency.body),
                     )
                 )
             try:
@@ -423,7 +490,7 @@ class Store:
         return SessionRecord(
             id=row.id,
             owner=row.owner,
-            created_at=row.created_at,
+            created_at=_utc(row.created_at),
             config=row.config,
             status=row.status,
             generation=row.generation,
@@ -441,11 +508,13 @@ class Store:
         mine = true() if owner == ANY_OWNER else _SessionRow.owner == owner
         with self._sessions() as tx:
             total = tx.scalar(select(func.count()).select_from(_SessionRow).where(mine)) or 0
+            if offset >= total:  # and no LIMIT/OFFSET beyond the 32/64-bit ranges of the databases
+                return [], total
             rows = tx.scalars(
                 select(_SessionRow)
                 .where(mine)
                 .order_by(_SessionRow.created_at.desc(), _SessionRow.id)
-                .limit(limit)
+                .limit(min(limit, total - offset))
                 .offset(offset)
             )
             return [self._session_record(row) for row in rows], total

@@ -1,9 +1,11 @@
 """The store's errors, named by meaning; they know nothing of HTTP or of the session service.
 
 StoreError                        base of every error the store raises on purpose
-└── ConcurrentUpdate              another writer changed the same rows first; re-read the state (a retry may succeed)
-    ├── GenerationAlreadyClosed   the generation was closed by another request (``generation``: its number)
-    └── IdempotencyKeyTaken       a concurrent request committed the same Idempotency-Key first
+├── ConcurrentUpdate              another writer changed the same rows first; re-read the state (a retry may succeed)
+│   ├── GenerationAlreadyClosed   the generation was closed by another request (``generation``: its number)
+│   └── IdempotencyKeyTaken       a concurrent request committed the same Idempotency-Key first
+└── UnstorableValue               a value no backend may store (NUL in text, text too long, a 33-bit integer, NaN
+                                  in JSON); refused on SQLite as on Postgres, before anything is written
 
 How each is answered over HTTP is decided in the one table of ``evostim.server.problems``.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ConcurrentUpdate", "GenerationAlreadyClosed", "IdempotencyKeyTaken", "StoreError"]
+__all__ = ["ConcurrentUpdate", "GenerationAlreadyClosed", "IdempotencyKeyTaken", "StoreError", "UnstorableValue"]
 
 
 class StoreError(Exception):
@@ -34,3 +36,7 @@ class GenerationAlreadyClosed(ConcurrentUpdate):
 
 class IdempotencyKeyTaken(ConcurrentUpdate):
     """A concurrent request committed the same Idempotency-Key first; a retry replays or refuses it."""
+
+
+class UnstorableValue(StoreError):
+    """A value outside what every supported database stores; the request that carried it is refused unchanged."""

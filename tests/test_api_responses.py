@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from evostim.server.store import Store
 from tests.test_api import assert_problem, create, history
 
 WINDOWS = {"unit": "count", "window_ms": 200, "baseline_window_ms": 100}
@@ -73,19 +70,3 @@ def test_missing_or_misshapen_baselines_are_problems_that_change_nothing(api: Te
 def test_a_baseline_subtracted_count_objective_needs_both_windows(api: TestClient) -> None:
     body = {"channels": ["a"], "objective": {"weights": {"a": 1}, "subtract_baseline": True}}
     assert_problem(api.post("/v1/sessions", json=body), 422, "baseline_window_ms")
-
-
-def test_a_database_file_from_before_baselines_is_upgraded_in_place(tmp_path: Path, make_api: Any) -> None:
-    api = make_api()
-    created = create(api, population_size=4, channels=["a", "b"])
-    assert post(api, created["generation"], [3.0], None).status_code == 200
-    database = tmp_path / "evostim.db"
-    with sqlite3.connect(database) as connection:  # what an earlier version's file looks like
-        connection.execute("ALTER TABLE responses DROP COLUMN baseline")
-    Store(f"sqlite:///{database}").close()
-    with sqlite3.connect(database) as connection:
-        columns = {row[1] for row in connection.execute("PRAGMA table_info(responses)")}
-    assert "baseline" in columns
-    reopened = make_api()
-    stimulus = history(reopened, created["session"]["id"])["generations"][0]["stimuli"][0]
-    assert stimulus["counts"]["a"] == [3.0] and stimulus["baseline"] is None

@@ -256,6 +256,8 @@ SLUGS = {
     "extra-missing": (422, errors.ExtraMissing),
     "generator-unavailable": (422, errors.GeneratorUnavailable),
     "method-not-allowed": (405, errors.MethodNotAllowed),
+    "unstorable-value": (422, errors.UnstorableValue),
+    "content-too-large": (413, errors.ContentTooLarge),
     "state-corrupt": (500, errors.StateCorrupt),
     "internal-error": (500, errors.InternalError),
     "not-ready": (503, errors.NotReady),
@@ -286,6 +288,8 @@ def test_the_tree_groups_problems_by_what_a_caller_does_about_them() -> None:
             errors.ExtraMissing,
             errors.GeneratorUnavailable,
             errors.MethodNotAllowed,
+            errors.UnstorableValue,
+            errors.ContentTooLarge,
         },
         errors.ServerError: {errors.StateCorrupt, errors.InternalError, errors.NotReady},
     }

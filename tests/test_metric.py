@@ -89,7 +89,7 @@ def test_the_metric_command_saves_a_basis_that_a_subspace_session_uses_by_name(
     api = make_api(weights_dir=tmp_path)
     optimizer = {"name": "subspace", "params": {"basis": "dcgan-faces.metric", "dimensions": 5}}
     created = create(api, optimizer=optimizer, population_size=6, references={"builtin": 0})
-    codes = np.array([s["code"] for s in api.get(f"/v1/sessions/{created['session']['id']}/history").json()
+    codes = np.array([s["code"] for s in api.get(f"/v1/sessions/{created['session']['id']}/history?codes=true").json()
                       ["generations"][0]["stimuli"]])  # fmt: skip
     top5 = saved.basis[:5]
     directions = codes / np.linalg.norm(codes, axis=1, keepdims=True)  # norm projection keeps the span

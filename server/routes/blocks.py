@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query
 
 from evostim.protocol import BlockManifest, BlockResponsesAccepted, BlockResponsesSubmit
-from evostim.server.routes.deps import Owner, Service
+from evostim.server.routes.deps import IDEMPOTENCY_KEY_PATTERN, KEY_DESCRIPTION, Owner, Service
 from evostim.server.routes.sessions import _PROBLEMS
 
 router = APIRouter(prefix="/v1/blocks", tags=["blocks"])
@@ -26,7 +26,10 @@ def post_block_responses(
     body: BlockResponsesSubmit,
     owner: Owner,
     service: Service,
-    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
+    # shorter than the sessions' keys: each share is stored under "<key>:<session id>"
+    idempotency_key: Annotated[
+        str | None, Header(min_length=1, max_length=200, pattern=IDEMPOTENCY_KEY_PATTERN, description=KEY_DESCRIPTION)
+    ] = None,
 ) -> Any:
     """Store every session's share of a block (all validated first); the answer holds the next block."""
     return service.submit_block(owner, body, idempotency_key)

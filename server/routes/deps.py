@@ -9,7 +9,11 @@ from fastapi import Depends, Request
 from evostim.server.auth import owner_of
 from evostim.server.service import SessionService
 
-__all__ = ["Owner", "Service"]
+__all__ = ["IDEMPOTENCY_KEY_PATTERN", "KEY_DESCRIPTION", "Owner", "Service"]
+
+# An Idempotency-Key: printable ASCII without spaces (a UUID, a content hash), never empty.
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]+$"
+KEY_DESCRIPTION = "a key of your choice (a UUID, say): a retry with the same key and body replays the first answer"
 
 
 def _service(request: Request) -> SessionService:

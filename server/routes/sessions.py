@@ -28,15 +28,20 @@ from evostim.server.errors import StimulusNotFound
 from evostim.server.exports import MEDIA_TYPES as MEDIA_TYPES_OUT
 from evostim.server.images import MEDIA_TYPES, ImageFormat
 from evostim.server.problems import PROBLEM_JSON
-from evostim.server.routes.deps import Owner, Service
+from evostim.server.routes.deps import IDEMPOTENCY_KEY_PATTERN, KEY_DESCRIPTION, Owner, Service
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
-    code: {"description": "problem details (RFC 9457)", "content": {PROBLEM_JSON: {}}} for code in (401, 404, 409, 422)
+    code: {"description": "problem details (RFC 9457)", "content": {PROBLEM_JSON: {}}}
+    for code in (401, 403, 404, 409, 422)
 }
 # A client-chosen key (a UUID, say): a retry with the same key and body replays the first answer.
-IdempotencyKey = Annotated[str | None, Header(min_length=1, max_length=255)]
+IdempotencyKey = Annotated[
+    str | None, Header(min_length=1, max_length=255, pattern=IDEMPOTENCY_KEY_PATTERN, description=KEY_DESCRIPTION)
+]
+# A generation number in a path: the store's 32-bit range (a bigger number is a 422, never a database error).
+GenerationNumber = Annotated[int, PathParam(ge=0, le=MAX_GENERATION)]
 _IMAGE_NAME = re.compile(r"^(?P<stimulus>[A-Za-z0-9_-]{1,40})\.(?P<fmt>png|jpg|bmp)$")
 
 
@@ -56,7 +61,7 @@ def list_sessions(
     owner: Owner,
     service: Service,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_GENERATION)] = 0,
 ) -> SessionsPublic:
     return service.list_sessions(owner, limit=limit, offset=offset)
 
@@ -95,21 +100,21 @@ _REDIRECT: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/{session_id}/generations/current", status_code=307, responses=_PROBLEMS)
+@router.get("/{session_id}/generations/current", status_code=307, responses={**_PROBLEMS, **_REDIRECT})
 def current_generation(session_id: str, owner: Owner, service: Service) -> RedirectResponse:
     number = service.current_generation(owner, session_id)
     return RedirectResponse(f"/v1/sessions/{session_id}/generations/{number}", status_code=307)
 
 
 @router.get("/{session_id}/generations/{number}", responses=_PROBLEMS)
-def get_generation(session_id: str, number: int, owner: Owner, service: Service) -> GenerationPublic:
+def get_generation(session_id: str, number: GenerationNumber, owner: Owner, service: Service) -> GenerationPublic:
     return service.get_generation(owner, session_id, number)
 
 
 @router.post("/{session_id}/generations/{number}/responses", response_model=ResponsesAccepted, responses=_PROBLEMS)
 def post_responses(
     session_id: str,
-    number: int,
+    number: GenerationNumber,
     body: ResponsesSubmit,
     owner: Owner,
     service: Service,

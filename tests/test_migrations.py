@@ -1,0 +1,184 @@
+"""Schema migrations (Alembic), on SQLite and Postgres: from empty, adoption of databases made before migrations
+(a real file from the previous version, and the older layouts it upgraded on start), refusal of foreign tables,
+idempotent re-runs, and ``evostim db upgrade``."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine, func, inspect, select, text
+
+from evostim.server.cli import main
+from evostim.server.migrations import SchemaMismatch, head
+from evostim.server.migrations.baseline import baseline_metadata
+from evostim.server.store import Store, schema_metadata
+from tests.conftest import counts_for
+from tests.test_api import create, history
+
+# Made by evostim 0.1.0 before migrations (commit e0dbb57, `Store` at its create_all + add-missing-columns path):
+# one dcgan-faces session (population 4, channels a and b), generations 0 and 1 closed with keyed posts
+# ("gen-0", "gen-1"), generation 2 open, created with the key "create-1".
+PREVIOUS_VERSION_FILE = Path(__file__).parent / "fixtures" / "evostim-0.1.0-before-migrations.db"
+PREVIOUS_VERSION_SESSION = "s_b86bf6aed643a3fe"
+PREVIOUS_VERSION_CREATION = {
+    "generator": "dcgan-faces", "population_size": 4, "seed": 7, "channels": ["a", "b"],
+    "metadata": {"animal": "legacy", "notes": "made by evostim before migrations (commit e0dbb57)"},
+}  # fmt: skip
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = create_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+def revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def rows(engine: Engine) -> dict[str, int]:
+    """Rows per baseline table (the names quoted: `references` is a reserved word)."""
+    tables = baseline_metadata().sorted_tables
+    with engine.connect() as connection:
+        present = set(inspect(connection).get_table_names())
+        return {
+            t.name: connection.scalar(select(func.count()).select_from(t)) or 0 for t in tables if t.name in present
+        }
+
+
+def differences_from_models(engine: Engine) -> list[Any]:
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, schema_metadata()))
+
+
+def run_a_session(api: TestClient) -> str:
+    """A session with one closed generation, a keyed post and a keyed creation: a row in every table."""
+    response = api.post("/v1/sessions", json={"seed": 5, "population_size": 4}, headers={"Idempotency-Key": "c-1"})
+    assert response.status_code == 201, response.text
+    created = response.json()
+    manifest = created["generation"]
+    posted = api.post(manifest["responses_url"], json=counts_for(manifest), headers={"Idempotency-Key": "p-1"})
+    assert posted.status_code == 200, posted.text
+    return str(created["session"]["id"])
+
+
+def test_an_empty_database_gets_the_newest_revision_whose_tables_are_the_models(
+    engine: Engine, database_url: str
+) -> None:
+    Store(database_url).close()
+    assert revision(engine) == head()
+    # A model changed without a revision shows up here.
+    assert differences_from_models(engine) == []
+
+
+def test_opening_a_database_at_the_newest_revision_again_changes_nothing(make_api: Any, engine: Engine) -> None:
+    session_id = run_a_session(make_api())
+    before = rows(engine)
+    reopened = make_api()
+    assert revision(engine) == head() and rows(engine) == before
+    with engine.connect() as connection:
+        assert connection.scalar(text("SELECT count(*) FROM alembic_version")) == 1
+    assert reopened.get(f"/v1/sessions/{session_id}").status_code == 200
+
+
+LAYOUTS_BEFORE_MIGRATIONS = {
+    "last": [],  # the layout of the version just before migrations
+    "before-creation-keys": ["DROP TABLE creation_keys"],
+    "before-baselines": ["DROP TABLE creation_keys", "ALTER TABLE responses DROP COLUMN baseline"],
+}
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS_BEFORE_MIGRATIONS))
+def test_a_database_made_before_migrations_is_adopted_without_losing_a_row(
+    make_api: Any, engine: Engine, layout: str
+) -> None:
+    api = make_api()
+    session_id = run_a_session(api)
+    before = history(api, session_id)
+    with engine.begin() as connection:  # revision 0001 is the old create path; without its stamp, the old layout
+        for statement in ["DROP TABLE alembic_version", *LAYOUTS_BEFORE_MIGRATIONS[layout]]:
+            connection.execute(text(statement))
+    kept = rows(engine)
+
+    reopened = make_api()
+    assert revision(engine) == head() and differences_from_models(engine) == []
+    assert {table: count for table, count in rows(engine).items() if table in kept} == kept
+    after = history(reopened, session_id)
+    if layout == "before-baselines":  # the column came back empty: what an older version stored
+        for stimulus in (s for g in before["generations"] for s in g["stimuli"]):
+            stimulus["baseline"] = None
+    assert after == before
+    assert create(reopened, population_size=4)["session"]["status"] == "running"
+
+
+def test_the_previous_versions_database_file_is_adopted_and_its_session_goes_on(tmp_path: Path) -> None:
+    from evostim.server.app import create_app
+    from evostim.server.config import Settings
+
+    database = tmp_path / "evostim.db"
+    shutil.copyfile(PREVIOUS_VERSION_FILE, database)
+    engine = create_engine(f"sqlite:///{database}")
+    kept = rows(engine)
+    with TestClient(create_app(Settings(data_dir=tmp_path))) as api:
+        assert revision(engine) == head() and rows(engine) == kept
+        past = history(api, PREVIOUS_VERSION_SESSION)
+        assert [g["number"] for g in past["generations"]] == [0, 1, 2]
+        manifest = api.get(f"/v1/sessions/{PREVIOUS_VERSION_SESSION}/generations/2").json()
+        # The stored optimizer state replays: generation 2's proposals are reproduced, and it takes its scores.
+        posted = api.post(manifest["responses_url"], json=counts_for(manifest, channels=("a", "b")))
+        assert posted.status_code == 200, posted.text
+        assert posted.json()["next"]["number"] == 3
+        # The previous version's idempotency keys still hold: its creation, retried, replays the stored answer.
+        retry = api.post("/v1/sessions", json=PREVIOUS_VERSION_CREATION, headers={"Idempotency-Key": "create-1"})
+        assert retry.status_code == 201 and retry.json()["session"]["id"] == PREVIOUS_VERSION_SESSION
+    engine.dispose()
+
+
+def test_tables_evostim_did_not_make_are_refused_and_left_alone(database_url: str, engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE sessions (id INTEGER PRIMARY KEY, name VARCHAR(40))"))
+        connection.execute(text("INSERT INTO sessions VALUES (1, 'another program''s row')"))
+    with pytest.raises(SchemaMismatch, match="sessions"):
+        Store(database_url)
+    with engine.connect() as connection:
+        assert set(inspect(connection).get_table_names()) == {"sessions"}
+        assert connection.scalar(text("SELECT name FROM sessions")) == "another program's row"
+
+
+def test_evostim_db_upgrade_creates_adopts_and_reruns(
+    database_url: str, engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["db", "upgrade", "--url", database_url])
+    assert capsys.readouterr().out.strip().endswith(f"at revision {head()} (head)")
+    main(["db", "upgrade", "--url", database_url])  # again: nothing to do
+    assert capsys.readouterr().out.strip().endswith(f"at revision {head()} (head)")
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE alembic_version"))
+        connection.execute(text("DROP TABLE creation_keys"))
+    main(["db", "upgrade", "--url", database_url])
+    assert revision(engine) == head() and differences_from_models(engine) == []
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = 'nonexistent'"))
+    with pytest.raises(SystemExit, match=r"evostim db upgrade: .*nonexistent"):
+        main(["db", "upgrade", "--url", database_url])
+
+
+def test_the_baseline_is_the_schema_of_the_last_version_before_migrations(tmp_path: Path) -> None:
+    """The file made by the previous version has revision 0001's tables exactly: it is adopted as it is."""
+    database = tmp_path / "evostim.db"
+    shutil.copyfile(PREVIOUS_VERSION_FILE, database)
+    engine = create_engine(f"sqlite:///{database}")
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, baseline_metadata()) == []
+    engine.dispose()

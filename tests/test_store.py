@@ -1,0 +1,163 @@
+"""The store on each backend (SQLite and Postgres): values round-trip equal, and what Postgres cannot store is
+refused the same way on both, before anything is written."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pytest
+
+from evostim.server.store import (
+    IdempotencyRecord,
+    ReferenceRecord,
+    ResponseRecord,
+    SessionRecord,
+    StimulusRecord,
+    Store,
+)
+from evostim.server.store_errors import GenerationAlreadyClosed, UnstorableValue
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    store = Store(database_url)
+    yield store
+    store.close()
+
+
+def stimuli(generation: int, count: int = 3) -> list[StimulusRecord]:
+    rng = np.random.default_rng(generation)
+    return [
+        StimulusRecord(f"g{generation}-e{i}", generation, "evolved", i, i, rng.normal(size=8)) for i in range(count)
+    ]
+
+
+def new_session(store: Store, session_id: str = "s_1", **fields: Any) -> SessionRecord:
+    record = SessionRecord(
+        **{
+            "id": session_id,
+            "owner": "anonymous",
+            "created_at": datetime(2024, 5, 1, 12, 30, tzinfo=UTC),
+            "config": {"generator": "dcgan-faces", "metadata": {"notes": "é ☃ \U0001f600"}},
+            "status": "running",
+            "generation": 0,
+            "best_score": None,
+            "best_stimulus": None,
+            **fields,
+        }
+    )
+    first = stimuli(0)
+    store.create_session(record, [ReferenceRecord(0, np.ones(8))], first, [s.stimulus_id for s in first], b"\x00state")
+    return record
+
+
+def close_generation(store: Store, session_id: str = "s_1", **fields: Any) -> None:
+    following = stimuli(1)
+    arguments: dict[str, Any] = {
+        "session_id": session_id,
+        "closed": 0,
+        "responses": [ResponseRecord("g0-e0", 0, False, {"a": [1.0, 2.5]}, 1.75, {"a": [0.5, 0.5]})],
+        "summary": {"evolved_mean": 1.75},
+        "best": (1.75, "g0-e0"),
+        "status": "running",
+        "next_stimuli": following,
+        "next_order": [s.stimulus_id for s in following],
+        "snapshot": b"\x00\xffnext",
+        "idempotency": IdempotencyRecord("key-1", "0" * 64, 200, {"next": 1}),
+        **fields,
+    }
+    store.commit_generation(**arguments)
+
+
+def test_what_goes_in_comes_out_equal(store: Store) -> None:
+    record = new_session(store)
+    close_generation(store)
+    assert store.get_session("s_1") == SessionRecord(
+        **{**record.__dict__, "generation": 1, "best_score": 1.75, "best_stimulus": "g0-e0"}
+    )
+    # In UTC, whatever the backend hands back (naive from SQLite, the server's zone from Postgres: here New York).
+    assert store.list_sessions("anonymous", limit=1, offset=0)[0][0].created_at.tzinfo is UTC
+    [closed, opened] = store.list_generations("s_1")
+    assert closed.closed and closed.summary == {"evolved_mean": 1.75} and not opened.closed
+    assert closed.opened_at is not None and closed.opened_at.tzinfo is UTC
+    assert closed.closed_at is not None and closed.closed_at.tzinfo is UTC
+    got = store.get_stimuli("s_1", 0, 1)
+    assert [s.stimulus_id for s in got] == [s.stimulus_id for s in stimuli(0) + stimuli(1)]
+    assert all(np.array_equal(a.code, b.code) for a, b in zip(got, stimuli(0) + stimuli(1), strict=True))
+    assert store.get_responses("s_1", 0, 0) == [
+        ResponseRecord("g0-e0", 0, False, {"a": [1.0, 2.5]}, 1.75, {"a": [0.5, 0.5]})
+    ]
+    assert store.latest_snapshot("s_1", 5) == (1, b"\x00\xffnext")
+    assert store.get_idempotency("s_1", "key-1") == IdempotencyRecord("key-1", "0" * 64, 200, {"next": 1})
+    assert store.count_sessions("running") == 1
+
+
+def test_a_generation_closes_once(store: Store) -> None:
+    new_session(store)
+    close_generation(store)
+    with pytest.raises(GenerationAlreadyClosed):
+        close_generation(store, idempotency=None)
+
+
+UNSTORABLE_SESSIONS: dict[str, dict[str, Any]] = {
+    "NUL in text": {"owner": "lab\x00a"},
+    "text longer than its column": {"owner": "x" * 65},
+    "an integer beyond 32 bits": {"generation": 2**31},
+    "NaN in JSON": {"config": {"metadata": {"gain": math.nan}}},
+    "Infinity in JSON": {"config": {"metadata": {"gain": [math.inf]}}},
+}
+
+
+@pytest.mark.parametrize("fields", UNSTORABLE_SESSIONS.values(), ids=list(UNSTORABLE_SESSIONS))
+def test_a_value_postgres_cannot_store_is_refused_on_every_backend_and_nothing_is_written(
+    store: Store, fields: dict[str, Any]
+) -> None:
+    with pytest.raises(UnstorableValue):
+        new_session(store, **fields)
+    assert store.get_session("s_1") is None and store.get_stimuli("s_1", 0) == []
+
+
+UNSTORABLE_COMMITS: dict[str, dict[str, Any]] = {
+    "NaN in a summary": {"summary": {"evolved_mean": math.nan}},
+    "NUL in an idempotency key": {"idempotency": IdempotencyRecord("key\x00", "0" * 64, 200, {})},
+    "a key longer than its column": {"idempotency": IdempotencyRecord("k" * 256, "0" * 64, 200, {})},
+    "NaN in the stored answer": {"idempotency": IdempotencyRecord("key-2", "0" * 64, 200, {"score": math.nan})},
+    "NaN in counts": {"responses": [ResponseRecord("g0-e0", 0, False, {"a": [math.nan]}, 1.0)]},
+}
+
+
+@pytest.mark.parametrize("fields", UNSTORABLE_COMMITS.values(), ids=list(UNSTORABLE_COMMITS))
+def test_a_commit_with_an_unstorable_value_changes_nothing(store: Store, fields: dict[str, Any]) -> None:
+    before = new_session(store)
+    with pytest.raises(UnstorableValue):
+        close_generation(store, **fields)
+    assert store.get_session("s_1") == before
+    assert [g.closed for g in store.list_generations("s_1")] == [False]
+    assert store.get_responses("s_1", 0, 5) == [] and store.latest_snapshot("s_1", 5) == (0, b"\x00state")
+
+
+@pytest.mark.parametrize("number", [2**31, -(2**31) - 1, 2**63])
+def test_looking_up_an_integer_no_column_can_hold_is_refused_not_a_driver_error(store: Store, number: int) -> None:
+    new_session(store)
+    with pytest.raises(UnstorableValue):
+        store.get_generation("s_1", number)
+    with pytest.raises(UnstorableValue):
+        store.get_stimuli("s_1", 0, number)
+
+
+@pytest.mark.parametrize("offset", [2**31, 2**63])
+def test_a_page_beyond_every_session_is_empty(store: Store, offset: int) -> None:
+    new_session(store)
+    assert store.list_sessions("anonymous", limit=10, offset=offset) == ([], 1)
+    assert len(store.list_sessions("anonymous", limit=2**63, offset=0)[0]) == 1
+
+
+def test_looking_up_text_with_a_nul_character_is_refused(store: Store) -> None:
+    with pytest.raises(UnstorableValue):
+        store.get_session("s_\x00")
+    with pytest.raises(UnstorableValue):
+        store.get_creation_key("anonymous", "k\x00")
