@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import httpx
 import numpy as np
@@ -31,9 +31,13 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from evostim.clients.errors import EvostimError, ValidationError, error_from_problem
+from evostim.clients.frames import BestImages, best_stimuli, history_frame, read_arrays
 from evostim.protocol import BlockResponsesSubmit, ExportFormat, ResponsesSubmit, SessionCreate, SessionFork
 
-__all__ = ["AsyncClient", "Client", "EvostimError"]
+if TYPE_CHECKING:
+    import pandas
+
+__all__ = ["AsyncClient", "BestImages", "Client", "EvostimError"]
 
 Counts = Mapping[str, Mapping[str, Sequence[float]]]
 """``{stimulus id: {channel: [value per repetition]}}``"""
@@ -196,6 +200,15 @@ def _export_call(session_id: str, format: ExportFormat) -> _Call:
     return _get(f"/v1/sessions/{session_id}/export", {"format": format})
 
 
+def _stimulus_url(session_id: str, stimulus: str) -> str:
+    return f"/v1/sessions/{session_id}/stimuli/{stimulus}.png"
+
+
+def _best_images(best: list[tuple[int, str, float]], images: Sequence[NDArray[np.uint8]]) -> BestImages:
+    pixels = np.stack(images) if images else np.zeros((0, 0, 0, 3), dtype=np.uint8)
+    return BestImages([b[0] for b in best], [b[1] for b in best], [b[2] for b in best], pixels)
+
+
 def _write_file(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` whole or not at all (a temporary file renamed into place)."""
     target = Path(path)
@@ -302,6 +315,22 @@ class Client:
     def export(self, session_id: str, format: ExportFormat, path: str | Path) -> Path:
         """Download the whole session as ``format`` (npz, parquet, nwb) into ``path``; returns the path."""
         return _write_file(path, self._send(_export_call(session_id, format)).content)
+
+    # -- a session as arrays, for notebooks ---------------------------------------------------------
+    def arrays(self, session_id: str) -> dict[str, NDArray[Any]]:
+        """The whole session as numpy arrays, one row per stimulus, ``code`` (N, d) bit-exact (the npz export;
+        the names are listed in :mod:`evostim.clients.frames`)."""
+        return read_arrays(self._send(_export_call(session_id, "npz")).content)
+
+    def history_frame(self, session_id: str) -> pandas.DataFrame:
+        """Every measured value in long form: generation, stimulus, kind, index, channel, repetition, count,
+        baseline, score (pandas, the ``frames`` extra)."""
+        return history_frame(self.arrays(session_id))
+
+    def best_images(self, session_id: str, *, size: int | None = None) -> BestImages:
+        """The best evolved image of each scored generation, with its generation, stimulus id and score."""
+        best = best_stimuli(self.arrays(session_id))
+        return _best_images(best, [self.image(_stimulus_url(session_id, b[1]), size=size) for b in best])
 
     def stop(self, session_id: str) -> dict[str, Any]:
         return self._json(_post(f"/v1/sessions/{session_id}/stop"))
@@ -449,6 +478,23 @@ class AsyncClient:
     async def export(self, session_id: str, format: ExportFormat, path: str | Path) -> Path:
         """Download the whole session as ``format`` (npz, parquet, nwb) into ``path``; returns the path."""
         return _write_file(path, (await self._send(_export_call(session_id, format))).content)
+
+    # -- a session as arrays, for notebooks ---------------------------------------------------------
+    async def arrays(self, session_id: str) -> dict[str, NDArray[Any]]:
+        """The whole session as numpy arrays, one row per stimulus, ``code`` (N, d) bit-exact (the npz export;
+        the names are listed in :mod:`evostim.clients.frames`)."""
+        return read_arrays((await self._send(_export_call(session_id, "npz"))).content)
+
+    async def history_frame(self, session_id: str) -> pandas.DataFrame:
+        """Every measured value in long form: generation, stimulus, kind, index, channel, repetition, count,
+        baseline, score (pandas, the ``frames`` extra)."""
+        return history_frame(await self.arrays(session_id))
+
+    async def best_images(self, session_id: str, *, size: int | None = None) -> BestImages:
+        """The best evolved image of each scored generation, with its generation, stimulus id and score."""
+        best = best_stimuli(await self.arrays(session_id))
+        images = await asyncio.gather(*(self.image(_stimulus_url(session_id, b[1]), size=size) for b in best))
+        return _best_images(best, images)
 
     async def stop(self, session_id: str) -> dict[str, Any]:
         return await self._json(_post(f"/v1/sessions/{session_id}/stop"))

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 from numpy.typing import NDArray
+from tqdm.auto import tqdm
 
 from evostim.clients.client import Client
 from evostim.clients.neurons import SimulatedNeuron
@@ -45,9 +46,13 @@ def run_closed_loop(
     generations: int,
     repetitions: int = 1,
     on_generation: Callable[[GenerationResult], None] | None = None,
+    progress: bool = False,
 ) -> list[GenerationResult]:
-    """Run ``generations`` generations starting from ``manifest``; stops early if the session ends."""
-    results = []
+    """Run ``generations`` generations starting from ``manifest``; stops early if the session ends.
+
+    ``progress``: a progress bar (tqdm; a widget in a notebook) with the best measured score so far."""
+    results: list[GenerationResult] = []
+    bar = tqdm(total=generations, desc=f"session {session_id}", unit="gen", disable=not progress)
     for _ in range(generations):
         pixels = client.images(manifest)
         images = _to_tensor(pixels)
@@ -69,9 +74,12 @@ def run_closed_loop(
             best_image=pixels[best],
         )
         results.append(result)
+        bar.update()
+        bar.set_postfix(best=max(r.evolved_max for r in results))
         if on_generation is not None:
             on_generation(result)
         if answer["next"] is None:
             break
         manifest = answer["next"]
+    bar.close()
     return results

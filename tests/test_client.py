@@ -216,3 +216,39 @@ def test_the_async_client_lists_fetches_bytes_and_answers_blocks_with_baselines(
                 await client.post_responses(ids[0], 1, {answer["next"]["stimuli"][0]["id"]: {"ch0": [1.0]}})
 
     asyncio.run(scenario())
+
+
+def test_a_notebook_gets_arrays_a_long_frame_and_the_best_images_exactly_as_posted(server: LocalServer) -> None:
+    with Client(server.url) as client:
+        created = client.create_session(seed=5, channels=["a", "b"], population_size=4, references={"builtin": 1})
+        session_id, manifest = created["session"]["id"], created["generation"]
+        posted = {}
+        for number in range(2):
+            stimuli = manifest["stimuli"][:-1] if number == 1 else manifest["stimuli"]  # generation 1: one aborted
+            posted[number] = {
+                s["id"]: {"a": [float(i), float(i + 1)], "b": [10.0 + i, 20.0 + i]} for i, s in enumerate(stimuli)
+            }
+            baselines = {s: {"a": [0.5, 0.5], "b": [1.0, 1.0]} for s in posted[number]}
+            manifest = client.post_responses(session_id, number, posted[number], baselines=baselines)["next"]
+        arrays = client.arrays(session_id)
+        frame = client.history_frame(session_id)
+        best = client.best_images(session_id)
+        history = client.history(session_id, codes=True)
+
+    # the codes are the history's, bit for bit, in the export's stimulus order
+    codes = {s["id"]: s["code"] for g in history["generations"] for s in g["stimuli"]}
+    np.testing.assert_array_equal(arrays["code"], np.array([codes[s] for s in arrays["stimulus_id"]]))
+    # one row per posted value: 5 + 4 stimuli x 2 channels x 2 repetitions, nothing for the aborted or open ones
+    assert list(frame.columns) == ["generation", "stimulus", "kind", "index", "channel", "repetition", "count",
+                                   "baseline", "score"]  # fmt: skip
+    assert len(frame) == (5 + 4) * 2 * 2
+    for row in frame.to_dict("records"):
+        assert row["count"] == posted[row["generation"]][row["stimulus"]][row["channel"]][row["repetition"]]
+        assert row["baseline"] == (0.5 if row["channel"] == "a" else 1.0)
+    # the best image of each generation is its highest-scoring evolved stimulus's
+    assert best.generations == [0, 1] and best.images.shape == (2, 64, 64, 3)
+    evolved = frame[frame.kind == "evolved"]
+    for generation, stimulus, score in zip(best.generations, best.stimuli, best.scores, strict=True):
+        scores = evolved[evolved.generation == generation].groupby("stimulus").score.first()
+        assert scores.idxmax() == stimulus and scores.max() == score
+    assert best.labels()[0] == f"gen 0: {best.scores[0]:.1f}"
