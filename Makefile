@@ -22,7 +22,7 @@ demo: $(STAMP)  ## in-silico closed-loop evolution against a real server; writes
 test: $(STAMP)  ## the whole test suite (slow benchmarks excluded)
 	$(PY) -m pytest
 
-test-reliability: $(STAMP)  ## the long fuzzing runs (schemathesis over every endpoint; minutes)
+test-reliability: $(STAMP)  ## the long runs: schemathesis over every endpoint, 20 kill -9's under load (SQLite, Postgres)
 	$(PY) -m pytest -m reliability
 
 lint: $(STAMP)  ## ruff, and no function above cyclomatic complexity 10 as radon counts it (grade B or better)

@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
 from evostim import generators
@@ -62,6 +63,7 @@ def _score_curve(results: list[GenerationResult], chance: float, unit: str, path
     axis.plot(numbers, references, label="reference images: mean", color="tab:blue")
     axis.axhline(chance, color="gray", linestyle=":", label="best of 1,000 random faces (expected)")
     axis.set(xlabel="generation", ylabel="spike count per presentation", title=f"evostim demo: unit {unit}")
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # generations are whole numbers
     axis.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path)

@@ -42,7 +42,7 @@ def history_frame(arrays: dict[str, NDArray[Any]]) -> pandas.DataFrame:
         name: np.concatenate([p[name] for p in parts]) if parts else [] for name in FRAME_COLUMNS
     }
     frame: pandas.DataFrame = pd.DataFrame(columns)
-    return frame.sort_values(["generation", "stimulus", "channel", "repetition"], kind="stable", ignore_index=True)
+    return frame.sort_values(["generation", "kind", "index", "channel", "repetition"], kind="stable", ignore_index=True)
 
 
 def _channel_rows(arrays: dict[str, NDArray[Any]], channel: str) -> dict[str, NDArray[Any]]:
