@@ -1,10 +1,11 @@
 """Full-space search vs search in the top-k eigenbasis of the generator's metric, at the same budget.
 
-On the in-silico panel of benchmarks/search_quality.py (units of the shipped CNNs through dcgan-faces, 3,000
-evaluations, Poisson spiking), cholesky-cma in all 100 latent dimensions against the same optimizer inside
-`subspace` with the top k eigenvectors of the metric (k in --dimensions), computed first with
-generators.metric (or read from --basis). Value: the clean activation of each run's best image divided by the
-best any run reached on that unit; mean with a 95% bootstrap CI and the win rate against full-space search.
+One `evostim sweep` on the in-silico panel of benchmarks/search_quality.py (units of the shipped CNNs through
+dcgan-faces, 3,000 evaluations, Poisson spiking): cholesky-cma in all 100 latent dimensions against the same
+optimizer inside `subspace` with the top k eigenvectors of the metric (k in --dimensions), computed first with
+generators.metric (or read from --basis; saved to OUT for the sweep's workers). Value: the clean activation of
+each run's best image divided by the best any run reached on that unit; mean with a 95% bootstrap CI and the win
+rate against full-space search.
 The last line reads `best subspace k=K vs full: mean normalized score A vs B (ratio R, 95% CI lo..hi)`.
 """
 
@@ -13,13 +14,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.search_quality import CNN_UNITS, CnnPanel, Evostim, calibrate, evolve, ratio_ci, summarize
+from evostim.clients.panels import CNN_UNITS
+from evostim.clients.sweep import SweepConfig, ratio_ci, run_sweep, summarize
 from evostim.generators import load_generator
 from evostim.generators.metric import MetricBasis, metric_eigenbasis, spectrum_coverage
 
@@ -34,6 +35,7 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=75)
     parser.add_argument("--samples", type=int, default=32, help="codes the metric is averaged over")
     parser.add_argument("--basis", type=Path, help="a saved metric file (default: compute it)")
+    parser.add_argument("--workers", type=int, help="Ray workers (default: every core; 0: in this process)")
     parser.add_argument("--quick", action="store_true", help="4 units, k in 10,30, 40 generations")
     parser.add_argument("--out", type=Path, default=Path("out/subspace"))
     args = parser.parse_args()
@@ -49,25 +51,31 @@ def main() -> None:
     ninety, ninety_nine = spectrum_coverage(metric.eigenvalues, metric.trace)
     print(f"dcgan-faces metric over {metric.samples} codes: 90% of the trace in {ninety} directions, 99% in "
           f"{ninety_nine} (of 100)")  # fmt: skip
+    basis_file = args.out / "dcgan-faces.metric.npz"
+    metric.save(basis_file)  # the sweep's workers read the basis from this file
 
-    panel = CnnPanel(CNN_UNITS[:: args.unit_stride][: args.units])
-    random_max, gains = calibrate(panel, 10_000)
-    labels = ["cholesky-cma"] + [f"subspace-k{k}" for k in args.dimensions.split(",")]
+    ks = [int(k) for k in args.dimensions.split(",")]
+    subspaces = [
+        {"name": "subspace", "label": f"subspace-k{k}", "params": {"basis": str(basis_file.resolve()), "dimensions": k}}
+        for k in ks
+    ]
+    config = SweepConfig.model_validate(
+        {
+            "units": list(CNN_UNITS[:: args.unit_stride][: args.units]),
+            "optimizers": ["cholesky-cma", *subspaces],
+            "seeds": args.seeds,
+            "noise": args.noise.split(","),
+            "generations": args.generations,
+        }
+    )
+    run_sweep(config, args.out, workers=args.workers, progress=False)
+    summary = summarize(args.out, baseline="cholesky-cma")
 
-    def factory(label: str, dim: int, code_norm: float, seed: int, budget: int) -> Any:
-        if label.startswith("subspace-k"):
-            k = int(label.removeprefix("subspace-k"))
-            return Evostim(label, dim, code_norm, seed, optimizer="subspace", basis=metric.basis[:k])
-        return Evostim(label, dim, code_norm, seed)
+    def pooled(label: str) -> np.ndarray:
+        return np.concatenate([values for (name, _, _), values in sorted(summary.normalized.items()) if name == label])
 
-    noises = args.noise.split(",")
-    runs = evolve(panel, labels, range(len(panel.names)), noises, args.seeds, args.generations, gains,
-                  lambda line: print(line, flush=True), None, factory)  # fmt: skip
-    normalized = summarize("subspace", runs, panel.names, random_max, args.out)
-    full = np.concatenate([normalized[("cholesky-cma", n)] for n in noises])
-    scored = {
-        label: np.concatenate([normalized[(label, n)] for n in noises]) for label in labels if label != "cholesky-cma"
-    }
+    full = pooled("cholesky-cma")
+    scored = {f"subspace-k{k}": pooled(f"subspace-k{k}") for k in ks}
     best = max(scored, key=lambda label: scored[label].mean())
     for label, values in scored.items():
         wins = np.mean(values > full)

@@ -27,21 +27,29 @@ def test_optimizer_step_prints_a_row_per_optimizer_and_the_speed_up() -> None:
     assert re.fullmatch(r"default [\w-]+: median [\d.]+ ms, pycma full: \d+ ms, speed-up \d+ x", lines[-1])
 
 
-def test_search_quality_writes_csvs_and_plots_and_compares_the_default_with_ga(tmp_path: Path) -> None:
+def test_search_quality_runs_one_sweep_per_panel_and_compares_the_default_with_ga(tmp_path: Path) -> None:
     lines = run_script(
         "benchmarks/search_quality.py", "--units", "2", "--synthetic-units", "1", "--seeds", "1",
         "--synthetic-seeds", "1", "--noise", "0,poisson", "--generations", "3", "--random-codes", "200",
-        "--optimizers", "cholesky-cma,sphere-cma,ga,pycma", "--out", str(tmp_path),
+        "--optimizers", "cholesky-cma,sphere-cma,ga,pycma", "--workers", "0", "--out", str(tmp_path),
     )  # fmt: skip
     pattern = r"default [\w-]+ vs ga: mean normalized score [\d.]+ vs [\d.]+ \(ratio [\d.]+, 95% CI [\d.]+\.\.[\d.]+\)"
     assert re.fullmatch(pattern, lines[-1]), lines[-1]
     for panel in ("cnn", "synthetic"):
-        assert (tmp_path / f"{panel}.png").stat().st_size > 10_000
-        with (tmp_path / f"{panel}_runs.csv").open() as handle:
-            runs = list(csv.DictReader(handle))
-        assert len(runs) == 4 * 2 * (2 if panel == "cnn" else 1)
-        values = [float(run["normalized_best_any_run"]) for run in runs]
+        assert (tmp_path / panel / "curves_3.png").stat().st_size > 10_000
+        with (tmp_path / panel / "summary.csv").open() as handle:
+            rows = list(csv.DictReader(handle))
+        assert len(rows) == 4 * 2  # optimizers x noise levels
+        assert {int(row["runs"]) for row in rows} == {2 if panel == "cnn" else 1}
+        values = [float(row["a_mean"]) for row in rows]
         assert max(values) <= 1 and max(values) > 0.5  # the ceiling is the best image any run saw
+
+
+def test_sweep_throughput_prints_batched_against_one_run_at_a_time_and_the_scaling() -> None:
+    lines = run_script("benchmarks/sweep_throughput.py", "--quick")
+    assert any(line.startswith("fp32") for line in lines)
+    pattern = r"sweep throughput: \d+ evaluations/s per core on 2 workers \(scaling [\d.]+ x\)"
+    assert re.fullmatch(pattern, lines[-1]), lines[-1]
 
 
 def test_render_prints_images_per_second_and_the_speed_up_over_the_baseline() -> None:
@@ -52,9 +60,9 @@ def test_render_prints_images_per_second_and_the_speed_up_over_the_baseline() ->
 def test_subspace_compares_eigenbasis_search_with_full_space_search(tmp_path: Path) -> None:
     lines = run_script(
         "benchmarks/subspace.py", "--units", "2", "--dimensions", "5,20", "--generations", "2", "--samples", "2",
-        "--out", str(tmp_path),
+        "--workers", "0", "--out", str(tmp_path),
     )  # fmt: skip
     assert "directions, 99% in" in lines[0]
     pattern = r"best subspace k=(5|20) vs full: mean normalized score [\d.]+ vs [\d.]+ \(ratio [\d.]+, 95% CI .+\)"
     assert re.fullmatch(pattern, lines[-1]), lines[-1]
-    assert (tmp_path / "subspace_runs.csv").is_file()
+    assert (tmp_path / "summary.csv").is_file() and list((tmp_path / "runs").glob("*.parquet"))
