@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import logging
 import sys
 import time
 from pathlib import Path
@@ -63,7 +64,7 @@ def on_ray(work: list[list[RunSpec]], workers: int, precision: Precision) -> flo
     """The engine on ``workers`` Ray actors of one CPU each: evaluations per second."""
     import ray
 
-    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     try:
         actor = ray.remote(num_cpus=1)(SweepWorker)
         actors: list[Any] = [actor.remote("cnn", UNITS, precision) for _ in range(workers)]

@@ -110,8 +110,9 @@ class CnnPanel:
         images: torch.Tensor = self._generator.module(torch.as_tensor(codes, dtype=torch.float32))
         return images.float().clamp_(0.0, 1.0)
 
-    def activations(self, unit_of_row: IntArray, codes: FloatArray, chunk: int = 2000) -> FloatArray:
-        """Clean activation (n,) of unit ``unit_of_row[i]`` on the image of ``codes[i]`` (n, d)."""
+    def activations(self, unit_of_row: IntArray, codes: FloatArray, chunk: int = 320) -> FloatArray:
+        """Clean activation (n,) of unit ``unit_of_row[i]`` on the image of ``codes[i]`` (n, d), ``chunk`` images
+        at a time (bigger batches are slower per image here: 4.1 ms at 640 against 3.5 at 40 to 320, fp32)."""
         out = np.empty(len(codes))
         for start in range(0, len(codes), chunk):
             rows = slice(start, start + chunk)

@@ -18,6 +18,7 @@ or grow a sweep by adding seeds). ``summarize`` prints the normalized-score tabl
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import tomllib
@@ -65,6 +66,14 @@ class OptimizerEntry(BaseModel):
         if name != "ngopt" and name not in optimizers.OPTIMIZERS:
             raise ValueError(f"unknown optimizer {name!r}; known: ngopt, {', '.join(sorted(optimizers.OPTIMIZERS))}")
         return name
+
+    @field_validator("params")
+    @classmethod
+    def _basis_file_absolute(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """A basis file named relative to here stays found by workers that run elsewhere."""
+        if isinstance(params.get("basis"), str):
+            return {**params, "basis": str(Path(params["basis"]).resolve())}
+        return params
 
     @property
     def title(self) -> str:
@@ -196,7 +205,12 @@ class _RayPool:
     def __init__(self, config: SweepConfig, address: str | None, workers: int | None) -> None:
         self._ray = require("ray", extra="sweep", feature="evostim sweep")
         if not self._ray.is_initialized():
-            options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+            # quiet: Ray's start-up notices would interleave with the progress bar
+            options: dict[str, Any] = {
+                "include_dashboard": False,
+                "log_to_driver": False,
+                "logging_level": logging.ERROR,
+            }
             if address is None and workers is not None:
                 options["num_cpus"] = workers
             self._ray.init(address=address, **options)

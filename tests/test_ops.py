@@ -266,8 +266,18 @@ def _run_session(url: str, seed: int, generations: int, racers: int) -> list[Any
             assert accepted and all(a.status_code in (200, 409) for a in answers), [a.text for a in answers]
             assert all(a.json() == accepted[0].json() for a in accepted)  # replays of one stored answer
             manifest = http.get(f"/v1/sessions/{session_id}/generations/{number + 1}").json()
-        history: list[Any] = http.get(f"/v1/sessions/{session_id}/history").json()["generations"]
+        history: list[Any] = http.get(f"/v1/sessions/{session_id}/history?codes=true").json()["generations"]
         return history
+
+
+def _reference_history(make_api: Any, seed: int, generations: int) -> list[Any]:
+    """The session run by one in-process server, one request at a time."""
+    single = make_api()
+    manifest = single.post("/v1/sessions", json={"seed": seed, "population_size": 6}).json()["generation"]
+    for number in range(generations):
+        manifest = single.post(manifest["responses_url"], json=counts_for(manifest, seed=number)).json()["next"]
+    history: list[Any] = single.get(f"/v1/sessions/{manifest['session_id']}/history?codes=true").json()["generations"]
+    return history
 
 
 def test_two_workers_on_one_sqlite_file_count_each_generation_once_and_propose_what_one_process_does(
@@ -275,12 +285,8 @@ def test_two_workers_on_one_sqlite_file_count_each_generation_once_and_propose_w
 ) -> None:
     url, log = two_workers
     raced = _run_session(url, seed=21, generations=4, racers=4)
-    single = make_api()  # one process, one request at a time: the reference run
-    manifest = single.post("/v1/sessions", json={"seed": 21, "population_size": 6}).json()["generation"]
-    for number in range(4):
-        manifest = single.post(manifest["responses_url"], json=counts_for(manifest, seed=number)).json()["next"]
-    reference = single.get(f"/v1/sessions/{manifest['session_id']}/history").json()["generations"]
-    assert len(raced) == len(reference) == 5
+    reference = _reference_history(make_api, seed=21, generations=4)  # one process, one request at a time
+    assert len(raced) == len(reference) == 5 and raced[0]["stimuli"][0]["code"] is not None
     for ours, theirs in zip(raced, reference, strict=True):
         assert [s["code"] for s in ours["stimuli"]] == [s["code"] for s in theirs["stimuli"]]
         assert [s["counts"] for s in ours["stimuli"]] == [s["counts"] for s in theirs["stimuli"]]
@@ -289,6 +295,37 @@ def test_two_workers_on_one_sqlite_file_count_each_generation_once_and_propose_w
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     assert any(line.get("address") == url and line["workers"] == 2 for line in lines)
     assert any("SQLite" in line["msg"] for line in lines if line["level"] == "warning")
+
+
+# -- several replicas on one Postgres database ------------------------------------------------------------------
+@pytest.mark.postgres
+def test_two_replicas_on_one_postgres_take_turns_on_a_session_and_never_serve_a_stale_optimizer(
+    tmp_path: Path, postgres_cluster: Any, make_api: Any
+) -> None:
+    from evostim.clients.local_server import LocalServer
+
+    env = {"EVOSTIM_DATABASE_URL": postgres_cluster.create_database("replicas")}
+    with LocalServer(tmp_path / "a", env=env) as a, LocalServer(tmp_path / "b", env=env) as b:
+        replicas = [httpx.Client(base_url=a.url, timeout=60), httpx.Client(base_url=b.url, timeout=60)]
+        manifest = replicas[0].post("/v1/sessions", json={"seed": 33, "population_size": 6}).json()["generation"]
+        session_id = manifest["session_id"]
+        for number in range(6):  # A posts the even generations, B the odd ones: each one's cache is a step behind
+            poster, reader = replicas[number % 2], replicas[1 - number % 2]
+            answer = poster.post(manifest["responses_url"], json=counts_for(manifest, seed=number))
+            assert answer.status_code == 200, answer.text
+            manifest = answer.json()["next"]
+            # the other replica reads the write at once: the session's state and the new generation
+            assert reader.get(f"/v1/sessions/{session_id}").json()["generation"] == number + 1
+            assert reader.get(f"/v1/sessions/{session_id}/generations/{number + 1}").json() == manifest
+            assert reader.get(manifest["stimuli"][0]["url"]).status_code == 200
+        raced = replicas[1].get(f"/v1/sessions/{session_id}/history?codes=true").json()["generations"]
+        for client in replicas:
+            client.close()
+    reference = _reference_history(make_api, seed=33, generations=6)
+    assert len(raced) == len(reference) == 7
+    for ours, theirs in zip(raced, reference, strict=True):
+        assert [s["code"] for s in ours["stimuli"]] == [s["code"] for s in theirs["stimuli"]]
+        assert [s["counts"] for s in ours["stimuli"]] == [s["counts"] for s in theirs["stimuli"]]
 
 
 # -- bounded memory ----------------------------------------------------------------------------------------------
