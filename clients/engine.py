@@ -25,6 +25,7 @@ import numpy as np
 
 from evostim import optimizers
 from evostim.clients.panels import FloatArray, NoiseModel, Panel
+from evostim.extras import require
 from evostim.optimizers.recombination import published_cma_sigma
 from evostim.server.stimuli import project_to_sphere
 
@@ -111,8 +112,7 @@ class _NevergradNGOpt:
     """nevergrad's NGOpt (it picks its algorithm from dimension, budget and workers)."""
 
     def __init__(self, spec: RunSpec, dim: int, code_norm: float, seed: int) -> None:
-        import nevergrad as ng
-
+        ng = require("nevergrad", extra="references", feature="the ngopt optimizer")
         sigma = published_cma_sigma(dim, code_norm)
         parametrization = ng.p.Array(init=np.zeros(dim)).set_mutation(sigma=sigma)
         parametrization.random_state = np.random.RandomState(seed)

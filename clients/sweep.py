@@ -127,8 +127,6 @@ class SweepConfig(BaseModel):
         """Each optimizer is built once here, so a parameter it refuses stops the sweep before any run starts."""
         dim, code_norm = panel_space(self.panel)
         for entry in self.optimizers:
-            if entry.name == "ngopt":
-                continue
             try:
                 make_optimizer(
                     RunSpec(entry.name, "", "0", 0, 1, entry.params, population=self.population), dim, code_norm
