@@ -241,9 +241,18 @@ class SessionState(BaseModel):
     status: Literal["running", "stopped", "finished"]
     generation: int = Field(description="the open generation (the last one when finished)")
     created_at: datetime
+    last_activity: datetime = Field(description="the last change: created, a generation closed, stopped or resumed")
     best_score: float | None
     best_stimulus: str | None
     best_image_url: str | None = Field(default=None, description="the best stimulus's image (PNG); null before any")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _active_since_creation(cls, data: Any) -> Any:
+        """Answers stored by versions before ``last_activity`` (idempotent replays) read it as their creation."""
+        if isinstance(data, dict) and "last_activity" not in data and "created_at" in data:
+            return {**data, "last_activity": data["created_at"]}
+        return data
 
 
 class SessionPublic(SessionState):

@@ -56,6 +56,7 @@ def session_state(record: SessionRecord) -> SessionState:
         status=record.status,  # type: ignore[arg-type]
         generation=record.generation,
         created_at=created_at,
+        last_activity=record.updated_at or created_at,
         best_score=record.best_score,
         best_stimulus=record.best_stimulus,
         best_image_url=None if record.best_stimulus is None else stimulus_url(record.id, record.best_stimulus),

@@ -364,6 +364,7 @@ class SessionService:
             generation=session.generation if step.finished else session.generation + 1,
             best_score=best[0] if best else session.best_score,
             best_stimulus=best[1] if best else session.best_stimulus,
+            updated_at=datetime.now(UTC),  # stored with the generation: the answer and the database agree
         )
         answer = self._accepted(updated, config, scored, summary, next_stimuli, next_order)
         require_finite(answer, "answer", InvalidResponses, _SCORES_HINT)
@@ -379,6 +380,7 @@ class SessionService:
             next_order=next_order,
             snapshot=step.snapshot,
             idempotency=idempotency,
+            at=updated.updated_at,
         )
         t2 = time.perf_counter()
         GENERATIONS_SERVED.inc()

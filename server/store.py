@@ -118,6 +118,8 @@ class _SessionRow(_Base):
     generation: Mapped[int] = mapped_column(_Int())
     best_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     best_stimulus: Mapped[str | None] = mapped_column(_Text(40), nullable=True)
+    # the last change: creation, a generation closed, stopped or resumed (revision 0002; null in no row after it)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class _GenerationRow(_Base):
@@ -209,6 +211,7 @@ class SessionRecord:
     generation: int
     best_score: float | None
     best_stimulus: str | None
+    updated_at: datetime | None = None  # the last change (None: not stored yet; the store sets it)
 
 
 @dataclass(frozen=True)
@@ -364,6 +367,7 @@ class Store:
                     generation=session.generation,
                     best_score=None,
                     best_stimulus=None,
+                    updated_at=session.created_at,
                 )
             )
             tx.flush()
@@ -411,7 +415,7 @@ class Store:
             result = tx.execute(
                 update(_SessionRow)
                 .where(_SessionRow.id == session_id, _SessionRow.status.in_(list(allowed_from)))
-                .values(status=status)
+                .values(status=status, updated_at=_now())
             )
             return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
@@ -428,15 +432,21 @@ class Store:
         next_order: list[str],
         snapshot: bytes | None,
         idempotency: IdempotencyRecord | None,
+        at: datetime | None = None,
     ) -> None:
-        """Close generation ``closed`` with its responses and open the next one, atomically.
+        """Close generation ``closed`` with its responses and open the next one, atomically, ``at`` (default now).
 
         Raises GenerationAlreadyClosed if another writer closed it first (the conditional update is the lock
         that also holds across server processes sharing one Postgres).
         """
         opened = closed + 1
+        moment = at or _now()
         with self._transaction() as tx:
-            values: dict[str, Any] = {"status": status, "generation": opened if next_stimuli else closed}
+            values: dict[str, Any] = {
+                "status": status,
+                "generation": opened if next_stimuli else closed,
+                "updated_at": moment,
+            }
             if best is not None:
                 values["best_score"], values["best_stimulus"] = best
             result = tx.execute(
@@ -449,7 +459,7 @@ class Store:
             tx.execute(
                 update(_GenerationRow)
                 .where(_GenerationRow.session_id == session_id, _GenerationRow.number == closed)
-                .values(closed_at=_now(), summary=summary)
+                .values(closed_at=moment, summary=summary)
             )
             tx.add_all(
                 _ResponseRow(
@@ -496,6 +506,7 @@ class Store:
             generation=row.generation,
             best_score=row.best_score,
             best_stimulus=row.best_stimulus,
+            updated_at=_utc(row.updated_at or row.created_at),
         )
 
     def get_session(self, session_id: str) -> SessionRecord | None:

@@ -134,3 +134,19 @@ def test_timestamps_are_utc_in_every_answer(api: TestClient) -> None:
     listed = api.get("/v1/sessions").json()["items"][0]
     for stamp in (created["session"]["created_at"], answer["session"]["created_at"], listed["created_at"]):
         assert stamp.endswith("Z") or stamp.endswith("+00:00"), stamp
+
+
+def test_last_activity_moves_with_every_post_stop_and_resume_and_never_before_creation(api: TestClient) -> None:
+    created = create(api, population_size=4)
+    session_id, manifest = created["session"]["id"], created["generation"]
+    times = [created["session"]["last_activity"]]
+    assert times[0] == created["session"]["created_at"]
+    answer = api.post(manifest["responses_url"], json=counts_for(manifest)).json()
+    times.append(answer["session"]["last_activity"])
+    assert api.get(f"/v1/sessions/{session_id}").json()["last_activity"] == times[-1]  # the answer's is the stored one
+    for action in ("stop", "resume"):
+        assert api.post(f"/v1/sessions/{session_id}/{action}").status_code == 200
+        times.append(api.get(f"/v1/sessions/{session_id}").json()["last_activity"])
+    listed = api.get("/v1/sessions").json()["items"][0]
+    assert listed["id"] == session_id and listed["last_activity"] == times[-1]
+    assert times == sorted(times) and len(set(times)) == 4

@@ -105,8 +105,10 @@ def test_a_database_made_before_migrations_is_adopted_without_losing_a_row(
     api = make_api()
     session_id = run_a_session(api)
     before = history(api, session_id)
-    with engine.begin() as connection:  # revision 0001 is the old create path; without its stamp, the old layout
-        for statement in ["DROP TABLE alembic_version", *LAYOUTS_BEFORE_MIGRATIONS[layout]]:
+    with engine.begin() as connection:  # revision 0001 is the old create path; without its stamp and 0002's column,
+        # the old layout
+        undone = ["DROP TABLE alembic_version", "ALTER TABLE sessions DROP COLUMN updated_at"]
+        for statement in [*undone, *LAYOUTS_BEFORE_MIGRATIONS[layout]]:
             connection.execute(text(statement))
     kept = rows(engine)
 
@@ -117,7 +119,7 @@ def test_a_database_made_before_migrations_is_adopted_without_losing_a_row(
     if layout == "before-baselines":  # the column came back empty: what an older version stored
         for stimulus in (s for g in before["generations"] for s in g["stimuli"]):
             stimulus["baseline"] = None
-    assert after == before
+    assert after == before  # last_activity included: 0002 backfills it from the generation's closing time
     assert create(reopened, population_size=4)["session"]["status"] == "running"
 
 
@@ -163,7 +165,8 @@ def test_evostim_db_upgrade_creates_adopts_and_reruns(
     main(["db", "upgrade", "--url", database_url])  # again: nothing to do
     assert capsys.readouterr().out.strip().endswith(f"at revision {head()} (head)")
     with engine.begin() as connection:
-        connection.execute(text("DROP TABLE alembic_version"))
+        connection.execute(text("DROP TABLE alembic_version"))  # back to a layout from before migrations
+        connection.execute(text("ALTER TABLE sessions DROP COLUMN updated_at"))
         connection.execute(text("DROP TABLE creation_keys"))
     main(["db", "upgrade", "--url", database_url])
     assert revision(engine) == head() and differences_from_models(engine) == []
@@ -181,4 +184,27 @@ def test_the_baseline_is_the_schema_of_the_last_version_before_migrations(tmp_pa
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, baseline_metadata()) == []
+    engine.dispose()
+
+
+def test_revision_0002_backfills_last_activity_from_the_latest_closed_generation(tmp_path: Path) -> None:
+    """The previous version's file: its session's last activity becomes generation 1's closing time."""
+    from evostim.server.app import create_app
+    from evostim.server.config import Settings
+
+    database = tmp_path / "evostim.db"
+    shutil.copyfile(PREVIOUS_VERSION_FILE, database)
+    engine = create_engine(f"sqlite:///{database}")
+    with engine.connect() as connection:
+        closed_at = connection.scalar(
+            text("SELECT closed_at FROM generations WHERE session_id = :s AND number = 1"),
+            {"s": PREVIOUS_VERSION_SESSION},
+        )
+    with TestClient(create_app(Settings(data_dir=tmp_path))) as api:
+        session = api.get(f"/v1/sessions/{PREVIOUS_VERSION_SESSION}").json()
+        assert session["last_activity"].startswith(str(closed_at).replace(" ", "T")[:19])
+        manifest = api.get(f"/v1/sessions/{PREVIOUS_VERSION_SESSION}/generations/2").json()
+        answer = api.post(manifest["responses_url"], json=counts_for(manifest, channels=("a", "b"))).json()
+        again = api.get(f"/v1/sessions/{PREVIOUS_VERSION_SESSION}").json()
+        assert again["last_activity"] == answer["session"]["last_activity"] > session["last_activity"]
     engine.dispose()

@@ -52,7 +52,7 @@ def new_session(store: Store, session_id: str = "s_1", **fields: Any) -> Session
     )
     first = stimuli(0)
     store.create_session(record, [ReferenceRecord(0, np.ones(8))], first, [s.stimulus_id for s in first], b"\x00state")
-    return record
+    return SessionRecord(**{**record.__dict__, "updated_at": record.created_at})  # as stored: active since created
 
 
 def close_generation(store: Store, session_id: str = "s_1", **fields: Any) -> None:
@@ -75,9 +75,11 @@ def close_generation(store: Store, session_id: str = "s_1", **fields: Any) -> No
 
 def test_what_goes_in_comes_out_equal(store: Store) -> None:
     record = new_session(store)
-    close_generation(store)
+    assert store.get_session("s_1") == record
+    closed_at = datetime(2024, 5, 1, 12, 41, 7, 250000, tzinfo=UTC)
+    close_generation(store, at=closed_at)
     assert store.get_session("s_1") == SessionRecord(
-        **{**record.__dict__, "generation": 1, "best_score": 1.75, "best_stimulus": "g0-e0"}
+        **{**record.__dict__, "generation": 1, "best_score": 1.75, "best_stimulus": "g0-e0", "updated_at": closed_at}
     )
     # In UTC, whatever the backend hands back (naive from SQLite, the server's zone from Postgres: here New York).
     assert store.list_sessions("anonymous", limit=1, offset=0)[0][0].created_at.tzinfo is UTC

@@ -152,7 +152,7 @@ function sessionRow(s) {
     h('td', {}, (config.optimizer || {}).name || ''),
     h('td', {}, String(s.generation)),
     h('td', {}, fmt(s.best_score)),
-    h('td', {}, new Date(s.created_at).toLocaleString()),
+    h('td', {}, new Date(s.last_activity).toLocaleString()),
     h('td', { class: 'meta' }, JSON.stringify(config.metadata || {})));
 }
 
@@ -168,7 +168,7 @@ async function listPage(signal) {
   const count = h('span', { class: 'muted' });
   const body = h('tbody');
   const table = h('table', {}, h('thead', {}, h('tr', {}, ...['session', 'state', 'generator', 'optimizer',
-    'generation', 'best score', 'created', 'metadata'].map((c) => h('th', {}, c)))), body);
+    'generation', 'best score', 'last activity', 'metadata'].map((c) => h('th', {}, c)))), body);
   view.replaceChildren(h('h1', {}, 'Sessions'), h('div', { class: 'filters' }, state, text, count), table);
   let sessions = [];
   let total = 0;
