@@ -174,10 +174,11 @@ class SweepConfig(BaseModel):
 class SweepWorker:
     """One CPU's worth of a sweep: a panel loaded once, then tasks of runs stepped together."""
 
-    def __init__(self, panel: str, units: Sequence[str], precision: Precision, threads: int = 1) -> None:
-        import torch
+    def __init__(self, panel: str, units: Sequence[str], precision: Precision, threads: int | None = 1) -> None:
+        if threads is not None:  # one core per Ray worker (Ray schedules one per CPU); None: leave the process's
+            import torch
 
-        torch.set_num_threads(threads)  # one core per worker: Ray schedules one worker per CPU
+            torch.set_num_threads(threads)
         self._panel = make_panel(panel, units, precision)
 
     def calibrate(self, count: int) -> tuple[list[str], list[float], list[float]]:
@@ -359,7 +360,7 @@ def _run_tasks(
 ) -> None:
     """Calibrate (once per folder), then run the tasks here (``workers=0``) or on Ray, writing each as it ends."""
     if workers == 0:
-        worker = SweepWorker(config.panel, config.units, config.precision, threads=os.cpu_count() or 1)
+        worker = SweepWorker(config.panel, config.units, config.precision, threads=None)
         gains = _gains(_calibration(out, config, worker.calibrate))
         finished, close = _local(worker, tasks, gains), None
     else:
