@@ -108,6 +108,32 @@ def test_session_page_draws_and_follows_the_session_live(server: LocalServer, br
         shutil.copyfile(shot, REPO / "docs" / "dashboard.png")
 
 
+def test_a_multi_channel_session_shows_each_channels_curve_and_the_last_generation_best_first(
+    server: LocalServer, browser: Any
+) -> None:
+    channels = ("V4-a", "V4-b")
+    with Client(server.url) as client:
+        created = client.create_session(seed=9, channels=list(channels), population_size=6, references={"builtin": 1})
+        session_id = created["session"]["id"]
+        for _ in range(2):
+            manifest = client.generation(session_id)
+            body = counts_for(manifest, seed=manifest["number"], channels=channels)
+            client.post_responses(
+                session_id, manifest["number"], {r["stimulus"]: r["counts"] for r in body["responses"]}
+            )
+        scores = [s["score"] for s in client.history(session_id)["generations"][1]["stimuli"]]
+
+    browser.get(f"{server.url}/#/sessions/{session_id}")
+    count = "return document.querySelectorAll('#channel-plot circle.pt.' + arguments[0]).length"
+    _wait(browser, lambda d: d.execute_script(count, "ch-0") == 2 and d.execute_script(count, "ch-1") == 2)
+    legend = browser.find_element("css selector", "#channel-card .legend").text
+    assert all(channel in legend for channel in channels)
+    captions = [e.text for e in browser.find_elements("css selector", "#scored-gallery figcaption")]
+    shown = [float(caption.rsplit("· ", 1)[1]) for caption in captions]
+    assert len(shown) == len(scores) == 7 and shown == sorted(shown, reverse=True)
+    assert shown == sorted((round(score, 2) for score in scores), reverse=True)
+
+
 def test_sessions_list_shows_and_filters(server: LocalServer, browser: Any) -> None:
     with Client(server.url) as client:
         client.create_session(seed=8, population_size=4, references={"builtin": 0}, metadata={"animal": "Zelda"})

@@ -227,6 +227,36 @@ function scoreCard(rows) {
     legend([[COLORS.mean, 'evolved mean (band: ± 1 SD)'], [COLORS.max, 'evolved max'], [COLORS.ref, 'references mean']]));
 }
 
+// Multi-channel sessions: each channel's response (mean over repetitions) averaged over the evolved images.
+const CHANNEL_COLORS = ['#2563eb', '#dc2626', '#16a34a', '#d97706', '#7c3aed', '#0891b2', '#db2777', '#4b5563'];
+
+function channelMeans(generation, channel) {
+  const values = generation.stimuli
+    .filter((s) => s.kind === 'evolved' && s.counts && s.counts[channel] && s.counts[channel].length)
+    .map((s) => mean(s.counts[channel]));
+  return values.length ? { x: generation.number, y: mean(values) } : null;
+}
+
+function channelCard(generations, channels) {
+  const closed = generations.filter((g) => g.status === 'closed');
+  const series = channels.map((channel, i) => ({
+    name: `ch-${i}`, color: CHANNEL_COLORS[i % CHANNEL_COLORS.length],
+    points: closed.map((g) => channelMeans(g, channel)).filter((p) => p !== null),
+  }));
+  return h('div', { class: 'card', id: 'channel-card' }, h('h2', {}, 'Response per channel (evolved mean)'),
+    h('div', { id: 'channel-plot' }, plot(series, { yLabel: 'response' })),
+    legend(channels.map((channel, i) => [CHANNEL_COLORS[i % CHANNEL_COLORS.length], channel])));
+}
+
+// The last scored generation, best first: what the neuron liked in the images it just saw.
+function scoredCard(session, generation) {
+  if (!generation) return h('div', { class: 'card' }, h('h2', {}, 'Last scored generation'), h('p', { class: 'muted' }, 'none yet'));
+  const ranked = generation.stimuli.filter((s) => s.score !== null).sort((a, b) => b.score - a.score);
+  const tiles = ranked.map((s) => imageTile(session.id, s, `${s.kind === 'reference' ? `ref ${s.index}` : `#${s.index}`} · ${fmt(s.score)}`));
+  return h('div', { class: 'card' }, h('h2', {}, `Generation ${generation.number}, sorted by score`),
+    h('div', { class: 'gallery', id: 'scored-gallery' }, ...tiles));
+}
+
 function sigmaCard(rows) {
   const points = rows.filter((r) => r.sigma !== null).map((r) => ({ x: r.x, y: r.sigma }));
   const body = points.length ? plot([{ name: 'sigma', color: COLORS.sigma, points }], { width: 360, height: 260, yLabel: 'sigma' })
@@ -244,7 +274,8 @@ function statsBar(session) {
     stat('generator', config.generator || ''),
     stat('optimizer', (config.optimizer || {}).name || ''),
     stat('population', String(config.population_size || '')),
-    stat('created', new Date(session.created_at).toLocaleString()));
+    stat('created', new Date(session.created_at).toLocaleString()),
+    stat('last activity', new Date(session.last_activity).toLocaleString(), 'stat-activity'));
 }
 
 function drawSession(view, history) {
@@ -255,12 +286,16 @@ function drawSession(view, history) {
   const current = open ? open.stimuli.map((s) => imageTile(session.id, s, s.kind === 'reference' ? `ref ${s.index}` : `#${s.index}`)) : [];
   const config = { ...session.config };
   delete config.metadata;
+  const channels = session.config.channels || [];
+  const lastScored = generations.filter((g) => g.status === 'closed').pop();
   view.replaceChildren(
     h('h1', {}, `Session ${session.id}`),
     statsBar(session),
     h('div', { class: 'plots' }, scoreCard(rows), sigmaCard(rows)),
+    ...(channels.length > 1 ? [channelCard(generations, channels)] : []),
     h('div', { class: 'card' }, h('h2', {}, 'Best image of each generation'),
       gallery.length ? h('div', { class: 'gallery', id: 'best-gallery' }, ...gallery) : h('p', { class: 'muted' }, 'no closed generation yet')),
+    scoredCard(session, lastScored),
     h('div', { class: 'card' }, h('h2', {}, open ? `Generation ${open.number} (${open.status})` : 'No generation'),
       h('div', { class: 'gallery', id: 'current-gallery' }, ...current)),
     h('div', { class: 'cols' },
