@@ -24,7 +24,7 @@ import os
 import tomllib
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -193,11 +193,6 @@ def _tasks(specs: Sequence[RunSpec], size: int) -> list[list[RunSpec]]:
     return [list(specs[start : start + size]) for start in range(0, len(specs), size)]
 
 
-def _local(worker: SweepWorker, tasks: Iterable[list[RunSpec]], gains: dict[str, float]) -> Iterator[list[RunResult]]:
-    for task in tasks:
-        yield worker.run(task, gains)
-
-
 class _RayPool:
     """Ray actors, one CPU each; tasks answered in the order they finish."""
 
@@ -359,10 +354,11 @@ def _run_tasks(
     advance: Callable[[int], object],
 ) -> None:
     """Calibrate (once per folder), then run the tasks here (``workers=0``) or on Ray, writing each as it ends."""
+    finished: Iterator[list[RunResult]]
     if workers == 0:
         worker = SweepWorker(config.panel, config.units, config.precision, threads=None)
         gains = _gains(_calibration(out, config, worker.calibrate))
-        finished, close = _local(worker, tasks, gains), None
+        finished, close = (worker.run(task, gains) for task in tasks), None
     else:
         pool = _RayPool(config, address, workers)
         gains = _gains(_calibration(out, config, pool.calibrate))
