@@ -21,6 +21,7 @@ eigendecomposition takes seconds per step) and nevergrad's NGOpt. The last line 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -38,10 +39,18 @@ OUTSIDE = ("pycma", "cmaes", "ngopt")
 
 
 def optimizer_entry(label: str) -> dict[str, Any]:
-    """``name`` or ``name:param=value:param=value`` (numbers), e.g. ``cholesky-cma:sigma=1.5``."""
+    """``name`` or ``name:param=value:param=value``, e.g. ``cholesky-cma:sigma=1.5`` or ``metric-cma:inner=sphere-cma``
+    (values are read as JSON where they can be: numbers, true/false; as text otherwise)."""
     name, *settings = label.split(":")
-    params = {key: float(value) if "." in value else int(value) for key, value in (s.split("=") for s in settings)}
+    params = {key: _value(value) for key, value in (s.split("=", 1) for s in settings)}
     return {"name": name, "params": params, "label": label}
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 def panel_config(panel: str, args: argparse.Namespace, names: list[str]) -> SweepConfig:

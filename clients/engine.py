@@ -79,12 +79,14 @@ class SearchOptimizer(Protocol):
     def tell(self, scores: FloatArray) -> None: ...
 
 
-def _resolved(params: Mapping[str, Any]) -> dict[str, Any]:
-    """A ``basis`` given as a path is the eigenbasis saved there by ``evostim metric`` (its rows, k x d)."""
+def _resolved(optimizer: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``basis`` given as a path is the metric saved there by ``evostim metric`` (its rows, k x d, and its
+    eigenvalues for an optimizer that takes them)."""
     if isinstance(params.get("basis"), str):
-        from evostim.generators.metric import MetricBasis
+        from evostim.generators.metric import MetricBasis, with_saved_metric
 
-        return {**params, "basis": MetricBasis.load(Path(params["basis"])).basis}
+        saved = MetricBasis.load(Path(params["basis"]))
+        return with_saved_metric(dict(params), saved, optimizers.parameter_names(optimizers.lookup(optimizer)))
     return dict(params)
 
 
@@ -92,7 +94,7 @@ class _Registered:
     """A registered evostim optimizer (or adapter) with the space's default parameters."""
 
     def __init__(self, spec: RunSpec, dim: int, code_norm: float, seed: int) -> None:
-        params = _resolved(spec.params)
+        params = _resolved(spec.optimizer, spec.params)
         self._optimizer = optimizers.create_optimizer(
             spec.optimizer, dim, population_size=spec.population, seed=seed, code_norm=code_norm, **params
         )
@@ -148,11 +150,14 @@ class RunResult:
     best_observed: list[float] = field(default_factory=list)  # the best observed (noisy) score so far
     best_clean_seen: list[float] = field(default_factory=list)  # best clean activation of any image so far
     mean_observed: list[float] = field(default_factory=list)  # the generation's mean observed score
+    best_code: list[float] = field(default_factory=list)  # the shown code of the best-observed image so far
     optimizer_seconds: float = 0.0
 
-    def record(self, clean: FloatArray, observed: FloatArray) -> None:
+    def record(self, shown: FloatArray, clean: FloatArray, observed: FloatArray) -> None:
         top = int(np.argmax(observed))
         improved = not self.best_observed or observed[top] > self.best_observed[-1]
+        if improved:
+            self.best_code = shown[top].tolist()
         self.best_observed.append(float(observed[top]) if improved else self.best_observed[-1])
         self.best_clean.append(float(clean[top]) if improved else self.best_clean[-1])
         seen = float(clean.max())
@@ -206,10 +211,10 @@ def _step(panel: Panel, active: Sequence[_Live], unit_index: Mapping[str, int]) 
     sizes = [len(batch) for batch in shown]
     units = np.repeat([unit_index[run.result.spec.unit] for run in active], sizes).astype(np.int64)
     clean = np.split(panel.activations(units, np.concatenate(shown)), np.cumsum(sizes)[:-1])
-    for run, run_clean in zip(active, clean, strict=True):
+    for run, run_shown, run_clean in zip(active, shown, clean, strict=True):
         observed = run.noise.observe(run_clean, run.rng)
         _timed(run.result, functools.partial(run.optimizer.tell, observed))
-        run.result.record(run_clean, observed)
+        run.result.record(run_shown, run_clean, observed)
 
 
 def _shown(spec: RunSpec, codes: FloatArray, code_norm: float) -> FloatArray:

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["MTCNN_LAYERS", "MtcnnFeatures", "load_mtcnn"]
+__all__ = ["MTCNN_LAYERS", "MTCNN_WIDTHS", "MtcnnFeatures", "load_mtcnn"]
 
 # name -> (input size, [(layer, conv channels or dense width, kernel, pool)])
 _ARCHITECTURES: dict[str, tuple[int, list[tuple[str, int, int, tuple[int, int] | None]]]] = {
@@ -35,6 +35,10 @@ _ARCHITECTURES: dict[str, tuple[int, list[tuple[str, int, int, tuple[int, int] |
 _FLAT_INPUTS = {"onet": 1152, "rnet": 576}
 
 MTCNN_LAYERS: dict[str, list[str]] = {net: [layer for layer, *_ in spec[1]] for net, spec in _ARCHITECTURES.items()}
+# "net.layer" -> its number of channels (conv) or units (dense)
+MTCNN_WIDTHS: dict[str, int] = {
+    f"{net}.{layer}": width for net, spec in _ARCHITECTURES.items() for layer, width, *_ in spec[1]
+}
 
 
 class MtcnnFeatures(nn.Module):

@@ -7,7 +7,7 @@ of Ray actors (one CPU each, each holding its panel's generator and CNNs): ``ray
 default (all its cores), or a cluster at ``address``. Each finished task is written at once, atomically, as two
 Parquet files in the output folder:
 
-- ``runs/<task>.parquet``: one row per run (its spec, its final values, optimizer seconds);
+- ``runs/<task>.parquet``: one row per run (its spec, its final values, its best image's code, optimizer seconds);
 - ``generations/<task>.parquet``: one row per run and generation (evaluations so far and the run's values then).
 
 Running the same sweep again into the same folder skips every run already written (resume after an interruption,
@@ -251,6 +251,7 @@ def _run_row(result: RunResult) -> dict[str, Any]:
         "best_clean": result.best_clean[-1],
         "best_observed": result.best_observed[-1],
         "best_clean_seen": result.best_clean_seen[-1],
+        "best_code": result.best_code,
         "optimizer_seconds": result.optimizer_seconds,
     }
 

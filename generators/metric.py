@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,7 +26,15 @@ from torch import nn
 
 from evostim.extras import require
 
-__all__ = ["MetricBasis", "dense_metric", "metric_eigenbasis", "metric_vector_product", "spectrum_coverage"]
+__all__ = [
+    "MetricBasis",
+    "dense_metric",
+    "metric_eigenbasis",
+    "metric_vector_product",
+    "prior_metric",
+    "spectrum_coverage",
+    "with_saved_metric",
+]
 
 FloatArray = NDArray[np.float64]
 
@@ -118,6 +127,34 @@ def _lanczos_eigenbasis(module: nn.Module, codes: torch.Tensor, top: int, *, gen
     probes = np.random.default_rng(seed + 1).choice([-1.0, 1.0], size=(16, dim))
     trace = float(np.mean([probe @ product(probe) for probe in probes]))
     return MetricBasis(generator, vectors[:, order].T.copy(), values[order], trace, len(codes))
+
+
+def prior_metric(
+    name: str,
+    *,
+    samples: int = 32,
+    top: int | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    weights_dir: Path | None = None,
+) -> MetricBasis:
+    """The metric of registered generator ``name`` averaged over ``samples`` codes drawn from its prior: its top
+    ``top`` eigenpairs (default: all of them), what ``evostim metric`` saves."""
+    from evostim.generators import generator_spec, load_generator
+
+    spec = generator_spec(name)
+    generator = load_generator(spec.name, device, weights_dir)
+    codes = torch.as_tensor(spec.sample_prior(np.random.default_rng(seed), samples)).float().to(generator.device)
+    return metric_eigenbasis(generator.module, codes, top or spec.latent_dim, generator=spec.name, seed=seed)
+
+
+def with_saved_metric(params: dict[str, Any], metric: MetricBasis, parameters: list[str]) -> dict[str, Any]:
+    """An optimizer's ``params`` with a saved metric filled in: its basis, and its eigenvalues when the optimizer
+    takes them (``parameters``: its parameter names) and they were not given."""
+    filled = {**params, "basis": metric.basis}
+    if "eigenvalues" in parameters and filled.get("eigenvalues") is None:
+        filled["eigenvalues"] = metric.eigenvalues
+    return filled
 
 
 def spectrum_coverage(eigenvalues: FloatArray, trace: float, shares: tuple[float, ...] = (0.9, 0.99)) -> list[int]:

@@ -20,6 +20,7 @@ from evostim.optimizers.errors import (
     UnknownOptimizer,
 )
 from evostim.optimizers.genetic import GeneticAlgorithm
+from evostim.optimizers.metric_cma import MetricCMA
 from evostim.optimizers.parameters import Context, Parameters, doc
 from evostim.optimizers.references import CmaesCMA, CmaesSepCMA, PycmaCMA
 from evostim.optimizers.registry import (
@@ -48,6 +49,7 @@ __all__ = [
     "GeneticAlgorithm",
     "IncompatibleState",
     "InvalidParameter",
+    "MetricCMA",
     "NoPendingPopulation",
     "Optimizer",
     "OptimizerError",
@@ -77,6 +79,7 @@ register(SphereCMA)
 register(GeneticAlgorithm)
 register(SepCMA)
 register(Subspace)
+register(MetricCMA)
 register(PycmaCMA)
 register(CmaesCMA)
 register(CmaesSepCMA)

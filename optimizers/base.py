@@ -181,6 +181,11 @@ class Optimizer(ABC):
         return self._pending_ids
 
     @property
+    def pending_codes(self) -> FloatArray:
+        """Codes of the pending population (rows in the order of ``pending_ids``)."""
+        return self._pending_codes.copy()
+
+    @property
     def settings(self) -> dict[str, Any]:
         """The resolved parameters (defaults filled in), as plain data: what :meth:`create` was given, in full."""
         return self._settings()

@@ -175,21 +175,21 @@ def _demo(args: argparse.Namespace) -> None:
 
 def _metric(args: argparse.Namespace) -> None:
     require("scipy", extra="metric", feature="the metric eigenbasis")  # before loading anything
-    import numpy as np
-    import torch
-
-    from evostim.generators import GeneratorError, generator_spec, load_generator
-    from evostim.generators.metric import metric_eigenbasis, spectrum_coverage
+    from evostim.generators import GeneratorError, generator_spec
+    from evostim.generators.metric import prior_metric, spectrum_coverage
 
     try:
         spec = generator_spec(args.generator)
-        generator = load_generator(spec.name, args.device, Path(args.weights_dir))
+        result = prior_metric(
+            spec.name,
+            samples=args.samples,
+            top=args.top,
+            seed=args.seed,
+            device=args.device,
+            weights_dir=Path(args.weights_dir),
+        )
     except GeneratorError as error:
         raise SystemExit(f"evostim metric: {error}") from None
-    codes = torch.as_tensor(spec.sample_prior(np.random.default_rng(args.seed), args.samples))
-    result = metric_eigenbasis(
-        generator.module, codes.float().to(generator.device), args.top, generator=spec.name, seed=args.seed
-    )
     out = Path(args.out or Path(args.weights_dir) / f"{spec.name}.metric.npz")
     out.parent.mkdir(parents=True, exist_ok=True)
     result.save(out)

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from evostim import optimizers
 from evostim.generators import GeneratorSpec
-from evostim.generators.metric import MetricBasis
+from evostim.generators.metric import MetricBasis, with_saved_metric
 from evostim.optimizers import Optimizer, OptimizerError
 from evostim.protocol import InitConfig, SessionCreate
 from evostim.server.errors import InvalidSessionConfig
@@ -23,12 +23,12 @@ from evostim.server.session_config import SessionConfig
 from evostim.server.stimuli import project_to_sphere
 from evostim.server.store import Store
 
-__all__ = ["build_optimizer", "named_basis", "reference_codes", "start_codes", "start_parameters"]
+__all__ = ["build_optimizer", "named_metric", "reference_codes", "start_codes", "start_parameters"]
 
 FloatArray = NDArray[np.float64]
 
 
-def named_basis(name: str, generator: str, weights_dir: Path) -> FloatArray:
+def named_metric(name: str, generator: str, weights_dir: Path) -> MetricBasis:
     """The eigenbasis saved by ``evostim metric`` as WEIGHTS_DIR/<name>.npz, checked against the generator."""
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", name):
         raise InvalidSessionConfig(f"basis name {name!r} must be a file name (letters, digits, . _ -)")
@@ -38,7 +38,7 @@ def named_basis(name: str, generator: str, weights_dir: Path) -> FloatArray:
     saved = MetricBasis.load(path)
     if saved.generator != generator:
         raise InvalidSessionConfig(f"basis {name!r} was computed for {saved.generator}, not {generator}")
-    return saved.basis
+    return saved
 
 
 def start_parameters(optimizer_name: str, start: FloatArray) -> dict[str, Any]:
@@ -54,8 +54,9 @@ def build_optimizer(
 ) -> Optimizer:
     """The session's optimizer: named basis resolved, start codes turned into its start parameter."""
     params = dict(request.optimizer.params)
-    if request.optimizer.name == "subspace" and isinstance(params.get("basis"), str):
-        params["basis"] = named_basis(params["basis"], spec.name, weights_dir)
+    if isinstance(params.get("basis"), str) and request.optimizer.name in optimizers.OPTIMIZERS:
+        saved = named_metric(params["basis"], spec.name, weights_dir)
+        params = with_saved_metric(params, saved, optimizers.parameter_names(optimizers.lookup(request.optimizer.name)))
     if start is not None:
         params = {**start_parameters(request.optimizer.name, start), **params}
     try:

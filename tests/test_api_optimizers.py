@@ -11,15 +11,17 @@ from fastapi.testclient import TestClient
 from evostim import optimizers
 from tests.conftest import counts_for
 from tests.test_api import assert_problem, create, history
+from tests.test_optimizers import NEEDS_BASIS
 
 DCGAN_DIM = 100
 
 
 def session_optimizer(name: str) -> dict[str, Any]:
-    if name != "subspace":
+    if name not in NEEDS_BASIS:
         return {"name": name}
     q, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((DCGAN_DIM, 8)))
-    return {"name": name, "params": {"basis": q.T.tolist(), "inner": "sep-cma"}}
+    inner = {"inner": "sep-cma"} if name == "subspace" else {}
+    return {"name": name, "params": {"basis": q.T.tolist(), **inner}}
 
 
 def test_the_catalog_lists_every_optimizer_with_parameters_defaults_and_schemas(api: TestClient) -> None:

@@ -66,3 +66,14 @@ def test_subspace_compares_eigenbasis_search_with_full_space_search(tmp_path: Pa
     pattern = r"best subspace k=(5|20) vs full: mean normalized score [\d.]+ vs [\d.]+ \(ratio [\d.]+, 95% CI .+\)"
     assert re.fullmatch(pattern, lines[-1]), lines[-1]
     assert (tmp_path / "summary.csv").is_file() and list((tmp_path / "runs").glob("*.parquet"))
+
+
+def test_sample_efficiency_compares_evaluations_to_cholesky_cma_s_final_score_on_held_out_units(tmp_path: Path) -> None:
+    lines = run_script(
+        "benchmarks/sample_efficiency.py", "--units", "2", "--seeds", "1", "--noise", "0,poisson", "--generations", "3",
+        "--random-codes", "200", "--optimizers", "cholesky-cma,metric-cma", "--workers", "0", "--out", str(tmp_path),
+    )  # fmt: skip
+    assert lines[0] == "held-out units: onet.conv1.25, onet.conv2.48"
+    pattern = r"metric-cma vs cholesky-cma: evaluations to reach its final score: ratio ([\d.]+|inf) \(95% CI .+\)"
+    assert re.fullmatch(pattern, lines[-1]), lines[-1]
+    assert (tmp_path / "montage.png").stat().st_size > 10_000 and (tmp_path / "dcgan-faces.metric.npz").is_file()

@@ -22,7 +22,7 @@ from evostim.optimizers import Context, Extra, InvalidParameter, Optimizer, Para
 from evostim.optimizers.checks import code, positive
 from tests.conftest import counts_for
 from tests.test_api import assert_problem, create, history
-from tests.test_optimizers import DIM, make
+from tests.test_optimizers import DIM, NEEDS_BASIS, make
 
 ALL = sorted(optimizers.OPTIMIZERS)
 REFERENCES = ["cmaes", "cmaes-sep", "pycma"]
@@ -45,7 +45,7 @@ def test_every_parameter_of_every_optimizer_is_documented_typed_and_defaulted(na
 def test_the_defaults_and_the_space_s_defaults_pass_their_own_checks(name: str) -> None:
     cls = optimizers.lookup(name)
     context = Context(dim=DIM, population_size=8)
-    required = {"basis": np.eye(DIM)[:3].tolist()} if name == "subspace" else {}
+    required = {"basis": np.eye(DIM)[:3].tolist()} if name in NEEDS_BASIS else {}
     built = cls.parameters.build(required, context)
     assert set(built.as_dict()) == set(cls.parameters.names())
     cls.parameters.build({**cls.defaults_for_space(DIM, math.sqrt(DIM)), **required}, context)

@@ -27,8 +27,12 @@ def basis(dim: int, k: int, seed: int = 0) -> list[list[float]]:
     return rows
 
 
+# The optimizers that search along a given basis (the generator's metric eigenvectors) and need one.
+NEEDS_BASIS = ("metric-cma", "subspace")
+
+
 def make(name: str, dim: int = DIM, population_size: int = 8, seed: int = 0, **params: Any) -> Optimizer:
-    if name == "subspace":
+    if name in NEEDS_BASIS:
         params.setdefault("basis", basis(dim, max(2, dim // 3)))
     return optimizers.create_optimizer(
         name, dim, population_size=population_size, seed=seed, code_norm=math.sqrt(dim), **params
@@ -278,3 +282,31 @@ def test_if_a_state_of_another_schema_is_refused() -> None:
     state = optimizers.CholeskyCMA.create(3, population_size=4, seed=0).state_dict()
     with pytest.raises(optimizers.IncompatibleState):
         optimizers.optimizer_from_state({**state, "schema": 99})
+
+
+def test_metric_cma_shows_codes_on_the_sphere_in_the_span_of_the_top_directions_with_the_mean_among_them() -> None:
+    rows = np.array(basis(20, 6, seed=4))
+    optimizer = optimizers.create_optimizer(
+        "metric-cma", 20, population_size=8, seed=0, code_norm=3.0, basis=rows.tolist(), dimensions=4,
+        eigenvalues=[8.0, 4.0, 2.0, 1.0, 0.5, 0.25], exponent=-0.5,
+    )  # fmt: skip
+    codes = optimizer.ask().codes
+    np.testing.assert_allclose(np.linalg.norm(codes, axis=1), 3.0)
+    top = rows[:4]
+    np.testing.assert_allclose(codes - (codes @ top.T) @ top, 0.0, atol=1e-12)  # only the top 4 directions
+    inner = optimizer.inner.pending_codes  # whitened: direction i's step is scaled by (eigenvalue_i / 8) ** -0.5
+    expected = (inner * np.array([1.0, 2.0**0.5, 2.0, 8.0**0.5])) @ top
+    np.testing.assert_allclose(codes[:7], 3.0 * expected / np.linalg.norm(expected, axis=1, keepdims=True))
+    mean = optimizer.inner.mean @ top  # the last candidate is the inner mean's own code (the zero code at first:
+    assert np.allclose(mean, 0.0) and np.allclose(codes[7], 3.0 * top[0])  # shown as the top direction)
+
+
+def test_metric_cma_tells_its_inner_search_only_the_samples_and_shows_an_unmeasured_generation_again() -> None:
+    optimizer = make("metric-cma", population_size=6)
+    population = optimizer.ask()
+    optimizer.tell([population.ids[-1]], [5.0])  # only the mean candidate measured: nothing for the inner search
+    assert optimizer.inner.pending and optimizer.best_score == 5.0
+    again = optimizer.ask()
+    np.testing.assert_array_equal(again.codes, population.codes)
+    optimizer.tell(again.ids[:3], objective(again.codes[:3]))
+    assert optimizer.inner.generation == 1 and not optimizer.inner.pending

@@ -1,0 +1,138 @@
+"""Sample efficiency on held-out units: evaluations each optimizer needs to reach cholesky-cma's final score.
+
+One `evostim sweep` over units the optimizers were not tuned on (the held-out half of the fixed split of every
+channel of both shipped CNNs, evostim.clients.unit_pool), through the embedded generator (dcgan-faces), at every
+noise level (0, 0.2, 0.5 and Poisson spiking), 3,000 evaluations a run, codes shown on the prior's sphere as
+sessions show them. For each (unit, noise, seed) the target is cholesky-cma's final value (the clean activation
+of its best-observed image at 3,000 evaluations); an optimizer's cost is the evaluations it needed to reach it.
+The table gives the median cost / 3,000 with a bootstrap CI over units x seeds, and the normalized value (/ the
+best any run reached on the unit) at 800, 1,600 and 3,000 evaluations (evostim.clients.efficiency). It writes
+a montage of each optimizer's best image on a few held-out units (Poisson noise, seed 0) to OUT/montage.png.
+
+The last line reads `NAME vs cholesky-cma: evaluations to reach its final score: ratio R (95% CI lo..hi)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.search_quality import optimizer_entry
+from evostim.clients.efficiency import sample_efficiency
+from evostim.clients.panels import NOISE_LEVELS
+from evostim.clients.sweep import SweepConfig, read_results, run_sweep
+from evostim.clients.unit_pool import responsive_units
+
+BASELINE = "cholesky-cma"
+NEEDS_METRIC = ("metric-cma", "subspace")
+
+
+def optimizer_entries(labels: list[str], basis_file: Path) -> list[dict[str, Any]]:
+    """The sweep's optimizers (``name`` or ``name:param=value:...``); those that search along the generator's
+    metric get the saved metric file as their basis."""
+    entries = [optimizer_entry(label) for label in labels]
+    for entry in entries:
+        if entry["name"] in NEEDS_METRIC:
+            entry["params"].setdefault("basis", str(basis_file))
+    return entries
+
+
+def montage(out: Path, units: list[str], names: list[str], noise: str = "poisson", seed: int = 0) -> Path:
+    """A grid of each optimizer's best image (rows) on each unit (columns), labelled with its normalized value."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from evostim.generators import load_generator
+
+    runs, _ = read_results(out)
+    ceiling = {u: max(r["best_clean_seen"] for r in runs if r["unit"] == u) for u in units}
+    chosen = {(r["optimizer"], r["unit"]): r for r in runs if r["noise"] == noise and r["seed"] == seed}
+    generator = load_generator("dcgan-faces", "cpu")
+    figure, axes = plt.subplots(len(names), len(units), figsize=(1.6 * len(units), 1.75 * len(names)), squeeze=False)
+    for row, name in enumerate(names):
+        codes = np.array([chosen[(name, unit)]["best_code"] for unit in units])
+        images = generator.decode(codes).permute(0, 2, 3, 1).numpy()
+        for column, unit in enumerate(units):
+            axis = axes[row][column]
+            axis.imshow(images[column])
+            axis.set_xticks([])
+            axis.set_yticks([])
+            axis.set_title(f"{chosen[(name, unit)]['best_clean'] / ceiling[unit]:.2f}", fontsize=8)
+            if column == 0:
+                axis.set_ylabel(name, fontsize=8)
+            if row == len(names) - 1:
+                axis.set_xlabel(unit, fontsize=7)
+    figure.suptitle(f"best image per optimizer\n{noise} noise, seed {seed}; value / best of any run", fontsize=9)
+    figure.tight_layout()
+    path = out / "montage.png"
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--optimizers",
+        default="cholesky-cma,metric-cma,sphere-cma",
+        help="comma-separated names, or name:param=value to compare settings",
+    )
+    parser.add_argument("--units", type=int, default=18, help="held-out units (round-robin over the 9 layers)")
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--noise", default=",".join(NOISE_LEVELS))
+    parser.add_argument("--generations", type=int, default=75)
+    parser.add_argument("--split", default="held-out", choices=["held-out", "tuning"])
+    parser.add_argument("--basis", type=Path, help="a saved metric file (default: compute it into OUT)")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    parser.add_argument("--random-codes", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, help="Ray workers (default: every core; 0: in this process)")
+    parser.add_argument("--quick", action="store_true", help="4 units, 1 seed, noise 0.5 and Poisson, 20 generations")
+    parser.add_argument("--out", type=Path, default=Path("out/sample_efficiency"))
+    args = parser.parse_args()
+    if args.quick:
+        args.units, args.seeds, args.noise, args.generations, args.random_codes = 4, 1, "0.5,poisson", 20, 1000
+    args.out.mkdir(parents=True, exist_ok=True)
+    names = [n for n in args.optimizers.split(",") if n]
+    basis_file = args.basis or (args.out / "dcgan-faces.metric.npz")
+    if any(optimizer_entry(name)["name"] in NEEDS_METRIC for name in names) and not basis_file.exists():
+        from evostim.generators.metric import prior_metric
+
+        prior_metric("dcgan-faces").save(basis_file)
+    units = responsive_units(args.split, args.units)
+    print(f"{args.split} units: {', '.join(units)}")
+    config = SweepConfig.model_validate(
+        {
+            "units": units,
+            "optimizers": optimizer_entries(names, basis_file.resolve()),
+            "seeds": args.seeds,
+            "noise": args.noise.split(","),
+            "generations": args.generations,
+            "code_norm_constraint": True,
+            "precision": args.precision,
+            "random_codes": args.random_codes,
+        }
+    )
+    run_sweep(config, args.out, workers=args.workers, progress=False)
+    efficiency = sample_efficiency(args.out, baseline=BASELINE, checkpoints=_checkpoints(args.generations))
+    print(f"montage: {montage(args.out, units[:6], names)}")
+    for name in names:
+        if name != BASELINE:
+            mid, lo, hi = efficiency.row(name).ratio
+            ratio = f"ratio {mid:.2f} (95% CI {lo:.2f}..{hi:.2f})"
+            print(f"{name} vs {BASELINE}: evaluations to reach its final score: {ratio}")
+
+
+def _checkpoints(generations: int, population: int = 40) -> list[int]:
+    budget = generations * population
+    return sorted({min(800, budget), min(1600, budget), budget})
+
+
+if __name__ == "__main__":
+    main()
