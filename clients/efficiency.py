@@ -160,6 +160,29 @@ def _row(optimizer: str, noise: str, pairings: Sequence[Pairing], context: dict[
     )
 
 
+def _noise_levels(pairings: Sequence[Pairing]) -> list[str]:
+    present = {p[1] for p in pairings}
+    return [*[n for n in NOISE_LEVELS if n in present], "all"]
+
+
+def _paired(
+    curves: dict[tuple[str, Pairing], FloatArray], name: str, pairings: Sequence[Pairing], noise: str
+) -> list[Pairing]:
+    """The pairings of one noise level (or all) that optimizer ``name`` ran."""
+    return [p for p in pairings if noise in ("all", p[1]) and (name, p) in curves]
+
+
+def _groups(
+    curves: dict[tuple[str, Pairing], FloatArray], pairings: Sequence[Pairing], baseline: str
+) -> list[tuple[str, str, list[Pairing]]]:
+    """(optimizer, noise level or "all", its pairings that the baseline has too), the baseline first."""
+    names = sorted({name for name, _ in curves}, key=lambda n: (n != baseline, n))
+    groups = [
+        (name, noise, _paired(curves, name, pairings, noise)) for noise in _noise_levels(pairings) for name in names
+    ]
+    return [group for group in groups if group[2]]
+
+
 def sample_efficiency(
     out: Path,
     *,
@@ -183,14 +206,7 @@ def sample_efficiency(
         "checkpoints": checkpoints,
         "rng": np.random.default_rng(0),
     }
-    names = sorted({name for name, _ in curves}, key=lambda n: (n != baseline, n))
-    rows = []
-    for noise in [*[n for n in NOISE_LEVELS if any(p[1] == n for p in pairings)], "all"]:
-        of_noise = [p for p in pairings if noise in ("all", p[1])]
-        for name in names:
-            paired = [p for p in of_noise if (name, p) in curves]
-            if paired:
-                rows.append(_row(name, noise, paired, context))
+    rows = [_row(name, noise, of, context) for name, noise, of in _groups(curves, pairings, baseline)]
     efficiency = Efficiency(baseline, budget, rows)
     _print(efficiency, checkpoints, echo)
     return efficiency

@@ -27,6 +27,7 @@ from torch import nn
 from evostim.extras import require
 
 __all__ = [
+    "DENSE_METRIC_DIMENSIONS",
     "MetricBasis",
     "dense_metric",
     "metric_eigenbasis",
@@ -37,6 +38,7 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.float64]
+DENSE_METRIC_DIMENSIONS = 512  # up to here the metric is built exactly from full Jacobians (seconds); above, Lanczos
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,13 @@ def dense_metric(module: nn.Module, codes: torch.Tensor) -> FloatArray:
 
 
 def metric_eigenbasis(
-    module: nn.Module, codes: torch.Tensor, top: int, *, generator: str, dense_below: int = 512, seed: int = 0
+    module: nn.Module,
+    codes: torch.Tensor,
+    top: int,
+    *,
+    generator: str,
+    dense_below: int = DENSE_METRIC_DIMENSIONS,
+    seed: int = 0,
 ) -> MetricBasis:
     """Top-``top`` eigenpairs of the metric averaged over ``codes``; exact below ``dense_below`` dimensions."""
     dim = codes.shape[1]

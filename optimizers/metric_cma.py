@@ -45,7 +45,7 @@ def _eigenvalues(name: str, value: Any, context: Context) -> FloatArray | None:
     return values
 
 
-_INNER = {"cholesky-cma": CholeskyCMA, "sphere-cma": SphereCMA}
+_INNER: dict[str, type[CholeskyCMA] | type[SphereCMA]] = {"cholesky-cma": CholeskyCMA, "sphere-cma": SphereCMA}
 
 
 def _inner_name(name: str, value: str, context: Context) -> str:
@@ -77,14 +77,15 @@ class MetricCMAParameters(Parameters):
         metadata=doc("search the top this many eigen-directions (at most k; none: all)", check=optional(at_least(1))),
     )
     exponent: float = field(
-        default=0.0,
+        default=-0.25,
         metadata=doc(
-            "each direction's step scales as (eigenvalue / largest) ** exponent: 0 equal, -0.5 whitened",
+            "each direction's step scales as (eigenvalue / largest) ** exponent: 0 equal, -0.5 whitened "
+            "(default -0.25: half-way, the best on the tuning units)",
             check=between(-1, 1),
         ),
     )
     inner: str = field(
-        default="cholesky-cma",
+        default="sphere-cma",
         metadata=doc("the search over the scaled coordinates: cholesky-cma or sphere-cma", check=_inner_name),
     )
     mean_candidate: bool = field(default=True, metadata=doc("show the inner mean's own code as one candidate"))

@@ -172,7 +172,9 @@ class SessionService:
         # below 2**53: read exactly by JSON readers that hold numbers as doubles (JavaScript, jq, MATLAB)
         seed = request.seed if request.seed is not None else secrets.randbits(53)
         start = None if request.init is None else start_codes(self._store, owner, request.init, spec)
-        optimizer = build_optimizer(request, spec, seed, start, self._settings.weights_dir)
+        optimizer = build_optimizer(
+            request, spec, seed, start, self._settings.weights_dir, module=lambda: self._generator(spec.name).module
+        )
         references = [
             ReferenceRecord(i, code)
             for i, code in enumerate(reference_codes(request, spec, self._settings.reference_seed))

@@ -122,3 +122,22 @@ def test_without_scipy_a_saved_basis_still_serves_a_subspace_session(
     create(api, optimizer=optimizer, population_size=6, references={"builtin": 0})
     with pytest.raises(MissingExtra, match=r"evostim\[metric\]"):  # Lanczos is what needs it
         metric_eigenbasis(TinyGenerator(), torch.randn(2, 12), 3, generator="tiny", dense_below=0)
+
+
+def test_a_metric_cma_session_without_a_basis_computes_the_generator_s_metric_once_and_keeps_it(
+    tmp_path: Path, make_api: Any
+) -> None:
+    api = make_api(weights_dir=tmp_path)
+    first = create(api, optimizer={"name": "metric-cma"}, population_size=6, references={"builtin": 0})
+    saved = MetricBasis.load(tmp_path / "dcgan-faces.metric.npz")  # computed by the first session, exactly
+    assert saved.basis.shape == (100, 100) and saved.samples == 32 and not list(tmp_path.glob(".*partial*"))
+    settings = api.get(f"/v1/sessions/{first['session']['id']}").json()["config"]["optimizer"]["params"]
+    assert settings["inner"] == "sphere-cma" and settings["dimensions"] is None  # the stored basis is cut to 35
+    codes = np.array([s["code"] for s in api.get(f"/v1/sessions/{first['session']['id']}/history?codes=true").json()
+                      ["generations"][0]["stimuli"]])  # fmt: skip
+    np.testing.assert_allclose(np.linalg.norm(codes, axis=1), 10.0)  # on the prior's sphere
+    top = saved.basis[:35]
+    np.testing.assert_allclose(codes - codes @ top.T @ top, 0.0, atol=1e-6)  # in the top 35 directions
+    modified = (tmp_path / "dcgan-faces.metric.npz").stat().st_mtime_ns
+    create(api, optimizer={"name": "metric-cma"}, population_size=6, references={"builtin": 0})
+    assert (tmp_path / "dcgan-faces.metric.npz").stat().st_mtime_ns == modified  # read, not computed again

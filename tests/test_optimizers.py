@@ -286,9 +286,9 @@ def test_if_a_state_of_another_schema_is_refused() -> None:
 
 def test_metric_cma_shows_codes_on_the_sphere_in_the_span_of_the_top_directions_with_the_mean_among_them() -> None:
     rows = np.array(basis(20, 6, seed=4))
-    optimizer = optimizers.create_optimizer(
-        "metric-cma", 20, population_size=8, seed=0, code_norm=3.0, basis=rows.tolist(), dimensions=4,
-        eigenvalues=[8.0, 4.0, 2.0, 1.0, 0.5, 0.25], exponent=-0.5,
+    optimizer = optimizers.MetricCMA.create(
+        20, population_size=8, seed=0, sphere_norm=3.0, basis=rows.tolist(), dimensions=4,
+        eigenvalues=[8.0, 4.0, 2.0, 1.0, 0.5, 0.25], exponent=-0.5, inner="cholesky-cma",
     )  # fmt: skip
     codes = optimizer.ask().codes
     np.testing.assert_allclose(np.linalg.norm(codes, axis=1), 3.0)
@@ -301,8 +301,21 @@ def test_metric_cma_shows_codes_on_the_sphere_in_the_span_of_the_top_directions_
     assert np.allclose(mean, 0.0) and np.allclose(codes[7], 3.0 * top[0])  # shown as the top direction)
 
 
+def test_metric_cma_on_its_default_inner_sphere_search_starts_uniform_and_then_shows_the_mean_direction() -> None:
+    rows = np.array(basis(20, 6, seed=5))
+    optimizer = optimizers.MetricCMA.create(20, population_size=8, seed=1, sphere_norm=3.0, basis=rows)
+    assert optimizer.inner.name == "sphere-cma" and optimizer.settings["exponent"] == -0.25
+    population = optimizer.ask()
+    np.testing.assert_allclose(np.linalg.norm(population.codes, axis=1), 3.0)
+    optimizer.tell(population.ids, objective(population.codes))
+    mean = optimizer.inner.mean
+    assert mean is not None
+    shown = optimizer.ask().codes[-1]  # the last candidate: the inner mean's direction, on the sphere
+    np.testing.assert_allclose(shown, 3.0 * (mean @ rows) / np.linalg.norm(mean @ rows))
+
+
 def test_metric_cma_tells_its_inner_search_only_the_samples_and_shows_an_unmeasured_generation_again() -> None:
-    optimizer = make("metric-cma", population_size=6)
+    optimizer = optimizers.MetricCMA.create(DIM, population_size=6, seed=0, basis=basis(DIM, 4))
     population = optimizer.ask()
     optimizer.tell([population.ids[-1]], [5.0])  # only the mean candidate measured: nothing for the inner search
     assert optimizer.inner.pending and optimizer.best_score == 5.0
