@@ -14,6 +14,7 @@ scipy comes with the ``metric`` extra and is imported only for Lanczos: loading 
 
 from __future__ import annotations
 
+import importlib.resources
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ __all__ = [
     "dense_metric",
     "metric_eigenbasis",
     "metric_vector_product",
+    "packaged_metric",
     "prior_metric",
     "spectrum_coverage",
     "with_saved_metric",
@@ -135,6 +137,16 @@ def _lanczos_eigenbasis(module: nn.Module, codes: torch.Tensor, top: int, *, gen
     probes = np.random.default_rng(seed + 1).choice([-1.0, 1.0], size=(16, dim))
     trace = float(np.mean([probe @ product(probe) for probe in probes]))
     return MetricBasis(generator, vectors[:, order].T.copy(), values[order], trace, len(codes))
+
+
+def packaged_metric(name: str) -> MetricBasis | None:
+    """The metric of generator ``name`` that ships with evostim (``generators/metrics/<name>.metric.npz``: made by
+    ``prior_metric(name)``, for generators whose weights ship in a package), or None."""
+    resource = importlib.resources.files("evostim.generators").joinpath("metrics", f"{name}.metric.npz")
+    if not resource.is_file():
+        return None
+    with importlib.resources.as_file(resource) as path:
+        return MetricBasis.load(path)
 
 
 def prior_metric(

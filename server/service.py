@@ -67,7 +67,7 @@ from evostim.server.observability import (
 from evostim.server.renderer import Renderer
 from evostim.server.scoring import GenerationSummary, Scored, check_open, score_responses, summarize
 from evostim.server.session_config import SessionConfig
-from evostim.server.session_setup import build_optimizer, reference_codes, start_codes
+from evostim.server.session_setup import build_optimizer, reference_codes, start_codes, with_default_optimizer
 from evostim.server.stepper import OptimizerStepper, Step
 from evostim.server.stimuli import generation_stimuli
 from evostim.server.store import (
@@ -168,11 +168,12 @@ class SessionService:
         self, owner: str, request: SessionCreate, idempotency_key: str | None, request_hash: str
     ) -> SessionCreated:
         spec = self._loaded_spec(request.generator)
+        request = with_default_optimizer(request, spec)
         self._limits.check_session(request)
         # below 2**53: read exactly by JSON readers that hold numbers as doubles (JavaScript, jq, MATLAB)
         seed = request.seed if request.seed is not None else secrets.randbits(53)
         start = None if request.init is None else start_codes(self._store, owner, request.init, spec)
-        optimizer = build_optimizer(
+        optimizer, settings = build_optimizer(
             request, spec, seed, start, self._settings.weights_dir, module=lambda: self._generator(spec.name).module
         )
         references = [
@@ -180,7 +181,7 @@ class SessionService:
             for i, code in enumerate(reference_codes(request, spec, self._settings.reference_seed))
         ]
         config = SessionConfig.from_request(
-            request, generator=spec.name, optimizer_params=optimizer.settings, seed=seed, typical_norm=spec.typical_norm
+            request, generator=spec.name, optimizer_params=settings, seed=seed, typical_norm=spec.typical_norm
         )
         record = SessionRecord(
             id=f"s_{secrets.token_hex(8)}",

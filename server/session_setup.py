@@ -20,7 +20,13 @@ from torch import nn
 
 from evostim import optimizers
 from evostim.generators import GeneratorSpec
-from evostim.generators.metric import DENSE_METRIC_DIMENSIONS, MetricBasis, metric_eigenbasis, with_saved_metric
+from evostim.generators.metric import (
+    DENSE_METRIC_DIMENSIONS,
+    MetricBasis,
+    metric_eigenbasis,
+    packaged_metric,
+    with_saved_metric,
+)
 from evostim.optimizers import Optimizer, OptimizerError
 from evostim.protocol import InitConfig, SessionCreate
 from evostim.server.errors import InvalidSessionConfig
@@ -29,22 +35,35 @@ from evostim.server.session_config import SessionConfig
 from evostim.server.stimuli import project_to_sphere
 from evostim.server.store import Store
 
-__all__ = ["build_optimizer", "generator_metric", "named_metric", "reference_codes", "start_codes", "start_parameters"]
+__all__ = [
+    "build_optimizer",
+    "generator_metric",
+    "named_metric",
+    "reference_codes",
+    "start_codes",
+    "start_parameters",
+    "with_default_optimizer",
+]
 
 FloatArray = NDArray[np.float64]
 log = logging.getLogger("evostim")
 
 
-def named_metric(name: str, generator: str, weights_dir: Path) -> MetricBasis:
-    """The eigenbasis saved by ``evostim metric`` as WEIGHTS_DIR/<name>.npz, checked against the generator."""
+def named_metric(
+    name: str, spec: GeneratorSpec, weights_dir: Path, module: Callable[[], nn.Module] | None = None
+) -> MetricBasis:
+    """The eigenbasis saved by ``evostim metric`` as WEIGHTS_DIR/<name>.npz, checked against the generator; the
+    generator's own name (``dcgan-faces.metric``) without such a file: its shipped or computed metric."""
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", name):
         raise InvalidSessionConfig(f"basis name {name!r} must be a file name (letters, digits, . _ -)")
     path = weights_dir / f"{name}.npz"
     if not path.is_file():
+        if name == f"{spec.name}.metric" and module is not None:
+            return generator_metric(spec, weights_dir, module)
         raise InvalidSessionConfig(f"basis {name!r}: no file {path}; make it with `evostim metric`")
     saved = MetricBasis.load(path)
-    if saved.generator != generator:
-        raise InvalidSessionConfig(f"basis {name!r} was computed for {saved.generator}, not {generator}")
+    if saved.generator != spec.name:
+        raise InvalidSessionConfig(f"basis {name!r} was computed for {saved.generator}, not {spec.name}")
     return saved
 
 
@@ -57,11 +76,13 @@ def start_parameters(optimizer_name: str, start: FloatArray) -> dict[str, Any]:
 
 
 def generator_metric(spec: GeneratorSpec, weights_dir: Path, module: Callable[[], nn.Module]) -> MetricBasis:
-    """The generator's saved metric (WEIGHTS_DIR/<generator>.metric.npz), computed and saved on first use where it is
-    cheap: exactly, for latent spaces of at most 512 dimensions (dcgan-faces: about 10 s on 2 CPU cores)."""
+    """The generator's metric where the lab has saved none: the one evostim ships (dcgan-faces), else computed and
+    saved as WEIGHTS_DIR/<generator>.metric.npz on first use where that is cheap: exactly, for latent spaces of at
+    most 512 dimensions (about 10 s for 100 dimensions on 2 CPU cores)."""
     path = weights_dir / f"{spec.name}.metric.npz"
-    if path.is_file():
-        return named_metric(path.name.removesuffix(".npz"), spec.name, weights_dir)
+    shipped = packaged_metric(spec.name)
+    if shipped is not None:
+        return shipped
     if spec.latent_dim > DENSE_METRIC_DIMENSIONS:
         raise InvalidSessionConfig(
             f"metric-cma on {spec.name} needs its metric: run `evostim metric --generator {spec.name}` once"
@@ -78,6 +99,18 @@ def generator_metric(spec: GeneratorSpec, weights_dir: Path, module: Callable[[]
     return metric
 
 
+def with_default_optimizer(request: SessionCreate, spec: GeneratorSpec) -> SessionCreate:
+    """The request with its optimizer named: one that names none gets the generator's default optimizer."""
+    if request.optimizer.name is not None:
+        return request
+    name = spec.default_optimizer or optimizers.DEFAULT_OPTIMIZER
+    return request.model_copy(update={"optimizer": request.optimizer.model_copy(update={"name": name})})
+
+
+# Parameters that may name a saved metric instead of holding its arrays (sessions store the name, not the arrays).
+_METRIC_PARAMETERS = ("basis", "eigenvalues", "dimensions")
+
+
 def build_optimizer(
     request: SessionCreate,
     spec: GeneratorSpec,
@@ -85,23 +118,23 @@ def build_optimizer(
     start: FloatArray | None,
     weights_dir: Path,
     module: Callable[[], nn.Module] | None = None,
-) -> Optimizer:
-    """The session's optimizer: named basis resolved (metric-cma without one: the generator's metric, through
-    ``module``, the generator's network), start codes turned into its start parameter."""
+) -> tuple[Optimizer, dict[str, Any]]:
+    """The session's optimizer and the settings to store with the session: a named basis resolved for the optimizer
+    but kept as its name in the settings (metric-cma without one: the generator's metric, ``<generator>.metric``,
+    the lab's file, the shipped one, or computed through ``module``), start codes turned into its start parameter."""
+    name = request.optimizer.chosen
     params = dict(request.optimizer.params)
-    name = request.optimizer.name
+    if name == "metric-cma" and params.get("basis") is None:
+        params["basis"] = f"{spec.name}.metric"
+    named = dict(params)
     if isinstance(params.get("basis"), str) and name in optimizers.OPTIMIZERS:
-        saved = named_metric(params["basis"], spec.name, weights_dir)
+        saved = named_metric(params["basis"], spec, weights_dir, module)
         params = with_saved_metric(params, saved, optimizers.parameter_names(optimizers.lookup(name)))
-    elif name == "metric-cma" and params.get("basis") is None and module is not None:
-        params = with_saved_metric(
-            params, generator_metric(spec, weights_dir, module), optimizers.parameter_names(optimizers.MetricCMA)
-        )
     if start is not None:
-        params = {**start_parameters(request.optimizer.name, start), **params}
+        params = {**start_parameters(name, start), **params}
     try:
-        return optimizers.create_optimizer(
-            request.optimizer.name,
+        optimizer = optimizers.create_optimizer(
+            name,
             spec.latent_dim,
             population_size=request.population_size,
             seed=seed,
@@ -109,7 +142,18 @@ def build_optimizer(
             **params,
         )
     except OptimizerError as error:
-        raise InvalidSessionConfig(f"optimizer {request.optimizer.name}: {error}") from None
+        raise InvalidSessionConfig(f"optimizer {name}: {error}") from None
+    return optimizer, _stored_settings(optimizer, named)
+
+
+def _stored_settings(optimizer: Optimizer, named: dict[str, Any]) -> dict[str, Any]:
+    """The optimizer's settings, with a basis that was given by name kept as that name (and the eigenvalues and
+    dimensions as given), so that a session's config stays small and a fork resolves the name again."""
+    settings = optimizer.settings
+    if not isinstance(named.get("basis"), str):
+        return settings
+    defaults = {spec.name: spec.default for spec in type(optimizer).parameters.specs()}
+    return {**settings, **{key: named.get(key, defaults[key]) for key in _METRIC_PARAMETERS if key in defaults}}
 
 
 def start_codes(store: Store, owner: str, init: InitConfig, spec: GeneratorSpec) -> FloatArray:

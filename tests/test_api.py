@@ -40,7 +40,9 @@ def history(api: TestClient, session_id: str, *, codes: bool = True) -> dict[str
 
 
 def test_a_session_starts_with_evolved_and_reference_images_ready(api: TestClient) -> None:
-    created = create(api, population_size=10, references={"builtin": 3}, metadata={"animal": "Beto"})
+    created = create(
+        api, population_size=10, references={"builtin": 3}, metadata={"animal": "Beto"}, optimizer={"name": "cholesky-cma"}
+    )
     session, generation = created["session"], created["generation"]
     assert session["status"] == "running" and session["generation"] == 0
     # The published fc6 step (3 for codes of norm 300 in 4,096 d) rescaled to this generator: 3 * 1 / (300 / 64).

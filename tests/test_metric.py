@@ -17,6 +17,8 @@ from evostim.generators.metric import (
     dense_metric,
     metric_eigenbasis,
     metric_vector_product,
+    packaged_metric,
+    prior_metric,
     spectrum_coverage,
 )
 from evostim.server.cli import main as evostim
@@ -124,20 +126,41 @@ def test_without_scipy_a_saved_basis_still_serves_a_subspace_session(
         metric_eigenbasis(TinyGenerator(), torch.randn(2, 12), 3, generator="tiny", dense_below=0)
 
 
-def test_a_metric_cma_session_without_a_basis_computes_the_generator_s_metric_once_and_keeps_it(
+def test_a_metric_cma_session_without_a_basis_searches_along_the_metric_that_ships_with_evostim(
     tmp_path: Path, make_api: Any
 ) -> None:
     api = make_api(weights_dir=tmp_path)
-    first = create(api, optimizer={"name": "metric-cma"}, population_size=6, references={"builtin": 0})
-    saved = MetricBasis.load(tmp_path / "dcgan-faces.metric.npz")  # computed by the first session, exactly
-    assert saved.basis.shape == (100, 100) and saved.samples == 32 and not list(tmp_path.glob(".*partial*"))
-    settings = api.get(f"/v1/sessions/{first['session']['id']}").json()["config"]["optimizer"]["params"]
-    assert settings["inner"] == "sphere-cma" and settings["dimensions"] is None  # the stored basis is cut to 35
-    codes = np.array([s["code"] for s in api.get(f"/v1/sessions/{first['session']['id']}/history?codes=true").json()
+    created = create(api, optimizer={"name": "metric-cma"}, population_size=6, references={"builtin": 0})
+    shipped = packaged_metric("dcgan-faces")
+    assert shipped is not None and shipped.basis.shape == (100, 100) and not list(tmp_path.glob("*.metric.npz"))
+    session = created["session"]["id"]
+    settings = api.get(f"/v1/sessions/{session}").json()["config"]["optimizer"]["params"]
+    assert settings["inner"] == "sphere-cma" and settings["exponent"] == -0.25  # its defaults, and its metric by
+    assert settings["basis"] == "dcgan-faces.metric" and settings["dimensions"] == 35  # name: the config stays small
+    codes = np.array([s["code"] for s in api.get(f"/v1/sessions/{session}/history?codes=true").json()
                       ["generations"][0]["stimuli"]])  # fmt: skip
     np.testing.assert_allclose(np.linalg.norm(codes, axis=1), 10.0)  # on the prior's sphere
-    top = saved.basis[:35]
+    top = shipped.basis[:35]
     np.testing.assert_allclose(codes - codes @ top.T @ top, 0.0, atol=1e-6)  # in the top 35 directions
+
+
+def test_the_shipped_metric_is_what_evostim_metric_computes_today(tmp_path: Path) -> None:
+    """A stale file (another version of the weights, or of the metric code) would silently search the wrong space."""
+    shipped = packaged_metric("dcgan-faces")
+    assert shipped is not None
+    fresh = prior_metric("dcgan-faces", samples=shipped.samples)
+    np.testing.assert_allclose(fresh.eigenvalues, shipped.eigenvalues, rtol=1e-6)
+    np.testing.assert_allclose(np.abs(np.sum(fresh.basis[:35] * shipped.basis[:35], axis=1)), 1.0, atol=1e-4)
+
+
+def test_without_a_shipped_metric_a_metric_cma_session_computes_it_once_and_keeps_it(
+    tmp_path: Path, make_api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("evostim.server.session_setup.packaged_metric", lambda name: None)
+    api = make_api(weights_dir=tmp_path)
+    create(api, optimizer={"name": "metric-cma"}, population_size=6, references={"builtin": 0})
+    saved = MetricBasis.load(tmp_path / "dcgan-faces.metric.npz")  # computed by the first session, exactly
+    assert saved.basis.shape == (100, 100) and saved.samples == 32 and not list(tmp_path.glob(".*partial*"))
     modified = (tmp_path / "dcgan-faces.metric.npz").stat().st_mtime_ns
     create(api, optimizer={"name": "metric-cma"}, population_size=6, references={"builtin": 0})
     assert (tmp_path / "dcgan-faces.metric.npz").stat().st_mtime_ns == modified  # read, not computed again
