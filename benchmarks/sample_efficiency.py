@@ -9,7 +9,8 @@ The table gives the median cost / 3,000 with a bootstrap CI over units x seeds, 
 best any run reached on the unit) at 800, 1,600 and 3,000 evaluations (evostim.clients.efficiency). It writes
 a montage of each optimizer's best image on a few held-out units (Poisson noise, seed 0) to OUT/montage.png.
 
-The last line reads `NAME vs cholesky-cma: evaluations to reach its final score: ratio R (95% CI lo..hi)`.
+The last line reads `NAME vs cholesky-cma: evaluations to reach its final score: ratio R (95% CI lo..hi)`, for the
+first optimizer named after the baseline (the candidate); the lines above it, the same for the others.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def main() -> None:
     run_sweep(config, args.out, workers=args.workers, progress=False)
     efficiency = sample_efficiency(args.out, baseline=BASELINE, checkpoints=_checkpoints(args.generations))
     print(f"montage: {montage(args.out, units[:6], names)}")
-    for name in names:
+    for name in reversed(names):  # the first named after the baseline (the candidate) last
         if name != BASELINE:
             mid, lo, hi = efficiency.row(name).ratio
             ratio = f"ratio {mid:.2f} (95% CI {lo:.2f}..{hi:.2f})"

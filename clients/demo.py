@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
-from evostim import generators
+from evostim import generators, optimizers
 from evostim.clients.analysis import montage
 from evostim.clients.client import Client
 from evostim.clients.insilico import GenerationResult, run_closed_loop
@@ -78,6 +78,7 @@ def run_demo(
     seed: int = 0,
     repetitions: int = 2,
     code_norm: float | Literal["auto"] | None = "auto",
+    optimizer: str | None = None,
 ) -> float:
     """Run the demo; returns the best score gain: the noise-free expected count of the best evolved image of the
     last generation over that of generation 0 (the simulated neuron knows it; a rig only sees noisy counts)."""
@@ -94,11 +95,13 @@ def run_demo(
             channels=[CHANNEL],
             population_size=40,
             code_norm=code_norm,
+            optimizer={"name": optimizer or optimizers.DEFAULT_OPTIMIZER},
             references={"builtin": 4},
             metadata={"simulated_unit": unit, "demo": True},
         )
         session_id = created["session"]["id"]
-        print(f"session {session_id}: {generations} generations of 40 evolved + 4 reference images\n")
+        chosen = created["session"]["config"]["optimizer"]["name"]
+        print(f"session {session_id} ({chosen}): {generations} generations of 40 evolved + 4 reference images\n")
         print(header)
 
         def show(result: GenerationResult) -> None:

@@ -121,7 +121,8 @@ def _normalized_curves(name: str, pairings: Sequence[Pairing], context: dict[str
 def mean_curve_ratio(mine: FloatArray, theirs: FloatArray) -> float:
     """Where the mean of curves ``mine`` (pairings, G) first reaches the mean final value of ``theirs``, as a
     fraction of ``theirs``' budget (inf if it never does)."""
-    hit = np.flatnonzero(mine.mean(axis=0) >= theirs[:, -1].mean())
+    target = theirs.mean(axis=0)[-1]  # reduced as the curve is, so a curve reaches its own final value exactly
+    hit = np.flatnonzero(mine.mean(axis=0) >= target)
     return float((hit[0] + 1) / theirs.shape[1]) if len(hit) else math.inf
 
 

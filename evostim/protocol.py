@@ -81,24 +81,13 @@ def _json_object(value: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 class OptimizerConfig(_Strict):
-    name: str | None = Field(
-        default=None,
-        description="a name listed by GET /v1/optimizers; default: the generator's default_optimizer "
-        f"(GET /v1/generators; {DEFAULT_OPTIMIZER} where it names none)",
-    )
+    name: str = Field(default=DEFAULT_OPTIMIZER, description="a name listed by GET /v1/optimizers")
     params: dict[str, Any] = Field(default_factory=dict, description="optimizer parameters; omitted ones use defaults")
 
     @field_validator("params")
     @classmethod
     def _storable(cls, params: dict[str, Any]) -> dict[str, Any]:
         return _json_object(params, "params")
-
-    @property
-    def chosen(self) -> str:
-        """The name, once the session has chosen it (a request that names none gets its generator's default)."""
-        if self.name is None:
-            raise ValueError("no optimizer chosen yet: the session chooses its generator's default when it is created")
-        return self.name
 
 
 class ObjectiveConfig(_Strict):
@@ -386,7 +375,6 @@ class GeneratorPublic(BaseModel):
     typical_norm: float = Field(description="norm of a typical code; optimizers scale their step sizes from it")
     licence: str
     weights_file: str | None = Field(description="file expected in the weights folder; null: weights ship installed")
-    default_optimizer: str = Field(description="the optimizer a session on this generator uses when it names none")
     available: bool = Field(description="whether a session can use it now (its weights are in place)")
     unavailable_reason: str | None = Field(
         default=None, description="when not available: what is missing and the command or file that supplies it"

@@ -68,9 +68,6 @@ class GeneratorSpec:
     build: Callable[[torch.device, Path | None], nn.Module]
     weights: WeightsSource
     prior: GaussianPrior = GaussianPrior()
-    # The optimizer a session on this generator uses when it names none; None: evostim's general default.
-    # Set where a benchmark on this generator showed another better (dcgan-faces: docs/sample_efficiency.md).
-    default_optimizer: str | None = None
 
     def __post_init__(self) -> None:
         if self.latent_dim < 1 or self.image_size < 1 or not self.prior.std > 0:

@@ -53,6 +53,4 @@ SPEC = GeneratorSpec(
     build=_build,
     weights=WEIGHTS,
     prior=GaussianPrior(std=1.0),  # trained on codes from N(0, I_100): norm about 10
-    # Half the evaluations of cholesky-cma on held-out units (docs/sample_efficiency.md); its metric ships with us.
-    default_optimizer="metric-cma",
 )

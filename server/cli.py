@@ -170,6 +170,7 @@ def _demo(args: argparse.Namespace) -> None:
         seed=args.seed,
         repetitions=args.repetitions,
         code_norm=None if args.unconstrained else "auto",
+        optimizer=args.optimizer,
     )
 
 
@@ -363,7 +364,12 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument("--generations", type=int, default=60)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--repetitions", type=int, default=2, help="presentations per image")
-    demo.add_argument("--unconstrained", action="store_true", help="let the code norm grow (super-stimuli)")
+    demo.add_argument("--optimizer", help="the session's optimizer, e.g. metric-cma (default: cholesky-cma)")
+    demo.add_argument(
+        "--unconstrained",
+        action="store_true",
+        help="let the code norm grow (super-stimuli; for an optimizer that leaves the sphere, e.g. cholesky-cma)",
+    )
     demo.set_defaults(run=_demo)
 
     metric = commands.add_parser("metric", help="top eigenvectors of a generator's metric, saved for `subspace`")

@@ -67,7 +67,7 @@ from evostim.server.observability import (
 from evostim.server.renderer import Renderer
 from evostim.server.scoring import GenerationSummary, Scored, check_open, score_responses, summarize
 from evostim.server.session_config import SessionConfig
-from evostim.server.session_setup import build_optimizer, reference_codes, start_codes, with_default_optimizer
+from evostim.server.session_setup import build_optimizer, reference_codes, start_codes
 from evostim.server.stepper import OptimizerStepper, Step
 from evostim.server.stimuli import generation_stimuli
 from evostim.server.store import (
@@ -168,7 +168,6 @@ class SessionService:
         self, owner: str, request: SessionCreate, idempotency_key: str | None, request_hash: str
     ) -> SessionCreated:
         spec = self._loaded_spec(request.generator)
-        request = with_default_optimizer(request, spec)
         self._limits.check_session(request)
         # below 2**53: read exactly by JSON readers that hold numbers as doubles (JavaScript, jq, MATLAB)
         seed = request.seed if request.seed is not None else secrets.randbits(53)

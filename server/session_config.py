@@ -89,7 +89,7 @@ class SessionConfig:
         objective = request.objective
         return cls(
             generator=generator,
-            optimizer_name=request.optimizer.chosen,
+            optimizer_name=request.optimizer.name,
             optimizer_params=dict(optimizer_params),
             population_size=request.population_size,
             seed=seed,

@@ -42,7 +42,6 @@ __all__ = [
     "reference_codes",
     "start_codes",
     "start_parameters",
-    "with_default_optimizer",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -99,14 +98,6 @@ def generator_metric(spec: GeneratorSpec, weights_dir: Path, module: Callable[[]
     return metric
 
 
-def with_default_optimizer(request: SessionCreate, spec: GeneratorSpec) -> SessionCreate:
-    """The request with its optimizer named: one that names none gets the generator's default optimizer."""
-    if request.optimizer.name is not None:
-        return request
-    name = spec.default_optimizer or optimizers.DEFAULT_OPTIMIZER
-    return request.model_copy(update={"optimizer": request.optimizer.model_copy(update={"name": name})})
-
-
 # Parameters that may name a saved metric instead of holding its arrays (sessions store the name, not the arrays).
 _METRIC_PARAMETERS = ("basis", "eigenvalues", "dimensions")
 
@@ -122,7 +113,7 @@ def build_optimizer(
     """The session's optimizer and the settings to store with the session: a named basis resolved for the optimizer
     but kept as its name in the settings (metric-cma without one: the generator's metric, ``<generator>.metric``,
     the lab's file, the shipped one, or computed through ``module``), start codes turned into its start parameter."""
-    name = request.optimizer.chosen
+    name = request.optimizer.name
     params = dict(request.optimizer.params)
     if name == "metric-cma" and params.get("basis") is None:
         params["basis"] = f"{spec.name}.metric"

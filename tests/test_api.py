@@ -40,8 +40,9 @@ def history(api: TestClient, session_id: str, *, codes: bool = True) -> dict[str
 
 
 def test_a_session_starts_with_evolved_and_reference_images_ready(api: TestClient) -> None:
+    optimizer = {"name": "cholesky-cma"}
     created = create(
-        api, population_size=10, references={"builtin": 3}, metadata={"animal": "Beto"}, optimizer={"name": "cholesky-cma"}
+        api, population_size=10, references={"builtin": 3}, metadata={"animal": "Beto"}, optimizer=optimizer
     )
     session, generation = created["session"], created["generation"]
     assert session["status"] == "running" and session["generation"] == 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from evostim import optimizers
 from evostim.generators import GENERATORS
 from evostim.protocol import GeneratorPublic, GeneratorsPublic
 
@@ -27,7 +26,6 @@ def list_generators(request: Request) -> GeneratorsPublic:
                 typical_norm=spec.typical_norm,
                 licence=spec.licence,
                 weights_file=spec.weights_file,
-                default_optimizer=spec.default_optimizer or optimizers.DEFAULT_OPTIMIZER,
                 available=reason is None,
                 unavailable_reason=reason,
             )

@@ -17,8 +17,7 @@ router = APIRouter(prefix="/v1/optimizers", tags=["optimizers"])
 @router.get("")
 def list_optimizers(
     generator: Annotated[
-        str | None,
-        Query(description="rescale the space-dependent defaults to this generator's codes; is_default: its default"),
+        str | None, Query(description="rescale the space-dependent defaults to this generator's codes")
     ] = None,
 ) -> OptimizersPublic:
     """Every optimizer a session may name, its parameters, their defaults and JSON schemas, and whether it is
@@ -29,5 +28,4 @@ def list_optimizers(
         spec = generator_spec(generator)
     except GeneratorError as error:
         raise InvalidRequest(str(error)) from None
-    data = describe_optimizers(spec.latent_dim, spec.typical_norm, default=spec.default_optimizer)
-    return OptimizersPublic(generator=spec.name, data=data)
+    return OptimizersPublic(generator=spec.name, data=describe_optimizers(spec.latent_dim, spec.typical_norm))
