@@ -42,6 +42,7 @@ bench: $(STAMP)  ## performance figures, each side by side with its reference
 	$(PY) benchmarks/render.py
 	$(PY) benchmarks/search_quality.py $(BENCH_ARGS)
 	$(PY) benchmarks/subspace.py $(BENCH_ARGS)
+	$(PY) benchmarks/sample_efficiency.py $(BENCH_ARGS)
 	$(PY) benchmarks/sweep_throughput.py
 
 serve: $(STAMP)
