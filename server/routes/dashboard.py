@@ -1,7 +1,7 @@
 """The dashboard at / and the API docs at /docs, every asset served from installed packages (works offline).
 
-The dashboard is plain HTML/CSS/JS in server/dashboard/ (the data of package ``evostim.server.dashboard``); Swagger UI's files
-come from the ``fastapi-offline`` package (its ``static`` folder), so /docs fetches nothing from a CDN.
+The dashboard is plain HTML/CSS/JS in server/dashboard/ (the data of package ``evostim.server.dashboard``); Swagger
+UI's files come from the ``fastapi-offline`` package (its ``static`` folder), so /docs fetches nothing from a CDN.
 """
 
 from __future__ import annotations
