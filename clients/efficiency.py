@@ -90,25 +90,21 @@ def expected_running_time(costs: FloatArray, budgets: FloatArray) -> float:
     return float(np.where(reached, costs, budgets).sum() / reached.sum())
 
 
-def bootstrap_ert_ci(
-    costs: FloatArray, budgets: FloatArray, rng: np.random.Generator, draws: int = 2000
+def paired_bootstrap_ci(
+    statistic: Callable[..., float], *paired: FloatArray, rng: np.random.Generator, draws: int = 2000
 ) -> tuple[float, float]:
-    """95% bootstrap CI of the ERT, resampling pairings."""
-    if len(costs) < 2:
+    """95% bootstrap CI of ``statistic(*paired)``, resampling the rows of the paired arrays together (the pairings);
+    infinite values allowed: they sort last, and no quantile interpolates between them."""
+    if len(paired[0]) < 2:
         return math.nan, math.nan
-    picks = rng.integers(0, len(costs), size=(draws, len(costs)))
-    values = np.array([expected_running_time(costs[p], budgets[p]) for p in picks])
+    picks = rng.integers(0, len(paired[0]), size=(draws, len(paired[0])))
+    values = np.array([statistic(*(array[p] for array in paired)) for p in picks])
     low, high = np.quantile(values, [0.025, 0.975], method="inverted_cdf")
     return float(low), float(high)
 
 
-def bootstrap_median_ci(values: FloatArray, rng: np.random.Generator, draws: int = 2000) -> tuple[float, float]:
-    """95% bootstrap CI of the median (infinite values allowed: they sort last, and no quantile interpolates)."""
-    if len(values) < 2:
-        return math.nan, math.nan
-    medians = np.median(rng.choice(values, size=(draws, len(values))), axis=1)
-    low, high = np.quantile(medians, [0.025, 0.975], method="inverted_cdf")
-    return float(low), float(high)
+def _median(values: FloatArray) -> float:
+    return float(np.median(values))
 
 
 def _normalized_curves(name: str, pairings: Sequence[Pairing], context: dict[str, Any]) -> FloatArray:
@@ -126,24 +122,12 @@ def mean_curve_ratio(mine: FloatArray, theirs: FloatArray) -> float:
     return float((hit[0] + 1) / theirs.shape[1]) if len(hit) else math.inf
 
 
-def bootstrap_curve_ratio_ci(
-    mine: FloatArray, theirs: FloatArray, rng: np.random.Generator, draws: int = 2000
-) -> tuple[float, float]:
-    """95% bootstrap CI of ``mean_curve_ratio``, resampling paired pairings."""
-    if len(mine) < 2:
-        return math.nan, math.nan
-    picks = rng.integers(0, len(mine), size=(draws, len(mine)))
-    values = np.array([mean_curve_ratio(mine[p], theirs[p]) for p in picks])
-    low, high = np.quantile(values, [0.025, 0.975], method="inverted_cdf")
-    return float(low), float(high)
-
-
 def _row(optimizer: str, noise: str, pairings: Sequence[Pairing], context: dict[str, Any]) -> EvaluationsToTarget:
     curves, population = context["curves"], context["population"]
     baseline, budget, rng = context["baseline"], context["budget"], context["rng"]
     costs = np.array([_evaluations_to(curves[(optimizer, p)], curves[(baseline, p)][-1], population) for p in pairings])
     spent = np.array([len(curves[(optimizer, p)]) * population for p in pairings], dtype=np.float64)
-    ert_low, ert_high = bootstrap_ert_ci(costs, spent, rng)
+    ert_low, ert_high = paired_bootstrap_ci(expected_running_time, costs, spent, rng=rng)
     mine, theirs = _normalized_curves(optimizer, pairings, context), _normalized_curves(baseline, pairings, context)
     normalized = {}
     for evaluations in context["checkpoints"]:
@@ -154,9 +138,9 @@ def _row(optimizer: str, noise: str, pairings: Sequence[Pairing], context: dict[
         noise,
         len(pairings),
         float(np.mean(np.isfinite(costs))),
-        (mean_curve_ratio(mine, theirs), *bootstrap_curve_ratio_ci(mine, theirs, rng)),
+        (mean_curve_ratio(mine, theirs), *paired_bootstrap_ci(mean_curve_ratio, mine, theirs, rng=rng)),
         (expected_running_time(costs, spent) / budget, ert_low / budget, ert_high / budget),
-        (float(np.median(costs / budget)), *bootstrap_median_ci(costs / budget, rng)),
+        (float(np.median(costs / budget)), *paired_bootstrap_ci(_median, costs / budget, rng=rng)),
         normalized,
     )
 
