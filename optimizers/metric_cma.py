@@ -9,8 +9,8 @@ each direction's step scaled by (eigenvalue / largest eigenvalue) ** ``exponent`
 subspace; -0.5: whitened, equal image change per step; > 0: leaning further on the top directions).
 
 Codes are ``norm * unit(center + (scales * y) @ basis)``: always on the sphere of the prior's code norm, so the
-images stay natural ones. The inner search over y is cholesky-cma. With ``mean_candidate`` one candidate of each
-generation is the inner mean's own code: under noise the recombined mean is usually better than any sample, and
+images stay natural ones. The inner search over y is sphere-cma (or cholesky-cma). With ``mean_candidate`` one
+candidate of each generation is the inner mean's own code: under noise the recombined mean is usually better than any sample, and
 showing it makes the best-observed image a good one (it is measured, not told to the inner search).
 """
 
@@ -98,7 +98,7 @@ class MetricCMAParameters(Parameters):
 
 
 class MetricCMA(Optimizer):
-    """cholesky-cma over scaled coordinates of the metric's top eigenvectors, codes on the prior's sphere.
+    """sphere-cma (or cholesky-cma) over scaled coordinates of the metric's top eigenvectors, codes on the sphere.
 
     Parameters: :class:`MetricCMAParameters`.
     """
