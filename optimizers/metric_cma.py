@@ -10,8 +10,9 @@ subspace; -0.5: whitened, equal image change per step; > 0: leaning further on t
 
 Codes are ``norm * unit(center + (scales * y) @ basis)``: always on the sphere of the prior's code norm, so the
 images stay natural ones. The inner search over y is sphere-cma (or cholesky-cma). With ``mean_candidate`` one
-candidate of each generation is the inner mean's own code: under noise the recombined mean is usually better than any sample, and
-showing it makes the best-observed image a good one (it is measured, not told to the inner search).
+candidate of each generation is the inner mean's own code: under noise the recombined mean is usually better
+than any sample, and showing it makes the best-observed image a good one (it is measured, not told to the inner
+search).
 """
 
 from __future__ import annotations
