@@ -21,7 +21,8 @@ from numpy.typing import NDArray
 
 from evostim.clients.mtcnn import load_mtcnn
 from evostim.clients.neurons import UnitSpec
-from evostim.generators import generator_spec, load_generator
+from evostim.generators import generator_spec, load_generator, resolve_device
+from evostim.generators.inference import inference_copy
 
 __all__ = [
     "CNN_UNITS",
@@ -81,38 +82,47 @@ def _at_centre(values: torch.Tensor) -> torch.Tensor:
 class CnnPanel:
     """Units of the shipped CNNs (MTCNN ONet/RNet, e.g. ``"onet.conv3.9"``) seen through a generator.
 
-    ``precision="bf16"`` runs the generator and the CNNs under CPU autocast (bfloat16; AMX where the CPU has it):
-    about 2.5x faster here, but images differ from fp32 by up to ~10/255, so it is a slightly different problem;
-    fp32, the default, matches what a session renders.
+    The generator runs as ``inference_copy`` of the session's network (the same images to ~1e-6), on CUDA when
+    present (``device="auto"``). ``precision="bf16"`` runs the generator and the CNNs under autocast (bfloat16;
+    AVX512-BF16 or AMX on a CPU): 1.6x faster here, but pixels differ from fp32 by 0.24/255 on average and up to
+    ~10/255, so it is a slightly different problem; fp32, the default, matches what a session renders.
     """
 
-    def __init__(self, units: Sequence[str], generator: str = "dcgan-faces", precision: Precision = "fp32") -> None:
+    def __init__(
+        self,
+        units: Sequence[str],
+        generator: str = "dcgan-faces",
+        precision: Precision = "fp32",
+        device: str = "auto",
+    ) -> None:
         self.units = [UnitSpec.parse(u) for u in units]
         self.names = list(units)
         spec = generator_spec(generator)
         self.dim, self.code_norm = spec.latent_dim, spec.typical_norm
         self.precision = precision
-        self._generator = load_generator(generator, "cpu")
-        self._networks = {net: load_mtcnn(net) for net in sorted({u.net for u in self.units})}
+        self.device = resolve_device(device)
+        # The session's network with its BatchNorms folded: the same images to ~1e-6, 15% faster in fp32.
+        self._decoder = inference_copy(load_generator(generator, str(self.device)).module)
+        self._networks = {net: load_mtcnn(net).to(self.device) for net in sorted({u.net for u in self.units})}
 
     @contextlib.contextmanager
     def _compute(self) -> Iterator[None]:
         with torch.inference_mode():
             if self.precision == "bf16":
-                with torch.autocast("cpu", dtype=torch.bfloat16):
+                with torch.autocast(self.device.type, dtype=torch.bfloat16):
                     yield
             else:
                 yield
 
     def _images(self, codes: FloatArray) -> torch.Tensor:
-        if self.precision == "fp32":
-            return self._generator.decode(codes)  # the exact path a session renders through
-        images: torch.Tensor = self._generator.module(torch.as_tensor(codes, dtype=torch.float32))
+        images: torch.Tensor = self._decoder(torch.as_tensor(codes, dtype=torch.float32, device=self.device))
         return images.float().clamp_(0.0, 1.0)
 
-    def activations(self, unit_of_row: IntArray, codes: FloatArray, chunk: int = 320) -> FloatArray:
+    def activations(self, unit_of_row: IntArray, codes: FloatArray, chunk: int | None = None) -> FloatArray:
         """Clean activation (n,) of unit ``unit_of_row[i]`` on the image of ``codes[i]`` (n, d), ``chunk`` images
-        at a time (bigger batches are slower per image here: 4.1 ms at 640 against 3.5 at 40 to 320, fp32)."""
+        at a time: on a CPU 40 (a batch's activations stay in the core's L2 cache: fp32, 2.5 ms per image at 40
+        against 3.3 at 320 here), on a GPU 4,096."""
+        chunk = chunk or (40 if self.device.type == "cpu" else 4096)
         out = np.empty(len(codes))
         for start in range(0, len(codes), chunk):
             rows = slice(start, start + chunk)
@@ -126,12 +136,12 @@ class CnnPanel:
             mine = np.flatnonzero([self.units[u].net == net for u in units])
             if len(mine) == 0:
                 continue
-            layers = network(images[mine])
+            layers = network(images[torch.from_numpy(mine).to(self.device)])
             for unit in np.unique(units[mine]):
                 spec = self.units[unit]
                 of_unit = units[mine] == unit
-                values = _at_centre(layers[spec.layer][torch.from_numpy(of_unit), spec.channel])
-                out[mine[of_unit]] = values.double().numpy()
+                values = _at_centre(layers[spec.layer][torch.from_numpy(of_unit).to(self.device), spec.channel])
+                out[mine[of_unit]] = values.double().cpu().numpy()
 
     def activation_matrix(self, codes: FloatArray, chunk: int = 1000) -> FloatArray:
         """Clean activations (n, units) of every unit on every code's image (one decode per image)."""
@@ -142,7 +152,7 @@ class CnnPanel:
                 layers = {net: network(images) for net, network in self._networks.items()}
                 for index, spec in enumerate(self.units):
                     values = _at_centre(layers[spec.net][spec.layer][:, spec.channel])
-                    out[start : start + chunk, index] = values.double().numpy()
+                    out[start : start + chunk, index] = values.double().cpu().numpy()
         return out
 
     def random_codes(self, count: int, seed: int) -> FloatArray:

@@ -149,7 +149,9 @@ def test_the_shipped_metric_is_what_evostim_metric_computes_today(tmp_path: Path
     shipped = packaged_metric("dcgan-faces")
     assert shipped is not None
     fresh = prior_metric("dcgan-faces", samples=shipped.samples)
-    np.testing.assert_allclose(fresh.eigenvalues, shipped.eigenvalues, rtol=1e-6)
+    # rtol 1e-4: CPUs' vector widths change the float sums (1.9e-5 between the machine that made it and another);
+    # other weights or metric code change them by far more
+    np.testing.assert_allclose(fresh.eigenvalues, shipped.eigenvalues, rtol=1e-4)
     np.testing.assert_allclose(np.abs(np.sum(fresh.basis[:35] * shipped.basis[:35], axis=1)), 1.0, atol=1e-4)
 
 
