@@ -69,6 +69,7 @@ def panel_config(panel: str, args: argparse.Namespace, names: list[str]) -> Swee
             "generations": args.generations,
             "random_codes": args.random_codes,
             "code_norm_constraint": args.code_norm_constraint,
+            "precision": args.precision,
         }
     )
 
@@ -106,6 +107,12 @@ def main() -> None:
         "--code-norm-constraint",
         action="store_true",
         help="show the codes projected on the prior's sphere, as sessions do by default for dcgan-faces",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=["fp32", "bf16"],
+        default="fp32",
+        help="bf16: about 1.8x faster on this CPU; the reduced panel's table moved by 0.03 at most (README)",
     )
     parser.add_argument("--workers", type=int, help="Ray workers (default: every core; 0: in this process)")
     parser.add_argument("--out", type=Path, default=Path("out/search_quality"))

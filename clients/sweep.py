@@ -209,7 +209,9 @@ class _RayPool:
                 options["num_cpus"] = workers
             self._ray.init(address=address, **options)
         count = workers or max(1, int(self._ray.available_resources().get("CPU", 1)))
-        actor = self._ray.remote(num_cpus=1)(SweepWorker)
+        # Ray hides the GPUs from actors that ask for none, so the workers share the cluster's GPUs explicitly
+        gpus = float(self._ray.cluster_resources().get("GPU", 0))
+        actor = self._ray.remote(num_cpus=1, num_gpus=gpus / count)(SweepWorker)
         self.actors = [actor.remote(config.panel, config.units, config.precision) for _ in range(count)]
 
     def calibrate(self, count: int) -> tuple[list[str], list[float], list[float]]:

@@ -1,7 +1,7 @@
 """A generator's network made cheaper to run, for batch work that only decodes (in-silico sweeps).
 
 ``inference_copy`` returns a copy computing the same function to float round-off (about 1e-6 of an image's
-range), with two rewrites that cost nothing in accuracy:
+range), with three rewrites that cost nothing in accuracy:
 
 - every BatchNorm that follows a convolution is folded into that convolution's weights (eval mode), which saves
   a pass over the activations (dcgan-faces: 0.27 of 2.95 ms per image in fp32 on one core here);
