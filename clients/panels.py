@@ -101,7 +101,7 @@ class CnnPanel:
         self.dim, self.code_norm = spec.latent_dim, spec.typical_norm
         self.precision = precision
         self.device = resolve_device(device)
-        # The session's network with its BatchNorms folded: the same images to ~1e-6, 15% faster in fp32.
+        # The session's network rewritten for batch decoding: the same images to ~1e-6, 11% faster in fp32.
         self._decoder = inference_copy(load_generator(generator, str(self.device)).module)
         self._networks = {net: load_mtcnn(net).to(self.device) for net in sorted({u.net for u in self.units})}
 
