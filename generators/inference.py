@@ -114,7 +114,7 @@ def _rewrite(module: nn.Module) -> None:
 
 
 def inference_copy(module: nn.Module) -> nn.Module:
-    """A copy of ``module`` (eval mode) with its Sequential blocks' conv + BatchNorm pairs folded."""
+    """A copy of ``module`` (eval mode) with the rewrites above applied inside its Sequential blocks."""
     if module.training:
         raise ValueError("inference_copy folds BatchNorm statistics: call it on a module in eval mode")
     clone = copy.deepcopy(module)
