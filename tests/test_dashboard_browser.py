@@ -68,6 +68,15 @@ def _points(driver: Any) -> int:
     return count
 
 
+def _texts(driver: Any, selector: str) -> list[str]:
+    """The text of every element matching selector, read in one script: the page redraws itself whenever the
+    session's event stream speaks, so an element found in one WebDriver call may be gone by the next."""
+    texts: list[str] = driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map(e => e.textContent)", selector
+    )
+    return texts
+
+
 def _gallery_loaded(driver: Any, expected: int) -> bool:
     loaded: bool = driver.execute_script(
         "const imgs = [...document.querySelectorAll('#best-gallery img')];"
@@ -91,14 +100,14 @@ def test_session_page_draws_and_follows_the_session_live(server: LocalServer, br
         browser.get(f"{server.url}/#/sessions/{session_id}")
         _wait(browser, lambda d: _points(d) == 3)
         _wait(browser, lambda d: _gallery_loaded(d, 3))
-        _wait(browser, lambda d: d.find_element("id", "live").text == "live")
+        _wait(browser, lambda d: _texts(d, "#live") == ["live"])
         browser.execute_script("window.__samePage = true")
 
         _post_generations(client, session_id, 2)
         _wait(browser, lambda d: _points(d) == 5)
         assert browser.execute_script("return window.__samePage === true"), "the page reloaded"
         _wait(browser, lambda d: _gallery_loaded(d, 5))
-        assert browser.find_element("id", "stat-generation").text == "5"
+        assert _texts(browser, "#stat-generation") == ["5"]
 
     shot = tmp_path / "dashboard.png"
     browser.save_screenshot(str(shot))
@@ -126,9 +135,9 @@ def test_a_multi_channel_session_shows_each_channels_curve_and_the_last_generati
     browser.get(f"{server.url}/#/sessions/{session_id}")
     count = "return document.querySelectorAll('#channel-plot circle.pt.' + arguments[0]).length"
     _wait(browser, lambda d: d.execute_script(count, "ch-0") == 2 and d.execute_script(count, "ch-1") == 2)
-    legend = browser.find_element("css selector", "#channel-card .legend").text
-    assert all(channel in legend for channel in channels)
-    captions = [e.text for e in browser.find_elements("css selector", "#scored-gallery figcaption")]
+    legend = _texts(browser, "#channel-card .legend")
+    assert len(legend) == 1 and all(channel in legend[0] for channel in channels)
+    captions = _texts(browser, "#scored-gallery figcaption")
     shown = [float(caption.rsplit("· ", 1)[1]) for caption in captions]
     assert len(shown) == len(scores) == 7 and shown == sorted(shown, reverse=True)
     assert shown == sorted((round(score, 2) for score in scores), reverse=True)
@@ -142,7 +151,8 @@ def test_sessions_list_shows_and_filters(server: LocalServer, browser: Any) -> N
     search = browser.find_element("css selector", ".filters input")
     search.send_keys("zelda")
     _wait(browser, lambda d: len(d.find_elements("css selector", "tbody tr.row")) == 1)
-    assert "Zelda" in browser.find_element("css selector", "tbody tr.row").text
+    rows = _texts(browser, "tbody tr.row")
+    assert len(rows) == 1 and "Zelda" in rows[0]
 
 
 def test_docs_render_swagger_ui_with_no_external_requests(server: LocalServer, browser: Any) -> None:
