@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,12 @@ def test_session_page_draws_and_follows_the_session_live(server: LocalServer, br
         _wait(browser, lambda d: _gallery_loaded(d, 3))
         _wait(browser, lambda d: _texts(d, "#live") == ["live"])
         browser.execute_script("window.__samePage = true")
+        time.sleep(1.0)  # the stream's first event (sent at once) has come: it repeats what is drawn
+        history_loads = (
+            "return performance.getEntriesByType('resource')"
+            ".filter(e => e.name.includes('/v1/sessions/' + arguments[0] + '/history')).length"
+        )
+        assert browser.execute_script(history_loads, session_id) == 1, "the page loaded the history again for nothing"
 
         _post_generations(client, session_id, 2)
         _wait(browser, lambda d: _points(d) == 5)

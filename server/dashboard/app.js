@@ -340,6 +340,8 @@ async function sessionPage(id, signal) {
   const view = document.getElementById('view');
   let busy = false;
   let again = false;
+  let drawn = null; // the state last drawn: the stream's first event repeats it, and need not redraw the page
+  const stateOf = (session) => `${session.generation}|${session.status}|${session.best_score}`;
   const refresh = async () => {
     if (busy) { again = true; return; }
     busy = true;
@@ -347,7 +349,7 @@ async function sessionPage(id, signal) {
       do {
         again = false;
         const history = await getJSON(`/v1/sessions/${encodeURIComponent(id)}/history`, signal);
-        if (!signal.aborted) drawSession(view, history);
+        if (!signal.aborted) { drawSession(view, history); drawn = stateOf(history.session); }
       } while (again && !signal.aborted);
     } catch (err) {
       if (!signal.aborted) view.replaceChildren(h('p', { class: 'error' }, `could not load session ${id}: ${err.message}`));
@@ -357,7 +359,7 @@ async function sessionPage(id, signal) {
   };
   setLive(false, 'connecting…');
   await refresh();
-  follow(`/v1/sessions/${encodeURIComponent(id)}/events`, signal, refresh);
+  follow(`/v1/sessions/${encodeURIComponent(id)}/events`, signal, (session) => { if (stateOf(session) !== drawn) refresh(); });
 }
 
 // -- routing ------------------------------------------------------------------------------------------------
