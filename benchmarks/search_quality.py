@@ -83,6 +83,8 @@ def pooled_ratio(summaries: list[SweepSummary], mine: str, theirs: str) -> str:
     if not (values[mine] and values[theirs]):
         return f"default {mine} vs {theirs}: not compared (run both: --optimizers {mine},{theirs},...)"
     a, b = np.array(values[mine]), np.array(values[theirs])
+    if len(a) != len(b):  # a sweep stopped part way: the runs are not paired yet
+        return f"default {mine} vs {theirs}: not compared ({len(a)} runs against {len(b)}; resume the sweep)"
     lo, hi = ratio_ci(a, b, np.random.default_rng(1))
     return (f"default {mine} vs {theirs}: mean normalized score {a.mean():.3f} vs {b.mean():.3f} "
             f"(ratio {a.mean() / b.mean():.2f}, 95% CI {lo:.2f}..{hi:.2f})")  # fmt: skip

@@ -390,6 +390,8 @@ def bootstrap_ci(values: FloatArray, rng: np.random.Generator, draws: int = 2000
 
 def ratio_ci(mine: FloatArray, theirs: FloatArray, rng: np.random.Generator, draws: int = 2000) -> tuple[float, float]:
     """95% bootstrap CI of mean(mine) / mean(theirs), resampling paired runs."""
+    if len(mine) != len(theirs):
+        raise ValueError(f"ratio_ci needs paired runs: {len(mine)} against {len(theirs)}")
     picks = rng.integers(0, len(mine), size=(draws, len(mine)))
     ratios = mine[picks].mean(axis=1) / theirs[picks].mean(axis=1)
     return float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5))

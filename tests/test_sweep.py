@@ -6,12 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
 from evostim.clients.engine import RunResult, evolve
 from evostim.clients.panels import CnnPanel
-from evostim.clients.sweep import SweepConfig, run_sweep, summarize
+from evostim.clients.sweep import SweepConfig, ratio_ci, run_sweep, summarize
 from evostim.server.cli import main as evostim
 
 GRID: dict[str, Any] = {
@@ -146,3 +147,11 @@ def test_evostim_sweep_runs_a_grid_from_flags_and_prints_the_table(
     printed = capsys.readouterr().out
     assert "sweep: 2 runs (1 units x 2 optimizers x 1 seeds x 1 noise levels x 1 budgets)" in printed
     assert "ran 2 runs" in printed and "cholesky-cma" in printed and "poisson" in printed
+
+
+def test_a_ratio_ci_of_unpaired_runs_is_refused_not_computed_on_misaligned_pairs() -> None:
+    rng = np.random.default_rng(0)
+    lo, hi = ratio_ci(np.array([2.0, 2.2, 1.8]), np.array([1.0, 1.1, 0.9]), rng)
+    assert lo == pytest.approx(2.0) and hi == pytest.approx(2.0)  # every pair has ratio 2, so every resample does
+    with pytest.raises(ValueError, match="paired runs: 3 against 2"):
+        ratio_ci(np.array([2.0, 2.2, 1.8]), np.array([1.0, 1.1]), rng)
