@@ -90,6 +90,20 @@ class MetricCMAParameters(Parameters):
         metadata=doc("the search over the scaled coordinates: cholesky-cma or sphere-cma", check=_inner_name),
     )
     mean_candidate: bool = field(default=True, metadata=doc("show the inner mean's own code as one candidate"))
+    angle_end: float | None = field(
+        default=None,
+        metadata=doc(
+            "sphere-cma inside: its angular step at decay_generations, in degrees (default: sphere-cma's 7.33)",
+            check=optional(between(0, 180, open_low=True, open_high=True)),
+        ),
+    )
+    decay_generations: int | None = field(
+        default=None,
+        metadata=doc(
+            "sphere-cma inside: the length of its angular schedule (default: sphere-cma's 75)",
+            check=optional(at_least(1)),
+        ),
+    )
     sphere_norm: float = field(
         default=FC6_CODE_NORM, metadata=doc("the norm of every proposed code (the prior's code norm)", check=positive)
     )
@@ -133,8 +147,15 @@ class MetricCMA(Optimizer):
         # The inner search's defaults are those of a k-d space whose codes have the prior's norm there.
         inner_norm = params.sphere_norm * math.sqrt(k / dim)
         inner = _INNER[params.inner]
+        schedule = {
+            name: value
+            for name, value in (("angle_end", params.angle_end), ("decay_generations", params.decay_generations))
+            if value is not None
+        }
+        if schedule and inner is not SphereCMA:
+            raise InvalidParameter(f"{', '.join(schedule)}: only with sphere-cma inside (inner={params.inner!r})")
         self._inner: CholeskyCMA | SphereCMA = inner.create(
-            k, population_size=inner_size, seed=seed, **inner.defaults_for_space(k, inner_norm)
+            k, population_size=inner_size, seed=seed, **inner.defaults_for_space(k, inner_norm), **schedule
         )
 
     @property

@@ -323,3 +323,14 @@ def test_metric_cma_tells_its_inner_search_only_the_samples_and_shows_an_unmeasu
     np.testing.assert_array_equal(again.codes, population.codes)
     optimizer.tell(again.ids[:3], objective(again.codes[:3]))
     assert optimizer.inner.generation == 1 and not optimizer.inner.pending
+
+
+def test_metric_cma_passes_its_angular_schedule_to_sphere_cma_inside_and_refuses_it_for_cholesky_cma() -> None:
+    rows = basis(DIM, 4)
+    optimizer = optimizers.MetricCMA.create(DIM, population_size=6, seed=0, basis=rows, angle_end=3.0,
+                                            decay_generations=10)  # fmt: skip
+    inner = optimizer.inner
+    assert isinstance(inner, optimizers.SphereCMA)
+    assert math.degrees(inner.angle(9)) == pytest.approx(3.0) and math.degrees(inner.angle(0)) == pytest.approx(50.0)
+    with pytest.raises(InvalidParameter, match=r"angle_end: only with sphere-cma inside"):
+        optimizers.MetricCMA.create(DIM, population_size=6, seed=0, basis=rows, inner="cholesky-cma", angle_end=3.0)
