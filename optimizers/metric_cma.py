@@ -90,6 +90,14 @@ class MetricCMAParameters(Parameters):
         metadata=doc("the search over the scaled coordinates: cholesky-cma or sphere-cma", check=_inner_name),
     )
     mean_candidate: bool = field(default=True, metadata=doc("show the inner mean's own code as one candidate"))
+    mean_repeats: int = field(
+        default=1,
+        metadata=doc(
+            "with mean_candidate: show the mean's code this many times a generation (under noise each showing is "
+            "another measurement of the search's best guess)",
+            check=at_least(1),
+        ),
+    )
     angle_end: float | None = field(
         default=None,
         metadata=doc(
@@ -141,9 +149,13 @@ class MetricCMA(Optimizer):
         self._center: FloatArray = np.zeros(dim) if params.center is None else np.array(params.center)
         self._mean_candidate = params.mean_candidate
         self._sphere_norm = params.sphere_norm
-        inner_size = population_size - 1 if params.mean_candidate else population_size
+        self._mean_repeats = params.mean_repeats if params.mean_candidate else 0
+        inner_size = population_size - self._mean_repeats
         if inner_size < 2:
-            raise InvalidParameter("metric-cma with mean_candidate needs population_size >= 3")
+            raise InvalidParameter(
+                f"metric-cma showing the mean {self._mean_repeats} times needs population_size >= "
+                f"{self._mean_repeats + 2}"
+            )
         # The inner search's defaults are those of a k-d space whose codes have the prior's norm there.
         inner_norm = params.sphere_norm * math.sqrt(k / dim)
         inner = _INNER[params.inner]
@@ -175,7 +187,8 @@ class MetricCMA(Optimizer):
         inner_codes = self._inner.pending_codes if self._inner.pending else self._inner.ask().codes
         if self._mean_candidate:
             mean = self._inner.mean  # sphere-cma has none before its first update: show a sample's antipode
-            inner_codes = np.vstack([inner_codes, -inner_codes[:1] if mean is None else mean[None, :]])
+            shown_mean = -inner_codes[:1] if mean is None else mean[None, :]
+            inner_codes = np.vstack([inner_codes, np.repeat(shown_mean, self._mean_repeats, axis=0)])
         return self._codes(inner_codes), np.zeros((len(inner_codes), 0))
 
     def _update(self, rows: NDArray[np.intp], codes: FloatArray, aux: FloatArray, scores: FloatArray) -> None:
