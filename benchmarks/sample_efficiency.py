@@ -67,7 +67,7 @@ def montage(out: Path, units: list[str], names: list[str], noise: str = "poisson
             axis.set_yticks([])
             axis.set_title(f"{chosen[(name, unit)]['best_clean'] / ceiling[unit]:.2f}", fontsize=8)
             if column == 0:
-                axis.set_ylabel(name, fontsize=8)
+                axis.set_ylabel(name.replace(":", "\n"), fontsize=8)  # a label with settings: one per line
             if row == len(names) - 1:
                 axis.set_xlabel(unit, fontsize=7)
     figure.suptitle(f"best image per optimizer\n{noise} noise, seed {seed}; value / best of any run", fontsize=9)

@@ -120,6 +120,25 @@ class MetricCMAParameters(Parameters):
     )
 
 
+def _inner_search(
+    params: MetricCMAParameters, k: int, dim: int, population_size: int, seed: int
+) -> CholeskyCMA | SphereCMA:
+    """The search over the k scaled coordinates, with the defaults of a k-d space whose codes have the prior's
+    norm there, and the angular schedule asked for (sphere-cma's own where none is)."""
+    inner = _INNER[params.inner]
+    schedule = {
+        name: value
+        for name, value in (("angle_end", params.angle_end), ("decay_generations", params.decay_generations))
+        if value is not None
+    }
+    if schedule and inner is not SphereCMA:
+        raise InvalidParameter(f"{', '.join(schedule)}: only with sphere-cma inside (inner={params.inner!r})")
+    inner_norm = params.sphere_norm * math.sqrt(k / dim)
+    return inner.create(
+        k, population_size=population_size, seed=seed, **inner.defaults_for_space(k, inner_norm), **schedule
+    )
+
+
 class MetricCMA(Optimizer):
     """sphere-cma (or cholesky-cma) over scaled coordinates of the metric's top eigenvectors, codes on the sphere.
 
@@ -156,19 +175,7 @@ class MetricCMA(Optimizer):
                 f"metric-cma showing the mean {self._mean_repeats} times needs population_size >= "
                 f"{self._mean_repeats + 2}"
             )
-        # The inner search's defaults are those of a k-d space whose codes have the prior's norm there.
-        inner_norm = params.sphere_norm * math.sqrt(k / dim)
-        inner = _INNER[params.inner]
-        schedule = {
-            name: value
-            for name, value in (("angle_end", params.angle_end), ("decay_generations", params.decay_generations))
-            if value is not None
-        }
-        if schedule and inner is not SphereCMA:
-            raise InvalidParameter(f"{', '.join(schedule)}: only with sphere-cma inside (inner={params.inner!r})")
-        self._inner: CholeskyCMA | SphereCMA = inner.create(
-            k, population_size=inner_size, seed=seed, **inner.defaults_for_space(k, inner_norm), **schedule
-        )
+        self._inner: CholeskyCMA | SphereCMA = _inner_search(params, k, dim, inner_size, seed)
 
     @property
     def inner(self) -> CholeskyCMA | SphereCMA:
