@@ -102,15 +102,15 @@ class MetricCMAParameters(Parameters):
     angle_end: float | None = field(
         default=None,
         metadata=doc(
-            "sphere-cma inside: its angular step at decay_generations, in degrees (default 2, the best on the "
-            "tuning units; sphere-cma's own is 7.33)",
+            "sphere-cma inside: its angular step at decay_generations, in degrees; null: 2, the best on the "
+            "tuning units (sphere-cma's own default is 7.33)",
             check=optional(between(0, 180, open_low=True, open_high=True)),
         ),
     )
     decay_generations: int | None = field(
         default=None,
         metadata=doc(
-            "sphere-cma inside: the length of its angular schedule (default: sphere-cma's 75)",
+            "sphere-cma inside: the length of its angular schedule; null: sphere-cma's own, 75",
             check=optional(at_least(1)),
         ),
     )
@@ -181,8 +181,7 @@ class MetricCMA(Optimizer):
         inner_size = population_size - self._mean_repeats
         if inner_size < 2:
             raise InvalidParameter(
-                f"metric-cma showing the mean {self._mean_repeats} times needs population_size >= "
-                f"{self._mean_repeats + 2}"
+                f"showing the mean {self._mean_repeats} times needs population_size >= {self._mean_repeats + 2}"
             )
         self._inner: CholeskyCMA | SphereCMA = _inner_search(params, k, dim, inner_size, seed)
 

@@ -27,7 +27,7 @@ from evostim.generators.metric import (
     packaged_metric,
     with_saved_metric,
 )
-from evostim.optimizers import Optimizer, OptimizerError
+from evostim.optimizers import InvalidParameter, Optimizer, OptimizerError
 from evostim.protocol import InitConfig, SessionCreate
 from evostim.server.errors import InvalidSessionConfig
 from evostim.server.limits import is_session_id
@@ -132,6 +132,8 @@ def build_optimizer(
             code_norm=spec.typical_norm,  # the generator's scale sets the step-size defaults
             **params,
         )
+    except InvalidParameter as error:  # create_optimizer names the optimizer already
+        raise InvalidSessionConfig(f"optimizer {error}") from None
     except OptimizerError as error:
         raise InvalidSessionConfig(f"optimizer {name}: {error}") from None
     return optimizer, _stored_settings(optimizer, named)

@@ -204,7 +204,7 @@ def test_an_idempotent_retry_replays_the_stored_answer(api: TestClient) -> None:
     [
         ({"generator": "stylegan9"}, "stylegan9"),
         ({"optimizer": {"name": "simplex"}}, "simplex"),
-        ({"optimizer": {"name": "cholesky-cma", "params": {"sigma": -1}}}, "sigma"),
+        ({"optimizer": {"name": "cholesky-cma", "params": {"sigma": -1}}}, "optimizer cholesky-cma: sigma must be"),
         ({"optimizer": {"name": "cholesky-cma", "params": {"lr": 1}}}, "lr"),
         ({"population_size": 1}, "population_size"),
         ({"channels": ["a", "a"]}, "unique"),

@@ -345,7 +345,7 @@ def test_metric_cma_shows_the_mean_as_often_as_asked_and_tells_its_inner_search_
     np.testing.assert_array_equal(codes[5:], np.repeat(codes[-1:], 3, axis=0))
     mean = optimizer.inner.mean
     assert mean is not None and not np.allclose(codes[4], codes[-1])
-    with pytest.raises(InvalidParameter, match=r"showing the mean 7 times needs population_size >= 9"):
+    with pytest.raises(InvalidParameter, match=r"^showing the mean 7 times needs population_size >= 9$"):
         optimizers.MetricCMA.create(DIM, population_size=8, seed=0, basis=basis(DIM, 4), mean_repeats=7)
 
 
