@@ -131,7 +131,7 @@ def _inner_search(
     params: MetricCMAParameters, k: int, dim: int, population_size: int, seed: int
 ) -> CholeskyCMA | SphereCMA:
     """The search over the k scaled coordinates, with the defaults of a k-d space whose codes have the prior's
-    norm there, and the angular schedule asked for (sphere-cma's own where none is)."""
+    norm there, and the angular schedule asked for (sphere-cma inside ends at the tuned 2° unless told)."""
     inner = _INNER[params.inner]
     schedule = {
         name: value
