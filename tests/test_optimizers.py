@@ -340,7 +340,8 @@ def test_metric_cma_passes_its_angular_schedule_to_sphere_cma_inside_and_refuses
 
 def test_metric_cma_shows_the_mean_as_often_as_asked_and_tells_its_inner_search_the_samples_only() -> None:
     optimizer = optimizers.MetricCMA.create(DIM, population_size=8, seed=0, basis=basis(DIM, 4), mean_repeats=3)
-    optimizer.tell(*_measured(optimizer))
+    population = optimizer.ask()
+    optimizer.tell(population.ids, objective(population.codes))
     codes = optimizer.ask().codes
     assert optimizer.inner.population_size == 5
     np.testing.assert_array_equal(codes[5:], np.repeat(codes[-1:], 3, axis=0))
@@ -348,8 +349,3 @@ def test_metric_cma_shows_the_mean_as_often_as_asked_and_tells_its_inner_search_
     assert mean is not None and not np.allclose(codes[4], codes[-1])
     with pytest.raises(InvalidParameter, match=r"^showing the mean 7 times needs population_size >= 9$"):
         optimizers.MetricCMA.create(DIM, population_size=8, seed=0, basis=basis(DIM, 4), mean_repeats=7)
-
-
-def _measured(optimizer: Optimizer) -> tuple[tuple[int, ...], NDArray[np.float64]]:
-    population = optimizer.ask()
-    return population.ids, objective(population.codes)
