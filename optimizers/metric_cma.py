@@ -99,6 +99,27 @@ class MetricCMAParameters(Parameters):
             check=at_least(1),
         ),
     )
+    angle_start: float | None = field(
+        default=None,
+        metadata=doc(
+            "sphere-cma inside: its angular step at the first generation, in degrees; null: sphere-cma's own, 50",
+            check=optional(between(0, 180, open_low=True, open_high=True)),
+        ),
+    )
+    learning_rate: float | None = field(
+        default=None,
+        metadata=doc(
+            "sphere-cma inside: how far past the recombined mean the new mean goes; null: sphere-cma's own, 1.5",
+            check=optional(between(0, 3, open_low=True)),
+        ),
+    )
+    mu: int | None = field(
+        default=None,
+        metadata=doc(
+            "samples recombined into the inner search's new mean; null: half the inner population",
+            check=optional(at_least(1)),
+        ),
+    )
     angle_end: float | None = field(
         default=None,
         metadata=doc(
@@ -127,24 +148,26 @@ class MetricCMAParameters(Parameters):
 TUNED_ANGLE_END = 2.0
 
 
+# The inner sphere-cma's own parameters that metric-cma passes on when told (null: the inner search's default).
+_SPHERE_ONLY = ("angle_start", "angle_end", "decay_generations", "learning_rate")
+
+
 def _inner_search(
     params: MetricCMAParameters, k: int, dim: int, population_size: int, seed: int
 ) -> CholeskyCMA | SphereCMA:
     """The search over the k scaled coordinates, with the defaults of a k-d space whose codes have the prior's
     norm there, and the angular schedule asked for (sphere-cma inside ends at the tuned 2° unless told)."""
     inner = _INNER[params.inner]
-    schedule = {
-        name: value
-        for name, value in (("angle_end", params.angle_end), ("decay_generations", params.decay_generations))
-        if value is not None
-    }
-    if schedule and inner is not SphereCMA:
-        raise InvalidParameter(f"{', '.join(schedule)}: only with sphere-cma inside (inner={params.inner!r})")
+    told = {name: getattr(params, name) for name in _SPHERE_ONLY if getattr(params, name) is not None}
+    if told and inner is not SphereCMA:
+        raise InvalidParameter(f"{', '.join(told)}: only with sphere-cma inside (inner={params.inner!r})")
     if inner is SphereCMA:
-        schedule.setdefault("angle_end", TUNED_ANGLE_END)
+        told.setdefault("angle_end", TUNED_ANGLE_END)
+    if params.mu is not None:
+        told["mu"] = params.mu
     inner_norm = params.sphere_norm * math.sqrt(k / dim)
     return inner.create(
-        k, population_size=population_size, seed=seed, **inner.defaults_for_space(k, inner_norm), **schedule
+        k, population_size=population_size, seed=seed, **inner.defaults_for_space(k, inner_norm), **told
     )
 
 

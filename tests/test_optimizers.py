@@ -336,6 +336,12 @@ def test_metric_cma_passes_its_angular_schedule_to_sphere_cma_inside_and_refuses
     assert math.degrees(inner.angle(9)) == pytest.approx(3.0) and math.degrees(inner.angle(0)) == pytest.approx(50.0)
     with pytest.raises(InvalidParameter, match=r"angle_end: only with sphere-cma inside"):
         optimizers.MetricCMA.create(DIM, population_size=6, seed=0, basis=rows, inner="cholesky-cma", angle_end=3.0)
+    told = optimizers.MetricCMA.create(DIM, population_size=6, seed=0, basis=rows, angle_start=30.0,
+                                       learning_rate=2.0, mu=2)  # fmt: skip
+    assert isinstance(told.inner, optimizers.SphereCMA) and math.degrees(told.inner.angle(0)) == pytest.approx(30.0)
+    assert told.inner.settings["learning_rate"] == 2.0 and told.inner.settings["mu"] == 2
+    with pytest.raises(InvalidParameter, match=r"learning_rate: only with sphere-cma inside"):
+        optimizers.MetricCMA.create(DIM, population_size=6, seed=0, basis=rows, inner="cholesky-cma", learning_rate=2)
 
 
 def test_metric_cma_shows_the_mean_as_often_as_asked_and_tells_its_inner_search_the_samples_only() -> None:
