@@ -56,6 +56,9 @@ def _inner_name(name: str, value: str, context: Context) -> str:
     return value
 
 
+_OPTIONAL_ANGLE = optional(between(0, 180, open_low=True, open_high=True))  # degrees, or null
+
+
 @dataclass(frozen=True)
 class MetricCMAParameters(Parameters):
     """What a session may set for metric-cma."""
@@ -103,7 +106,7 @@ class MetricCMAParameters(Parameters):
         default=None,
         metadata=doc(
             "sphere-cma inside: its angular step at the first generation, in degrees; null: sphere-cma's own, 50",
-            check=optional(between(0, 180, open_low=True, open_high=True)),
+            check=_OPTIONAL_ANGLE,
         ),
     )
     learning_rate: float | None = field(
@@ -125,7 +128,7 @@ class MetricCMAParameters(Parameters):
         metadata=doc(
             "sphere-cma inside: its angular step at decay_generations, in degrees; null: 2, the best on the "
             "tuning units (sphere-cma's own default is 7.33)",
-            check=optional(between(0, 180, open_low=True, open_high=True)),
+            check=_OPTIONAL_ANGLE,
         ),
     )
     decay_generations: int | None = field(
@@ -156,7 +159,7 @@ def _inner_search(
     params: MetricCMAParameters, k: int, dim: int, population_size: int, seed: int
 ) -> CholeskyCMA | SphereCMA:
     """The search over the k scaled coordinates, with the defaults of a k-d space whose codes have the prior's
-    norm there, and the angular schedule asked for (sphere-cma inside ends at the tuned 2° unless told)."""
+    norm there, and the sphere-cma parameters told (sphere-cma inside ends at the tuned 2° unless told)."""
     inner = _INNER[params.inner]
     told = {name: getattr(params, name) for name in _SPHERE_ONLY if getattr(params, name) is not None}
     if told and inner is not SphereCMA:
