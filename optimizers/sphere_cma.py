@@ -77,6 +77,13 @@ class SphereCMAParameters(Parameters):
         ),
     )
     decay_generations: int = field(default=75, metadata=doc("length of the angular schedule", check=at_least(1)))
+    mirrored: bool = field(
+        default=False,
+        metadata=doc(
+            "draw the tangent directions in mirrored pairs (t and -t): under noise the pair's difference tells "
+            "the recombination which way along t is better, with the mean's own error cancelling out"
+        ),
+    )
     mean: list[float] | None = field(
         default=None,
         metadata=doc(
@@ -110,6 +117,7 @@ class SphereCMA(Optimizer):
         self._angle_start = params.angle_start
         self._angle_end = params.angle_end
         self._decay_generations = params.decay_generations
+        self._mirrored = params.mirrored
         # The mean direction (unit vector); None until the first generation has been told.
         mean = params.mean
         self._direction: FloatArray | None = None if mean is None else _unit(np.array(mean, dtype=np.float64))
@@ -126,9 +134,14 @@ class SphereCMA(Optimizer):
         return math.radians(degrees)
 
     def _propose(self) -> tuple[FloatArray, FloatArray]:
-        noise = self._rng.standard_normal((self.population_size, self.dim))
         if self._direction is None:
+            noise = self._rng.standard_normal((self.population_size, self.dim))
             return self._sphere_norm * _unit(noise), np.zeros((self.population_size, 0))
+        if self._mirrored:  # pairs (t, -t); an odd population's last sample has no mirror
+            half = self._rng.standard_normal(((self.population_size + 1) // 2, self.dim))
+            noise = np.vstack([half, -half])[: self.population_size]
+        else:
+            noise = self._rng.standard_normal((self.population_size, self.dim))
         # Tangent directions at the mean, moved along by the scheduled angle (exponential map).
         tangent = _unit(noise - np.outer(noise @ self._direction, self._direction))
         theta = self.angle(self.generation)

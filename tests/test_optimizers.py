@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from typing import Any
@@ -195,6 +196,26 @@ def test_sphere_cma_proposes_only_codes_of_the_sphere_norm_at_the_scheduled_angl
     assert math.degrees(schedule.angle(500)) == pytest.approx(7.33)
 
 
+def test_sphere_cma_mirrored_draws_tangent_steps_in_opposite_pairs_at_the_scheduled_angle() -> None:
+    optimizer = optimizers.create_optimizer("sphere-cma", 30, population_size=7, seed=0, sphere_norm=5.0,
+                                            mirrored=True)  # fmt: skip
+    assert isinstance(optimizer, optimizers.SphereCMA)
+    first = optimizer.ask()  # uniform over the sphere: no mean to mirror about yet
+    optimizer.tell(first.ids, objective(first.codes))
+    mean = optimizer.mean
+    assert mean is not None
+    codes = optimizer.ask().codes
+    np.testing.assert_allclose(np.linalg.norm(codes, axis=1), 5.0)
+    # Sample i and i + 4 are mirror images about the mean: their sum is along it (the 7th has no mirror).
+    expected = 2 * math.cos(optimizer.angle(1)) * mean
+    np.testing.assert_allclose(codes[:3] + codes[4:7], np.repeat(expected[None, :], 3, axis=0), atol=1e-12)
+    assert not np.allclose(codes[3] + codes[0], expected)
+    plain = optimizers.create_optimizer("sphere-cma", 30, population_size=7, seed=0, sphere_norm=5.0)
+    plain.tell(plain.ask().ids, objective(first.codes))  # the same first generation and mean, unmirrored
+    unmirrored = plain.ask().codes
+    assert not np.allclose(unmirrored[:3] + unmirrored[4:7], expected)
+
+
 def test_ga_conserves_its_elites_into_the_next_generation() -> None:
     optimizer = optimizers.create_optimizer("ga", 6, population_size=10, seed=0, elites=3)
     population = optimizer.ask()
@@ -307,6 +328,7 @@ def test_metric_cma_on_its_default_inner_sphere_search_starts_uniform_and_then_s
     inner = optimizer.inner
     assert isinstance(inner, optimizers.SphereCMA) and optimizer.settings["exponent"] == -0.25
     assert optimizer.settings["angle_end"] == 2.0 and math.degrees(inner.angle(74)) == pytest.approx(2.0)
+    assert optimizer.settings["mirrored"] is True and inner.settings["mirrored"] is True
     population = optimizer.ask()
     np.testing.assert_allclose(np.linalg.norm(population.codes, axis=1), 3.0)
     optimizer.tell(population.ids, objective(population.codes))
@@ -340,8 +362,19 @@ def test_metric_cma_passes_its_angular_schedule_to_sphere_cma_inside_and_refuses
                                        learning_rate=2.0, mu=2)  # fmt: skip
     assert isinstance(told.inner, optimizers.SphereCMA) and math.degrees(told.inner.angle(0)) == pytest.approx(30.0)
     assert told.inner.settings["learning_rate"] == 2.0 and told.inner.settings["mu"] == 2
+    unmirrored = optimizers.MetricCMA.create(DIM, population_size=6, seed=0, basis=rows, mirrored=False)
+    assert unmirrored.inner.settings["mirrored"] is False and unmirrored.settings["mirrored"] is False
     with pytest.raises(InvalidParameter, match=r"learning_rate: only with sphere-cma inside"):
         optimizers.MetricCMA.create(DIM, population_size=6, seed=0, basis=rows, inner="cholesky-cma", learning_rate=2)
+
+
+def test_a_metric_cma_state_stored_before_mirrored_steps_were_its_default_restores_unmirrored() -> None:
+    optimizer = optimizers.MetricCMA.create(DIM, population_size=6, seed=0, basis=basis(DIM, 4))
+    state = copy.deepcopy(optimizer.state_dict())
+    del state["settings"]["mirrored"], state["algorithm"]["inner"]["settings"]["mirrored"]  # as stored then
+    restored = optimizers.optimizer_from_state(state)
+    assert isinstance(restored, optimizers.MetricCMA)
+    assert restored.inner.settings["mirrored"] is False and restored.settings["mirrored"] is False
 
 
 def test_metric_cma_shows_the_mean_as_often_as_asked_and_tells_its_inner_search_the_samples_only() -> None:
