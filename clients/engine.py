@@ -90,14 +90,19 @@ def _resolved(optimizer: str, params: Mapping[str, Any]) -> dict[str, Any]:
     return dict(params)
 
 
+MetricAt = Callable[[FloatArray], FloatArray]  # the generator's metric (d, d) at a code
+
+
 class _Registered:
     """A registered evostim optimizer (or adapter) with the space's default parameters."""
 
-    def __init__(self, spec: RunSpec, dim: int, code_norm: float, seed: int) -> None:
+    def __init__(self, spec: RunSpec, dim: int, code_norm: float, seed: int, metric_at: MetricAt | None) -> None:
         params = _resolved(spec.optimizer, spec.params)
         self._optimizer = optimizers.create_optimizer(
             spec.optimizer, dim, population_size=spec.population, seed=seed, code_norm=code_norm, **params
         )
+        if isinstance(self._optimizer, optimizers.MetricCMA):  # without a generator it refuses at its first refresh
+            self._optimizer.metric_at = metric_at
         self._ids: tuple[int, ...] = ()
 
     def ask(self) -> FloatArray:
@@ -134,11 +139,11 @@ class _NevergradNGOpt:
             self._optimizer.tell(candidate, -float(score))
 
 
-def make_optimizer(spec: RunSpec, dim: int, code_norm: float) -> SearchOptimizer:
+def make_optimizer(spec: RunSpec, dim: int, code_norm: float, metric_at: MetricAt | None = None) -> SearchOptimizer:
     seed = spec.seeds()[0]
     if spec.optimizer == "ngopt":
         return _NevergradNGOpt(spec, dim, code_norm, seed)
-    return _Registered(spec, dim, code_norm, seed)
+    return _Registered(spec, dim, code_norm, seed, metric_at)
 
 
 @dataclass
@@ -193,7 +198,7 @@ def evolve(
     unit_index = {name: index for index, name in enumerate(panel.names)}
     live = []
     for spec in specs:
-        optimizer = make_optimizer(spec, panel.dim, panel.code_norm)
+        optimizer = make_optimizer(spec, panel.dim, panel.code_norm, getattr(panel, "metric_at", None))
         noise = NoiseModel(spec.noise, float(gains[spec.unit]))
         live.append(_Live(RunResult(spec), optimizer, noise, np.random.default_rng(spec.seeds()[1])))
     for generation in range(max((s.generations for s in specs), default=0)):

@@ -14,6 +14,7 @@ scipy comes with the ``metric`` extra and is imported only for Lanczos: loading 
 
 from __future__ import annotations
 
+import copy
 import importlib.resources
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ __all__ = [
     "DENSE_METRIC_DIMENSIONS",
     "MetricBasis",
     "dense_metric",
+    "metric_at_code",
     "metric_eigenbasis",
     "metric_vector_product",
     "packaged_metric",
@@ -102,6 +104,17 @@ def dense_metric(module: nn.Module, codes: torch.Tensor) -> FloatArray:
         jacobian64 = jacobian.detach().double().cpu()
         total += (jacobian64.T @ jacobian64).numpy()
     return total / len(codes)
+
+
+def metric_at_code(module: nn.Module) -> Callable[[FloatArray], FloatArray]:
+    """code (d,) -> the metric (d, d) at that one code, exact, in fp32 on the CPU (a copy of the module if it is
+    on a GPU, whose convolution algorithms need not give the same numbers twice: a replayed session must)."""
+    on_cpu = module if all(p.device.type == "cpu" for p in module.parameters()) else copy.deepcopy(module).cpu()
+
+    def metric(code: FloatArray) -> FloatArray:
+        return dense_metric(on_cpu, torch.as_tensor(np.asarray(code), dtype=torch.float32)[None])
+
+    return metric
 
 
 def metric_eigenbasis(

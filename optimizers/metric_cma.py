@@ -21,6 +21,7 @@ measured, not told to the inner search).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +34,7 @@ from evostim.optimizers.cholesky_cma import CholeskyCMA
 from evostim.optimizers.errors import InvalidParameter
 from evostim.optimizers.parameters import Context, Parameters, doc
 from evostim.optimizers.recombination import FC6_CODE_NORM
-from evostim.optimizers.serialization import encode_array
+from evostim.optimizers.serialization import decode_array, encode_array
 from evostim.optimizers.sphere_cma import SphereCMA
 from evostim.optimizers.subspace import _as_matrix, _basis, _searched_rows
 
@@ -147,6 +148,14 @@ class MetricCMAParameters(Parameters):
             "units (sphere-cma's own default is no)"
         ),
     )
+    refresh_every: int | None = field(
+        default=None,
+        metadata=doc(
+            "sphere-cma inside: every this many generations, search the top directions of the generator's metric "
+            "at the current mean instead (the host computes it: sweeps do); null: keep the given basis",
+            check=optional(at_least(1)),
+        ),
+    )
     sphere_norm: float = field(
         default=FC6_CODE_NORM, metadata=doc("the norm of every proposed code (the prior's code norm)", check=positive)
     )
@@ -174,8 +183,11 @@ def _inner_search(
     unless told)."""
     inner = _INNER[params.inner]
     told = {name: getattr(params, name) for name in _SPHERE_ONLY if getattr(params, name) is not None}
-    if told and inner is not SphereCMA:
-        raise InvalidParameter(f"{', '.join(told)}: only with sphere-cma inside (inner={params.inner!r})")
+    refreshed = ["refresh_every"] if params.refresh_every is not None else []  # metric-cma's own, on sphere-cma's mean
+    if (told or refreshed) and inner is not SphereCMA:
+        raise InvalidParameter(
+            f"{', '.join([*told, *refreshed])}: only with sphere-cma inside (inner={params.inner!r})"
+        )
     if inner is SphereCMA:
         told.setdefault("angle_end", TUNED_ANGLE_END)
         told.setdefault("mirrored", TUNED_MIRRORED)
@@ -213,6 +225,11 @@ class MetricCMA(Optimizer):
             raise InvalidParameter(f"eigenvalues must have at least {k} values (one per searched direction)")
         self._scales = np.ones(k) if values is None else (values[:k] / values.max()) ** params.exponent
         self._eigenvalues = None if values is None else values[:k]
+        self._given_basis = self._basis
+        self._exponent = params.exponent
+        self._refresh_every = params.refresh_every
+        # The generator's metric (d x d) at a code, given by the host when refresh_every is set.
+        self.metric_at: Callable[[FloatArray], FloatArray] | None = None
         self._center: FloatArray = np.zeros(dim) if params.center is None else np.array(params.center)
         self._mean_candidate = params.mean_candidate
         self._sphere_norm = params.sphere_norm
@@ -223,6 +240,11 @@ class MetricCMA(Optimizer):
                 f"showing the mean {self._mean_repeats} times needs population_size >= {self._mean_repeats + 2}"
             )
         self._inner: CholeskyCMA | SphereCMA = _inner_search(params, k, dim, inner_size, seed)
+
+    @property
+    def needs_generator_metric(self) -> bool:
+        """Whether the host must set ``metric_at`` (the generator's metric at a code) before the first ask."""
+        return self._refresh_every is not None
 
     @property
     def inner(self) -> CholeskyCMA | SphereCMA:
@@ -236,7 +258,40 @@ class MetricCMA(Optimizer):
         projected: FloatArray = self._sphere_norm * unit
         return projected
 
+    def _refresh_due(self) -> bool:
+        inner = self._inner
+        every = self._refresh_every
+        return every is not None and not inner.pending and inner.generation > 0 and inner.generation % every == 0
+
+    def _refresh(self) -> None:
+        """Search the top directions of the metric at the current mean from now on, keeping the mean where it is.
+
+        The new basis is the mean's own direction (radial: the coordinate that holds the code where it is) and
+        the metric's top directions orthogonal to it; the radial row keeps the step size the mean had in the old
+        coordinates, so the schedule's angles keep their meaning."""
+        inner = self._inner
+        assert isinstance(inner, SphereCMA) and inner.mean is not None
+        if self.metric_at is None:
+            raise InvalidParameter("metric-cma with refresh_every needs the generator's metric (set metric_at)")
+        inner_mean = inner.mean / np.linalg.norm(inner.mean)
+        code = self._codes(inner_mean[None])[0]
+        radial = code / np.linalg.norm(code)
+        metric = np.asarray(self.metric_at(code), dtype=np.float64)
+        values, vectors = np.linalg.eigh(metric)
+        k = len(self._basis)
+        top = vectors[:, np.argsort(values)[::-1][:k]]
+        across, _ = np.linalg.qr(top - np.outer(radial, radial @ top))  # orthonormal, orthogonal to the mean
+        across = across[:, : k - 1].T
+        local = np.einsum("id,de,ie->i", across, metric, across)  # each direction's metric value there
+        radial_scale = float(np.linalg.norm(self._scales * inner_mean))
+        self._basis = np.vstack([radial, across])
+        self._scales = np.concatenate([[radial_scale], (local / local.max()) ** self._exponent])
+        self._center = np.zeros(self.dim)
+        inner.move_mean(np.eye(k)[0])
+
     def _propose(self) -> tuple[FloatArray, FloatArray]:
+        if self._refresh_due():
+            self._refresh()
         # A generation whose samples were all left unmeasured is shown again (its inner population still waits).
         inner_codes = self._inner.pending_codes if self._inner.pending else self._inner.ask().codes
         if self._mean_candidate:
@@ -254,7 +309,7 @@ class MetricCMA(Optimizer):
 
     def _settings(self) -> dict[str, Any]:
         settings = self._params.as_dict()
-        settings["basis"] = encode_array(self._basis)
+        settings["basis"] = encode_array(self._given_basis)
         settings["eigenvalues"] = None if self._eigenvalues is None else encode_array(self._eigenvalues)
         settings["dimensions"] = None  # the stored basis is already cut to size
         if isinstance(self._inner, SphereCMA):
@@ -264,10 +319,17 @@ class MetricCMA(Optimizer):
         return settings
 
     def _dynamic_state(self) -> dict[str, Any]:
-        return {"inner": self._inner.state_dict()}
+        state: dict[str, Any] = {"inner": self._inner.state_dict()}
+        if self._refresh_every is not None:  # the coordinates it searches now
+            state.update(basis=encode_array(self._basis), scales=encode_array(self._scales))
+            state["center"] = encode_array(self._center)
+        return state
 
     def _load_dynamic_state(self, state: dict[str, Any]) -> None:
         self._inner = _INNER[state["inner"]["optimizer"]].from_state(state["inner"])
+        if "basis" in state:
+            self._basis, self._scales = decode_array(state["basis"]), decode_array(state["scales"])
+            self._center = decode_array(state["center"])
 
     def summary(self) -> dict[str, float]:
         return {**self._inner.summary(), **super().summary()}

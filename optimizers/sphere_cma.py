@@ -127,6 +127,10 @@ class SphereCMA(Optimizer):
         """The current mean code (on the sphere), or None before the first update without a given mean."""
         return None if self._direction is None else self._sphere_norm * self._direction
 
+    def move_mean(self, direction: FloatArray) -> None:
+        """Set the mean's direction (for a host that re-expressed its coordinates; the schedule goes on)."""
+        self._direction = _unit(np.asarray(direction, dtype=np.float64))
+
     def angle(self, generation: int) -> float:
         """The scheduled angular step in radians: exponential from angle_start to angle_end, then flat."""
         fraction = min(generation, self._decay_generations - 1) / max(self._decay_generations - 1, 1)

@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 
 from evostim.generators import BadLatentCodes, GeneratorError, GeneratorSpec, ImageGenerator, generator_spec
+from evostim.generators.metric import metric_at_code
+from evostim.optimizers.base import FloatArray
 from evostim.protocol import (
     BlockManifest,
     BlockResponsesSubmit,
@@ -125,8 +127,12 @@ class SessionService:
         self._load_generator = load_generator
         self._renderer = Renderer(self._generator, cache_bytes=settings.image_cache_mb * 2**20)
         self._stepper = OptimizerStepper(
-            store, snapshot_every=settings.snapshot_every, cache_bytes=settings.optimizer_cache_mb * 2**20
+            store,
+            snapshot_every=settings.snapshot_every,
+            cache_bytes=settings.optimizer_cache_mb * 2**20,
+            metric_for=self._metric_at,
         )
+        self._metrics: dict[str, Callable[[FloatArray], FloatArray]] = {}
         self._limits = Limits.from_settings(settings)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -140,6 +146,12 @@ class SessionService:
 
     def _generator(self, name: str) -> ImageGenerator:
         return self._load_generator(name, self._settings.device, self._settings.weights_dir)
+
+    def _metric_at(self, name: str) -> Callable[[FloatArray], FloatArray]:
+        """The generator's metric at a code (one CPU copy of the network per generator, made once)."""
+        if name not in self._metrics:
+            self._metrics[name] = metric_at_code(self._generator(name).module)
+        return self._metrics[name]
 
     def _loaded_spec(self, name: str) -> GeneratorSpec:
         """The generator's spec, its weights loaded once (a missing weights file refuses the session here)."""
@@ -175,6 +187,7 @@ class SessionService:
         optimizer, settings = build_optimizer(
             request, spec, seed, start, self._settings.weights_dir, module=lambda: self._generator(spec.name).module
         )
+        self._stepper.attach(optimizer, spec.name)
         references = [
             ReferenceRecord(i, code)
             for i, code in enumerate(reference_codes(request, spec, self._settings.reference_seed))

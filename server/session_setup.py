@@ -136,7 +136,18 @@ def build_optimizer(
         raise InvalidSessionConfig(f"optimizer {error}") from None
     except OptimizerError as error:
         raise InvalidSessionConfig(f"optimizer {name}: {error}") from None
+    _check_metric_at_code(optimizer, spec)
     return optimizer, _stored_settings(optimizer, named)
+
+
+def _check_metric_at_code(optimizer: Optimizer, spec: GeneratorSpec) -> None:
+    """An optimizer that asks for the metric at its mean gets it exactly: d Jacobian products, for small d only."""
+    needs_metric = isinstance(optimizer, optimizers.MetricCMA) and optimizer.needs_generator_metric
+    if needs_metric and spec.latent_dim > DENSE_METRIC_DIMENSIONS:
+        raise InvalidSessionConfig(
+            f"optimizer {optimizer.name}: refresh_every needs the metric at a code, computed exactly up to "
+            f"{DENSE_METRIC_DIMENSIONS}-d latent spaces; {spec.name}'s is {spec.latent_dim}-d"
+        )
 
 
 def _stored_settings(optimizer: Optimizer, named: dict[str, Any]) -> dict[str, Any]:

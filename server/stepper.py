@@ -12,13 +12,13 @@ import json
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from evostim import optimizers
-from evostim.optimizers import Optimizer, Population
+from evostim.optimizers import MetricCMA, Optimizer, Population
 from evostim.server.errors import StateCorrupt
 from evostim.server.session_config import SessionConfig
 from evostim.server.stimuli import project_to_sphere
@@ -63,8 +63,16 @@ class Step:
 class OptimizerStepper:
     """Loads, steps and caches the optimizers of many sessions (callers serialize steps of one session)."""
 
-    def __init__(self, store: Store, *, snapshot_every: int, cache_bytes: int = 64 * 2**20) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        snapshot_every: int,
+        cache_bytes: int = 64 * 2**20,
+        metric_for: Callable[[str], Callable[[np.ndarray], np.ndarray]] | None = None,
+    ) -> None:
         self._store = store
+        self._metric_for = metric_for  # generator name -> its metric at a code, for optimizers that ask for it
         self._snapshot_every = snapshot_every
         # session id -> optimizer asked for its open generation, least recently stepped first, bounded by the
         # optimizers' array bytes: a lab's abandoned sessions must not hold memory forever (at d = 4,096 one
@@ -81,6 +89,11 @@ class OptimizerStepper:
         population = optimizer.ask()
         return population, encode_state(optimizer)
 
+    def attach(self, optimizer: Optimizer, generator: str) -> None:
+        """Give an optimizer that searches the metric where it stands (metric-cma's refresh) the generator's."""
+        if isinstance(optimizer, MetricCMA) and optimizer.needs_generator_metric and self._metric_for is not None:
+            optimizer.metric_at = self._metric_for(generator)
+
     # -- load ----------------------------------------------------------------------------------------
     def load(self, session: SessionRecord, config: SessionConfig) -> Optimizer:
         """The optimizer waiting for the open generation: cached, or a snapshot replayed to it."""
@@ -94,6 +107,7 @@ class OptimizerStepper:
             raise StateCorrupt(f"session {session.id} has no optimizer snapshot")
         start, blob = snapshot
         optimizer = decode_state(blob)
+        self.attach(optimizer, config.generator)
         if start < session.generation:
             self._replay(optimizer, session, config, start)
         self.keep(session.id, optimizer)

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from evostim import optimizers
+from evostim.generators.metric import packaged_metric
 from tests.conftest import counts_for
 from tests.test_api import assert_problem, create, history
 from tests.test_optimizers import NEEDS_BASIS
@@ -89,3 +90,28 @@ def test_bad_optimizer_settings_are_a_problem_and_create_nothing(
 ) -> None:
     assert_problem(api.post("/v1/sessions", json={"optimizer": optimizer}), 422, fragment)
     assert api.get("/v1/sessions").json()["total"] == 0
+
+
+def test_metric_cma_refreshed_at_its_mean_runs_on_the_session_generator_and_replays_after_a_restart(
+    make_api: Any,
+) -> None:
+    """The metric at the mean comes from the session's generator, live and in a replay from a snapshot."""
+    api = make_api(snapshot_every=2)
+    config = {"population_size": 8, "optimizer": {"name": "metric-cma", "params": {"refresh_every": 2}}}
+    sessions = [create(api, **config), create(api, **config)]
+    manifests = [s["generation"] for s in sessions]
+    for generation in range(5):
+        for which, manifest in enumerate(manifests):
+            if which == 1:
+                api.app.state.service.forget_optimizers()
+            answer = api.post(manifest["responses_url"], json=counts_for(manifest, seed=generation))
+            assert answer.status_code == 200, answer.text
+            manifests[which] = answer.json()["next"]
+    generations = [history(api, s["session"]["id"])["generations"] for s in sessions]
+    codes = [[[s["code"] for s in g["stimuli"] if s["kind"] == "evolved"] for g in gens] for gens in generations]
+    assert codes[0] == codes[1]
+    given = packaged_metric("dcgan-faces")
+    assert given is not None
+    top = given.basis[:35]  # before the first refresh every code is in the given top 35; after it, not
+    outside = [np.linalg.norm(np.array(c) - np.array(c) @ top.T @ top, axis=1).max() for c in codes[0]]
+    assert max(outside[:2]) < 1e-9 and min(outside[2:]) > 0.1

@@ -130,6 +130,16 @@ def test_a_session_on_fc6_uses_the_published_defaults_and_serves_256_pixel_image
     assert Image.open(io.BytesIO(image.content)).size == (256, 256)
 
 
+def test_metric_cma_refreshed_at_its_mean_is_refused_on_fc6_where_the_exact_metric_is_out_of_reach(
+    make_api: Any, fc6_weights: Path
+) -> None:
+    api: TestClient = make_api(weights_dir=fc6_weights)
+    optimizer = {"name": "metric-cma", "params": {"refresh_every": 5, "basis": np.eye(4096)[:8].tolist()}}
+    response = api.post("/v1/sessions", json={"generator": "deepsim-fc6", "population_size": 4, "optimizer": optimizer})
+    assert_problem(response, 422, "refresh_every", "up to 512-d latent spaces; deepsim-fc6's is 4096-d")
+    assert api.get("/v1/sessions").json()["total"] == 0
+
+
 def test_a_session_on_a_generator_without_weights_is_a_problem_naming_the_file(make_api: Any, tmp_path: Path) -> None:
     api: TestClient = make_api(weights_dir=tmp_path / "empty")
     assert_problem(api.post("/v1/sessions", json={"generator": "deepsim-fc6"}), 422, "deepsim-fc6.pt")

@@ -377,6 +377,37 @@ def test_a_metric_cma_state_stored_before_mirrored_steps_were_its_default_restor
     assert restored.inner.settings["mirrored"] is False and restored.settings["mirrored"] is False
 
 
+def test_metric_cma_refreshed_at_its_mean_keeps_the_mean_and_searches_the_metric_there_from_then_on() -> None:
+    local = np.diag(np.arange(DIM, 0, -1.0))  # the metric at any code: coordinate 0 changes the image most
+    optimizer = optimizers.MetricCMA.create(DIM, population_size=8, seed=0, sphere_norm=3.0, basis=basis(DIM, 6),
+                                            dimensions=4, refresh_every=2)  # fmt: skip
+    assert optimizer.needs_generator_metric
+    first = optimizer.ask()  # the given basis: no metric needed yet
+    optimizer.tell(first.ids, objective(first.codes))
+    mean_before = optimizer.ask().codes[-1]  # the mean candidate, in the given basis
+    optimizer.tell(optimizer.pending_ids, objective(optimizer.pending_codes))
+    with pytest.raises(InvalidParameter, match=r"needs the generator's metric"):
+        optimizer.ask()  # a refresh is due and nobody gave the metric
+    optimizer.metric_at = lambda code: local
+    inner_mean = optimizer.inner.mean
+    assert inner_mean is not None
+    mean_code = optimizer._codes(inner_mean[None])[0]  # where the mean is, in the given basis
+    codes = optimizer.ask().codes
+    np.testing.assert_allclose(codes[-1], mean_code, atol=1e-12)  # the mean stays where it was
+    assert not np.allclose(mean_code, mean_before)
+    span, _ = np.linalg.qr(np.vstack([mean_code, np.eye(DIM)[:3]]).T)  # the mean's direction and the local top 3
+    np.testing.assert_allclose(codes - (codes @ span) @ span.T, 0.0, atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(codes, axis=1), 3.0)
+    optimizer.tell(optimizer.pending_ids, objective(codes))
+    restored = through_json(optimizer)
+    assert isinstance(restored, optimizers.MetricCMA)
+    restored.metric_at = optimizer.metric_at
+    np.testing.assert_array_equal(restored.ask().codes, optimizer.ask().codes)  # the refreshed basis is in its state
+    with pytest.raises(InvalidParameter, match=r"refresh_every: only with sphere-cma inside"):
+        optimizers.MetricCMA.create(DIM, population_size=8, seed=0, basis=basis(DIM, 4), inner="cholesky-cma",
+                                    refresh_every=5)  # fmt: skip
+
+
 def test_metric_cma_shows_the_mean_as_often_as_asked_and_tells_its_inner_search_the_samples_only() -> None:
     optimizer = optimizers.MetricCMA.create(DIM, population_size=8, seed=0, basis=basis(DIM, 4), mean_repeats=3)
     population = optimizer.ask()
