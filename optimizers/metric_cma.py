@@ -152,7 +152,8 @@ class MetricCMAParameters(Parameters):
         default=None,
         metadata=doc(
             "sphere-cma inside: every this many generations, search the top directions of the generator's metric "
-            "at the current mean instead (the host computes it: sweeps do); null: keep the given basis",
+            "at the current mean instead (the host computes it, exactly, for latent spaces up to 512-d); null: keep "
+            "the given basis (sessions on such generators default to 5, the best on the tuning units)",
             check=optional(at_least(1)),
         ),
     )

@@ -98,6 +98,10 @@ def generator_metric(spec: GeneratorSpec, weights_dir: Path, module: Callable[[]
     return metric
 
 
+# metric-cma in a session refreshes its directions at its mean this often (generations) unless told: on held-out
+# units 0.43 of cholesky-cma's evaluations against 0.52 without (docs/sample_efficiency.md, round 6).
+SESSION_REFRESH_EVERY = 5
+
 # Parameters that may name a saved metric instead of holding its arrays (sessions store the name, not the arrays).
 _METRIC_PARAMETERS = ("basis", "eigenvalues", "dimensions")
 
@@ -112,11 +116,10 @@ def build_optimizer(
 ) -> tuple[Optimizer, dict[str, Any]]:
     """The session's optimizer and the settings to store with the session: a named basis resolved for the optimizer
     but kept as its name in the settings (metric-cma without one: the generator's metric, ``<generator>.metric``,
-    the lab's file, the shipped one, or computed through ``module``), start codes turned into its start parameter."""
+    the lab's file, the shipped one, or computed through ``module``; and refreshed at its mean every
+    ``SESSION_REFRESH_EVERY`` generations where that is within reach), start codes turned into its start parameter."""
     name = request.optimizer.name
-    params = dict(request.optimizer.params)
-    if name == "metric-cma" and params.get("basis") is None:
-        params["basis"] = f"{spec.name}.metric"
+    params = _with_session_defaults(name, dict(request.optimizer.params), spec)
     named = dict(params)
     if isinstance(params.get("basis"), str) and name in optimizers.OPTIMIZERS:
         saved = named_metric(params["basis"], spec, weights_dir, module)
@@ -138,6 +141,17 @@ def build_optimizer(
         raise InvalidSessionConfig(f"optimizer {name}: {error}") from None
     _check_metric_at_code(optimizer, spec)
     return optimizer, _stored_settings(optimizer, named)
+
+
+def _with_session_defaults(name: str, params: dict[str, Any], spec: GeneratorSpec) -> dict[str, Any]:
+    """metric-cma in a session: the generator's metric as its basis, refreshed at its mean where within reach."""
+    if name != "metric-cma":
+        return params
+    if params.get("basis") is None:
+        params["basis"] = f"{spec.name}.metric"
+    if "refresh_every" not in params and spec.latent_dim <= DENSE_METRIC_DIMENSIONS:
+        params["refresh_every"] = SESSION_REFRESH_EVERY
+    return params
 
 
 def _check_metric_at_code(optimizer: Optimizer, spec: GeneratorSpec) -> None:
