@@ -80,8 +80,8 @@ class SphereCMAParameters(Parameters):
     mirrored: bool = field(
         default=False,
         metadata=doc(
-            "draw the tangent directions in mirrored pairs (t and -t): under noise the pair's difference tells "
-            "the recombination which way along t is better, with the mean's own error cancelling out"
+            "draw the tangent directions in mirrored pairs (t and -t): the recombined step then holds no random "
+            "drift of the samples themselves, only what the responses within pairs told apart"
         ),
     )
     mean: list[float] | None = field(
