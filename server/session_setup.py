@@ -144,12 +144,14 @@ def build_optimizer(
 
 
 def _with_session_defaults(name: str, params: dict[str, Any], spec: GeneratorSpec) -> dict[str, Any]:
-    """metric-cma in a session: the generator's metric as its basis, refreshed at its mean where within reach."""
+    """metric-cma in a session: the generator's metric as its basis, refreshed at its mean where within reach
+    (sphere-cma inside, the exact metric at a code computable)."""
     if name != "metric-cma":
         return params
     if params.get("basis") is None:
         params["basis"] = f"{spec.name}.metric"
-    if "refresh_every" not in params and spec.latent_dim <= DENSE_METRIC_DIMENSIONS:
+    refreshable = params.get("inner", "sphere-cma") == "sphere-cma" and spec.latent_dim <= DENSE_METRIC_DIMENSIONS
+    if "refresh_every" not in params and refreshable:
         params["refresh_every"] = SESSION_REFRESH_EVERY
     return params
 

@@ -99,6 +99,8 @@ def test_metric_cma_refreshed_at_its_mean_runs_on_the_session_generator_and_repl
     api = make_api(snapshot_every=2)
     default = create(api, population_size=8, optimizer={"name": "metric-cma"})["session"]["config"]["optimizer"]
     assert default["params"]["refresh_every"] == 5  # a session's default on a generator of up to 512-d
+    inner = create(api, population_size=8, optimizer={"name": "metric-cma", "params": {"inner": "cholesky-cma"}})
+    assert inner["session"]["config"]["optimizer"]["params"]["refresh_every"] is None  # refreshes sphere-cma's only
     config = {"population_size": 8, "optimizer": {"name": "metric-cma", "params": {"refresh_every": 2}}}
     sessions = [create(api, **config), create(api, **config)]
     manifests = [s["generation"] for s in sessions]
