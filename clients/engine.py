@@ -26,6 +26,7 @@ import numpy as np
 from evostim import optimizers
 from evostim.clients.panels import FloatArray, NoiseModel, Panel
 from evostim.extras import require
+from evostim.optimizers.metric_cma import MetricAt
 from evostim.optimizers.recombination import published_cma_sigma
 from evostim.server.stimuli import project_to_sphere
 
@@ -88,9 +89,6 @@ def _resolved(optimizer: str, params: Mapping[str, Any]) -> dict[str, Any]:
         saved = MetricBasis.load(Path(params["basis"]))
         return with_saved_metric(dict(params), saved, optimizers.parameter_names(optimizers.lookup(optimizer)))
     return dict(params)
-
-
-MetricAt = Callable[[FloatArray], FloatArray]  # the generator's metric (d, d) at a code
 
 
 class _Registered:

@@ -15,6 +15,7 @@ scipy comes with the ``metric`` extra and is imported only for Lanczos: loading 
 from __future__ import annotations
 
 import copy
+import functools
 import importlib.resources
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -108,11 +109,15 @@ def dense_metric(module: nn.Module, codes: torch.Tensor) -> FloatArray:
 
 def metric_at_code(module: nn.Module) -> Callable[[FloatArray], FloatArray]:
     """code (d,) -> the metric (d, d) at that one code, exact, in fp32 on the CPU (a copy of the module if it is
-    on a GPU, whose convolution algorithms need not give the same numbers twice: a replayed session must)."""
-    on_cpu = module if all(p.device.type == "cpu" for p in module.parameters()) else copy.deepcopy(module).cpu()
+    on a GPU, whose convolution algorithms need not give the same numbers twice: a replayed session must). The
+    copy is made at the first call, so a host that never needs the metric never pays for it."""
+
+    @functools.cache
+    def on_cpu() -> nn.Module:
+        return module if all(p.device.type == "cpu" for p in module.parameters()) else copy.deepcopy(module).cpu()
 
     def metric(code: FloatArray) -> FloatArray:
-        return dense_metric(on_cpu, torch.as_tensor(np.asarray(code), dtype=torch.float32)[None])
+        return dense_metric(on_cpu(), torch.as_tensor(np.asarray(code), dtype=torch.float32)[None])
 
     return metric
 

@@ -15,7 +15,9 @@ mirrored pairs (t and -t), so the recombined step holds no random drift of the s
 the responses within pairs told apart) or cholesky-cma. With
 ``mean_candidate`` one candidate of each generation is the inner mean's own code: under noise the recombined
 mean is usually better than any sample, and showing it makes the best-observed image a good one (it is
-measured, not told to the inner search).
+measured, not told to the inner search). With ``refresh_every`` it searches, from every N-th generation on,
+the top directions of the metric at its current mean instead of the averaged one (the metric at one code is far
+more concentrated); the host that runs it (a sweep's panel, a session's generator) computes that metric.
 """
 
 from __future__ import annotations
@@ -38,7 +40,10 @@ from evostim.optimizers.serialization import decode_array, encode_array
 from evostim.optimizers.sphere_cma import SphereCMA
 from evostim.optimizers.subspace import _as_matrix, _basis, _searched_rows
 
-__all__ = ["MetricCMA", "MetricCMAParameters"]
+__all__ = ["MetricAt", "MetricCMA", "MetricCMAParameters"]
+
+# The generator's metric (d, d) at a code (d,): what a host gives metric-cma to refresh its directions with.
+MetricAt = Callable[[FloatArray], FloatArray]
 
 
 def _eigenvalues(name: str, value: Any, context: Context) -> FloatArray | None:
@@ -229,8 +234,7 @@ class MetricCMA(Optimizer):
         self._given_basis = self._basis
         self._exponent = params.exponent
         self._refresh_every = params.refresh_every
-        # The generator's metric (d x d) at a code, given by the host when refresh_every is set.
-        self.metric_at: Callable[[FloatArray], FloatArray] | None = None
+        self.metric_at: MetricAt | None = None  # given by the host when refresh_every is set
         self._center: FloatArray = np.zeros(dim) if params.center is None else np.array(params.center)
         self._mean_candidate = params.mean_candidate
         self._sphere_norm = params.sphere_norm

@@ -26,7 +26,7 @@ import numpy as np
 
 from evostim.generators import BadLatentCodes, GeneratorError, GeneratorSpec, ImageGenerator, generator_spec
 from evostim.generators.metric import metric_at_code
-from evostim.optimizers.base import FloatArray
+from evostim.optimizers.metric_cma import MetricAt
 from evostim.protocol import (
     BlockManifest,
     BlockResponsesSubmit,
@@ -132,7 +132,7 @@ class SessionService:
             cache_bytes=settings.optimizer_cache_mb * 2**20,
             metric_for=self._metric_at,
         )
-        self._metrics: dict[str, Callable[[FloatArray], FloatArray]] = {}
+        self._metrics: dict[str, MetricAt] = {}
         self._limits = Limits.from_settings(settings)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -147,7 +147,7 @@ class SessionService:
     def _generator(self, name: str) -> ImageGenerator:
         return self._load_generator(name, self._settings.device, self._settings.weights_dir)
 
-    def _metric_at(self, name: str) -> Callable[[FloatArray], FloatArray]:
+    def _metric_at(self, name: str) -> MetricAt:
         """The generator's metric at a code (one CPU copy of the network per generator, made once)."""
         if name not in self._metrics:
             self._metrics[name] = metric_at_code(self._generator(name).module)

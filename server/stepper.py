@@ -19,6 +19,7 @@ import numpy as np
 
 from evostim import optimizers
 from evostim.optimizers import MetricCMA, Optimizer, Population
+from evostim.optimizers.metric_cma import MetricAt
 from evostim.server.errors import StateCorrupt
 from evostim.server.session_config import SessionConfig
 from evostim.server.stimuli import project_to_sphere
@@ -69,7 +70,7 @@ class OptimizerStepper:
         *,
         snapshot_every: int,
         cache_bytes: int = 64 * 2**20,
-        metric_for: Callable[[str], Callable[[np.ndarray], np.ndarray]] | None = None,
+        metric_for: Callable[[str], MetricAt] | None = None,
     ) -> None:
         self._store = store
         self._metric_for = metric_for  # generator name -> its metric at a code, for optimizers that ask for it
