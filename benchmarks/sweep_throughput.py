@@ -32,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from evostim.clients.engine import RunSpec
-from evostim.clients.panels import Precision
+from evostim.clients.panels import Precision, native_bf16
 from evostim.clients.sweep import SweepWorker
 
 UNITS = ("onet.conv3.9", "onet.conv4.113", "onet.dense5.40", "rnet.conv3.18", "rnet.dense4.3")
@@ -125,6 +125,9 @@ def main() -> None:
           f"{'per core':>10}{'scaling':>9}")  # fmt: skip
     last = ""
     for precision in args.precision.split(","):
+        if precision == "bf16" and not native_bf16("cpu"):
+            print(f"{precision:<10}skipped: this CPU has no AVX512-BF16 or AMX, so bfloat16 is emulated (80x slower)")
+            continue
         rounds = [
             (reference(work, precision), on_ray(work, 1, precision), on_ray(work, 2, precision))
             for _ in range(args.rounds)

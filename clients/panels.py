@@ -35,6 +35,7 @@ __all__ = [
     "SyntheticPanel",
     "calibrate",
     "make_panel",
+    "native_bf16",
     "panel_space",
     "synthetic_unit_names",
 ]
@@ -68,6 +69,15 @@ class Panel(Protocol):
     def activation_matrix(self, codes: FloatArray) -> FloatArray: ...
 
     def random_codes(self, count: int, seed: int) -> FloatArray: ...
+
+
+def native_bf16(device: str = "auto") -> bool:
+    """Whether ``device`` computes bfloat16 natively: CUDA, or a CPU with AVX512-BF16 or AMX. Elsewhere (an AVX2-only
+    CPU) autocast emulates it: measured on an AMD EPYC here, 3 images/s against 239/s in fp32."""
+    resolved = resolve_device(device)
+    if resolved.type != "cpu":
+        return True
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
 def _prior_codes(count: int, seed: int, dim: int, code_norm: float) -> FloatArray:

@@ -43,6 +43,7 @@ from evostim.clients.panels import (
     Precision,
     calibrate,
     make_panel,
+    native_bf16,
     panel_space,
 )
 from evostim.extras import require
@@ -336,6 +337,7 @@ def run_sweep(
     """Run every run of ``config`` not yet in ``out``; returns how many ran. ``workers=0`` runs in this process
     (no Ray); otherwise ``workers`` Ray actors (default: every CPU of the local Ray or of the cluster)."""
     out.mkdir(parents=True, exist_ok=True)
+    _check_problem(config, out, local=address is None)
     (out / "sweep.json").write_text(config.model_dump_json(indent=1))
     done = {row["key"] for row in _read_rows(out / "runs")}
     specs = config.specs()
@@ -346,6 +348,32 @@ def run_sweep(
         if pending:
             _run_tasks(config, out, _tasks(pending, config.runs_per_task), address, workers, bar.update)
     return len(pending)
+
+
+# What defines the problem a folder's runs solved but is not in their keys: resuming with another would mix them.
+_PROBLEM_FIELDS = ("panel", "precision", "random_codes")
+
+
+def _check_problem(config: SweepConfig, out: Path, *, local: bool) -> None:
+    """Refuse, before any run starts, a sweep whose runs would be silently wrong or would crawl."""
+    stored = out / "sweep.json"
+    if stored.exists() and any((out / "runs").glob("*.parquet")):
+        before = json.loads(stored.read_text())
+        changed = [
+            f"{name}: {before.get(name)!r} in the folder, {getattr(config, name)!r} now"
+            for name in _PROBLEM_FIELDS
+            if before.get(name, SweepConfig.model_fields[name].default) != getattr(config, name)
+        ]
+        if changed:
+            raise ValueError(
+                f"{out} holds runs of another problem ({'; '.join(changed)}); resuming would mix them with these "
+                "runs: use another --out, or the folder's settings"
+            )
+    if local and config.panel == "cnn" and config.precision == "bf16" and not native_bf16():
+        raise ValueError(
+            "precision bf16: this machine computes bfloat16 only by emulation (no CUDA, no AVX512-BF16 or AMX), "
+            "about 80x slower than fp32 here; use fp32"
+        )
 
 
 def _run_tasks(

@@ -291,7 +291,10 @@ def _sweep(args: argparse.Namespace) -> None:
         print(f"sweep: {runs} runs ({len(config.units)} units x {len(config.optimizers)} optimizers x "
               f"{len(config.seeds)} seeds x {len(config.noise)} noise levels x {len(config.generations)} budgets) "
               f"into {out}", flush=True)  # fmt: skip
-        ran = run_sweep(config, out, address=args.address, workers=args.workers)
+        try:
+            ran = run_sweep(config, out, address=args.address, workers=args.workers)
+        except ValueError as error:  # a folder of another problem, or a precision this machine would crawl at
+            raise SystemExit(f"evostim sweep: {error}") from None
         print(f"ran {ran} runs ({runs - ran} were already in {out})")
     summarize(out, baseline=args.baseline)
     print(f"results in {out}/ (runs/ and generations/ as Parquet, summary.csv, curves_*.png)")

@@ -149,6 +149,27 @@ def test_evostim_sweep_runs_a_grid_from_flags_and_prints_the_table(
     assert "ran 2 runs" in printed and "cholesky-cma" in printed and "poisson" in printed
 
 
+def test_a_sweep_into_a_folder_of_another_problem_or_at_an_emulated_precision_is_refused_before_any_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small = {**GRID, "units": ["onet.conv3.9"], "optimizers": ["ga"], "seeds": [0], "noise": ["0.2"]}
+    assert run_sweep(SweepConfig.model_validate(small), tmp_path, workers=0, progress=False) == 1
+    before = sorted(path.read_bytes() for path in tmp_path.rglob("*") if path.is_file())
+    # precision and calibration are not in the run keys: resuming would mix the two problems' runs silently
+    for changed, named in (({"precision": "bf16"}, "precision: 'fp32' in the folder, 'bf16' now"),
+                           ({"random_codes": 200}, "random_codes: 100 in the folder, 200 now")):  # fmt: skip
+        with pytest.raises(ValueError, match=f"holds runs of another problem \\({named}\\)"):
+            run_sweep(SweepConfig.model_validate({**small, **changed}), tmp_path, workers=0, progress=False)
+    assert sorted(path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()) == before
+    # where bfloat16 is emulated (an AVX2-only CPU: 80x slower), a local bf16 sweep is refused with the reason
+    monkeypatch.setattr("evostim.clients.sweep.native_bf16", lambda: False)
+    with pytest.raises(SystemExit) as refused:
+        evostim(["sweep", "--out", str(tmp_path / "new"), "--workers", "0", "--units", "onet.conv3.9",
+                 "--optimizers", "ga", "--seeds", "1", "--precision", "bf16"])  # fmt: skip
+    assert "bfloat16 only by emulation" in str(refused.value) and "use fp32" in str(refused.value)
+    assert not (tmp_path / "new" / "runs").exists()
+
+
 def test_a_ratio_ci_of_unpaired_runs_is_refused_not_computed_on_misaligned_pairs() -> None:
     rng = np.random.default_rng(0)
     lo, hi = ratio_ci(np.array([2.0, 2.2, 1.8]), np.array([1.0, 1.1, 0.9]), rng)
