@@ -153,6 +153,21 @@ class MetricCMAParameters(Parameters):
             "units (sphere-cma's own default is no)"
         ),
     )
+    adapt_angle: bool | None = field(
+        default=None,
+        metadata=doc(
+            "sphere-cma inside: scale its scheduled angle by cumulative step-size adaptation (it widens while the "
+            "mean keeps moving the same way); null: no"
+        ),
+    )
+    adapt_damping: float | None = field(
+        default=None,
+        metadata=doc(
+            "sphere-cma inside, with adapt_angle: how slowly its factor moves (a multiple of the standard "
+            "damping); null: sphere-cma's own, 1",
+            check=optional(positive),
+        ),
+    )
     refresh_every: int | None = field(
         default=None,
         metadata=doc(
@@ -178,7 +193,15 @@ TUNED_MIRRORED = True
 
 
 # The inner sphere-cma's own parameters that metric-cma passes on when told (null: the inner search's default).
-_SPHERE_ONLY = ("angle_start", "angle_end", "decay_generations", "learning_rate", "mirrored")
+_SPHERE_ONLY = (
+    "angle_start",
+    "angle_end",
+    "decay_generations",
+    "learning_rate",
+    "mirrored",
+    "adapt_angle",
+    "adapt_damping",
+)
 
 
 def _inner_search(
@@ -289,10 +312,11 @@ class MetricCMA(Optimizer):
         across = across[:, : k - 1].T
         local = np.einsum("id,de,ie->i", across, metric, across)  # each direction's metric value there
         radial_scale = float(np.linalg.norm(self._scales * inner_mean))
+        path_in_codes = (inner.path * self._scales) @ self._basis  # the step-size path, as a direction of codes
         self._basis = np.vstack([radial, across])
         self._scales = np.concatenate([[radial_scale], (local / local.max()) ** self._exponent])
         self._center = np.zeros(self.dim)
-        inner.move_mean(np.eye(k)[0])
+        inner.move_mean(np.eye(k)[0], path=(self._basis @ path_in_codes) / self._scales)
 
     def _propose(self) -> tuple[FloatArray, FloatArray]:
         if self._refresh_due():

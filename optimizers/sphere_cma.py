@@ -6,7 +6,13 @@ tangent directions by a scheduled angle (exponential map), the new mean is the r
 best samples projected back to the sphere, and the step to it is extrapolated along the great circle
 by a learning rate (spherical linear interpolation with t > 1).
 
-O(λ d) per step and d numbers of state.
+With ``adapt_angle`` the scheduled angle is scaled by cumulative step-size adaptation ([H16] §4, the
+squared-length variant): a path accumulates the parents' recombined tangent direction, normalized so that its
+expected squared length under random selection is the tangent space's dimension, and the factor grows while the
+means keep moving the same way (a climb the step is too short for) and shrinks when their moves cancel.
+[H16] N. Hansen, "The CMA Evolution Strategy: A Tutorial", arXiv:1604.00772.
+
+O(λ d) per step and d numbers of state (2 d + 1 with ``adapt_angle``).
 """
 
 from __future__ import annotations
@@ -84,6 +90,21 @@ class SphereCMAParameters(Parameters):
             "drift of the samples themselves, only what the responses within pairs told apart"
         ),
     )
+    adapt_angle: bool = field(
+        default=False,
+        metadata=doc(
+            "scale the scheduled angle by cumulative step-size adaptation: it widens while successive means keep "
+            "moving the same way, so a search climbing a slope is not frozen by the schedule (at most 90°)"
+        ),
+    )
+    adapt_damping: float = field(
+        default=1.0,
+        metadata=doc(
+            "with adapt_angle: how slowly the factor moves, as a multiple of [H16]'s damping (the schedule already "
+            "narrows the step, so the adaptation only has to correct it)",
+            check=positive,
+        ),
+    )
     mean: list[float] | None = field(
         default=None,
         metadata=doc(
@@ -118,6 +139,11 @@ class SphereCMA(Optimizer):
         self._angle_end = params.angle_end
         self._decay_generations = params.decay_generations
         self._mirrored = params.mirrored
+        self._adapt_angle = params.adapt_angle
+        self._adapt_damping = params.adapt_damping
+        # Cumulative step-size adaptation: the path (a tangent vector at the mean) and log(angle / scheduled).
+        self._path = np.zeros(dim)
+        self._log_factor = 0.0
         # The mean direction (unit vector); None until the first generation has been told.
         mean = params.mean
         self._direction: FloatArray | None = None if mean is None else _unit(np.array(mean, dtype=np.float64))
@@ -127,15 +153,31 @@ class SphereCMA(Optimizer):
         """The current mean code (on the sphere), or None before the first update without a given mean."""
         return None if self._direction is None else self._sphere_norm * self._direction
 
-    def move_mean(self, direction: FloatArray) -> None:
-        """Set the mean's direction (for a host that re-expressed its coordinates; the schedule goes on)."""
+    def move_mean(self, direction: FloatArray, path: FloatArray | None = None) -> None:
+        """Set the mean's direction (for a host that re-expressed its coordinates; the schedule goes on).
+
+        ``path``: the step-size path re-expressed in the new coordinates (default: the old one, projected onto
+        the new mean's tangent space); its length is kept, as it measures the evidence, not a distance."""
         self._direction = _unit(np.asarray(direction, dtype=np.float64))
+        moved = self._path if path is None else np.asarray(path, dtype=np.float64)
+        tangent = moved - (moved @ self._direction) * self._direction
+        length = float(np.linalg.norm(tangent))
+        self._path = tangent * (float(np.linalg.norm(self._path)) / length) if length > 0 else np.zeros(self.dim)
+
+    @property
+    def path(self) -> FloatArray:
+        """The step-size path: a tangent vector at the mean (zero without ``adapt_angle``)."""
+        return self._path.copy()
 
     def angle(self, generation: int) -> float:
         """The scheduled angular step in radians: exponential from angle_start to angle_end, then flat."""
         fraction = min(generation, self._decay_generations - 1) / max(self._decay_generations - 1, 1)
         degrees = self._angle_start * (self._angle_end / self._angle_start) ** fraction
         return math.radians(degrees)
+
+    def step_angle(self) -> float:
+        """The angle this generation's samples are drawn at: the schedule's, scaled by the adaptation."""
+        return min(self.angle(self.generation) * math.exp(self._log_factor), math.pi / 2)
 
     def _propose(self) -> tuple[FloatArray, FloatArray]:
         if self._direction is None:
@@ -148,7 +190,7 @@ class SphereCMA(Optimizer):
             noise = self._rng.standard_normal((self.population_size, self.dim))
         # Tangent directions at the mean, moved along by the scheduled angle (exponential map).
         tangent = _unit(noise - np.outer(noise @ self._direction, self._direction))
-        theta = self.angle(self.generation)
+        theta = self.step_angle()
         points = math.cos(theta) * self._direction + math.sin(theta) * tangent
         return self._sphere_norm * _unit(points), np.zeros((self.population_size, 0))
 
@@ -166,15 +208,64 @@ class SphereCMA(Optimizer):
         angle = math.acos(cos_angle)
         if angle < 1e-12:
             return
+        if self._adapt_angle:
+            pairs = _mirrored_pairs(rows, self.population_size) if self._mirrored else 0
+            self._adapt(codes[parents], weights, told=len(rows), mirrored_pairs=pairs)
         t = self._learning_rate
         moved = (math.sin((1 - t) * angle) * self._direction + math.sin(t * angle) * target) / math.sin(angle)
+        self._transport_path(_unit(moved))
         self._direction = _unit(moved)
 
+    def _adapt(self, parents: FloatArray, weights: FloatArray, told: int, mirrored_pairs: int) -> None:
+        """One step of cumulative step-size adaptation on the angle, from the parents' tangent directions."""
+        assert self._direction is not None
+        points = parents / self._sphere_norm
+        tangents = _unit(points - np.outer(points @ self._direction, self._direction))
+        step = weights @ tangents
+        # Its expected squared length under random selection: sum(w^2) for independent directions, less the
+        # cancellation of a mirrored pair's two samples when both are parents (t and -t).
+        sum_sq = float(weights @ weights)
+        expected = sum_sq - (2 * mirrored_pairs * (1 - sum_sq) / (told * (told - 1)) if told > 1 else 0.0)
+        n = self.dim - 1  # the tangent space's dimension
+        mu_eff = 1 / sum_sq
+        c = (mu_eff + 2) / (n + mu_eff + 5)
+        damping = self._adapt_damping * (1 + 2 * max(0.0, math.sqrt((mu_eff - 1) / (n + 1)) - 1) + c)
+        self._path = (1 - c) * self._path + math.sqrt(c * (2 - c)) * step * math.sqrt(n / expected)
+        self._log_factor += c / (2 * damping) * (float(self._path @ self._path) / n - 1)
+        # Capped where the next generation's angle would pass 90°, so the factor can come down again at once.
+        ceiling = math.log(math.pi / 2 / self.angle(self.generation + 1))
+        self._log_factor = float(np.clip(self._log_factor, math.log(1e-3), ceiling))
+
+    def _transport_path(self, new_direction: FloatArray) -> None:
+        """Carry the path from the old mean to the new one along the great circle (parallel transport)."""
+        assert self._direction is not None
+        old = self._direction
+        along = new_direction - (new_direction @ old) * old
+        sin_angle = float(np.linalg.norm(along))
+        if sin_angle < 1e-12:
+            return
+        along /= sin_angle
+        cos_angle = float(new_direction @ old)
+        component = float(self._path @ along)
+        self._path = self._path + component * ((cos_angle - 1) * along - sin_angle * old)
+
     def _dynamic_state(self) -> dict[str, Any]:
-        return {"direction": None if self._direction is None else encode_array(self._direction)}
+        state: dict[str, Any] = {"direction": None if self._direction is None else encode_array(self._direction)}
+        if self._adapt_angle:
+            state.update(path=encode_array(self._path), log_factor=self._log_factor)
+        return state
 
     def _load_dynamic_state(self, state: dict[str, Any]) -> None:
         self._direction = None if state["direction"] is None else decode_array(state["direction"])
+        if "path" in state:
+            self._path, self._log_factor = decode_array(state["path"]), float(state["log_factor"])
 
     def summary(self) -> dict[str, float]:
-        return {**super().summary(), "angle_deg": math.degrees(self.angle(self.generation))}
+        return {**super().summary(), "angle_deg": math.degrees(self.step_angle())}
+
+
+def _mirrored_pairs(rows: NDArray[np.intp], population_size: int) -> int:
+    """How many mirrored pairs (sample i and i + half) were both told, of a population drawn in pairs."""
+    half = (population_size + 1) // 2
+    told = set(rows.tolist())
+    return sum(1 for row in told if row < half and row + half in told)

@@ -216,6 +216,65 @@ def test_sphere_cma_mirrored_draws_tangent_steps_in_opposite_pairs_at_the_schedu
     assert not np.allclose(unmirrored[:3] + unmirrored[4:7], expected)
 
 
+def climb(optimizer: Optimizer, target: np.ndarray, generations: int) -> None:
+    for _ in range(generations):
+        population = optimizer.ask()
+        optimizer.tell(population.ids, population.codes @ target)
+
+
+def test_sphere_cma_adapting_its_angle_widens_a_step_too_short_for_the_climb_and_holds_it_without_signal() -> None:
+    rng = np.random.default_rng(7)
+    target = rng.standard_normal(35)
+    target /= np.linalg.norm(target)
+    start = list(-target + 0.3 * rng.standard_normal(35))  # far from the optimum, with a 5° step: a long climb
+    reached = {}
+    for adapt in (False, True):
+        optimizer = optimizers.SphereCMA.create(35, population_size=39, seed=0, sphere_norm=1.0, mean=start,
+                                                angle_start=5.0, angle_end=2.0, mirrored=True,
+                                                adapt_angle=adapt)  # fmt: skip
+        climb(optimizer, target, 40)
+        assert optimizer.mean is not None
+        reached[adapt] = float(optimizer.mean @ target)
+        codes = optimizer.ask().codes  # the samples are drawn at the adapted angle, still on the sphere
+        np.testing.assert_allclose(np.linalg.norm(codes, axis=1), 1.0)
+        np.testing.assert_allclose(np.degrees(np.arccos(codes @ optimizer.mean)), np.degrees(optimizer.step_angle()))
+        if adapt:
+            assert math.degrees(optimizer.step_angle()) > 2 * math.degrees(optimizer.angle(optimizer.generation))
+    assert reached[True] > 0.95 and reached[False] < reached[True] - 0.2, reached
+    # Random scores: the path's squared length is, in expectation, what random selection gives; the factor stays near 1.
+    factors = []
+    for seed in range(8):
+        noise = optimizers.SphereCMA.create(35, population_size=39, seed=seed, mirrored=True, adapt_angle=True)
+        scores = np.random.default_rng(seed)
+        for _ in range(40):
+            population = noise.ask()
+            noise.tell(population.ids, scores.standard_normal(len(population.ids)))
+        factors.append(noise.step_angle() / noise.angle(noise.generation))
+    assert 0.5 < float(np.exp(np.mean(np.log(factors)))) < 1.5
+
+
+def test_sphere_cma_adapting_its_angle_restores_its_path_and_factor_and_keeps_the_path_tangent() -> None:
+    target = np.eye(12)[0]
+    optimizer = optimizers.SphereCMA.create(12, population_size=10, seed=3, adapt_angle=True, angle_start=10.0)
+    climb(optimizer, target, 6)
+    assert optimizer.mean is not None
+    assert abs(float(optimizer.path @ optimizer.mean)) < 1e-9 and np.linalg.norm(optimizer.path) > 0
+    restored = through_json(optimizer)
+    assert isinstance(restored, optimizers.SphereCMA)
+    np.testing.assert_array_equal(restored.ask().codes, optimizer.ask().codes)
+    length = np.linalg.norm(optimizer.path)
+    optimizer.move_mean(np.eye(12)[1])  # a host re-expressed its coordinates: the path keeps its length, tangent
+    assert np.linalg.norm(optimizer.path) == pytest.approx(length) and abs(optimizer.path[1]) < 1e-12
+    damped = optimizers.SphereCMA.create(12, population_size=10, seed=3, adapt_angle=True, angle_start=10.0,
+                                         adapt_damping=4.0)  # fmt: skip
+    climb(damped, target, 6)
+    scheduled = damped.angle(damped.generation)
+    assert 0 < abs(math.log(damped.step_angle() / scheduled)) < abs(math.log(restored.step_angle() / scheduled))
+    plain = optimizers.SphereCMA.create(12, population_size=10, seed=3, angle_start=10.0)
+    climb(plain, target, 6)
+    assert not np.any(plain.path) and plain.step_angle() == plain.angle(plain.generation)
+
+
 def test_ga_conserves_its_elites_into_the_next_generation() -> None:
     optimizer = optimizers.create_optimizer("ga", 6, population_size=10, seed=0, elites=3)
     population = optimizer.ask()
@@ -362,6 +421,9 @@ def test_metric_cma_passes_its_angular_schedule_to_sphere_cma_inside_and_refuses
                                        learning_rate=2.0, mu=2)  # fmt: skip
     assert isinstance(told.inner, optimizers.SphereCMA) and math.degrees(told.inner.angle(0)) == pytest.approx(30.0)
     assert told.inner.settings["learning_rate"] == 2.0 and told.inner.settings["mu"] == 2
+    adapting = optimizers.MetricCMA.create(DIM, population_size=6, seed=0, basis=rows, adapt_angle=True,
+                                           adapt_damping=4.0)  # fmt: skip
+    assert adapting.inner.settings["adapt_angle"] is True and adapting.inner.settings["adapt_damping"] == 4.0
     unmirrored = optimizers.MetricCMA.create(DIM, population_size=6, seed=0, basis=rows, mirrored=False)
     assert unmirrored.inner.settings["mirrored"] is False and unmirrored.settings["mirrored"] is False
     with pytest.raises(InvalidParameter, match=r"learning_rate: only with sphere-cma inside"):
