@@ -177,7 +177,8 @@ class SphereCMA(Optimizer):
 
     def step_angle(self) -> float:
         """The angle this generation's samples are drawn at: the schedule's, scaled by the adaptation."""
-        return min(self.angle(self.generation) * math.exp(self._log_factor), math.pi / 2)
+        scheduled = self.angle(self.generation)
+        return min(scheduled * math.exp(self._log_factor), math.pi / 2) if self._adapt_angle else scheduled
 
     def _propose(self) -> tuple[FloatArray, FloatArray]:
         if self._direction is None:

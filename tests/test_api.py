@@ -249,6 +249,29 @@ def test_a_replayed_optimizer_proposes_exactly_what_a_live_one_does(make_api: An
     assert codes[0] == codes[1]
 
 
+def test_a_replay_accepts_another_cpus_last_bit_and_refuses_a_different_proposal(
+    make_api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database moved to another CPU replays to the last bit (other BLAS kernels); a real divergence is refused."""
+    from evostim.server import stepper
+
+    api = make_api(snapshot_every=5)
+    manifest = create(api, population_size=6)["generation"]
+    for generation in range(2):
+        manifest = api.post(manifest["responses_url"], json=counts_for(manifest, seed=generation)).json()["next"]
+    stored = stepper._evolved_codes
+    for offset, status in ((4e-16, 200), (1e-3, 500)):
+        monkeypatch.setattr(stepper, "_evolved_codes", lambda *args, o=offset: stored(*args) + o)
+        api.app.state.service.forget_optimizers()  # as after a restart: the optimizer is replayed from its snapshot
+        answer = api.post(manifest["responses_url"], json=counts_for(manifest, seed=7))
+        assert answer.status_code == status, answer.text
+        if status == 500:
+            assert answer.json()["type"] == "/problems/state-corrupt"
+            assert "does not reproduce the stored proposals" in answer.json()["detail"]
+        else:
+            manifest = answer.json()["next"]
+
+
 def test_a_restarted_server_continues_every_session(make_api: Any) -> None:
     first = make_api()
     created = create(first, population_size=4)
