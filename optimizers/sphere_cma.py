@@ -209,13 +209,13 @@ class SphereCMA(Optimizer):
         angle = math.acos(cos_angle)
         if angle < 1e-12:
             return
-        if self._adapt_angle:
+        t = self._learning_rate
+        moved = _unit((math.sin((1 - t) * angle) * self._direction + math.sin(t * angle) * target) / math.sin(angle))
+        if self._adapt_angle:  # the plain schedule keeps no path: nothing to update or carry
             pairs = _mirrored_pairs(rows, self.population_size) if self._mirrored else 0
             self._adapt(codes[parents], weights, told=len(rows), mirrored_pairs=pairs)
-        t = self._learning_rate
-        moved = (math.sin((1 - t) * angle) * self._direction + math.sin(t * angle) * target) / math.sin(angle)
-        self._transport_path(_unit(moved))
-        self._direction = _unit(moved)
+            self._transport_path(moved)
+        self._direction = moved
 
     def _adapt(self, parents: FloatArray, weights: FloatArray, told: int, mirrored_pairs: int) -> None:
         """One step of cumulative step-size adaptation on the angle, from the parents' tangent directions."""
