@@ -336,8 +336,8 @@ def run_sweep(
 ) -> int:
     """Run every run of ``config`` not yet in ``out``; returns how many ran. ``workers=0`` runs in this process
     (no Ray); otherwise ``workers`` Ray actors (default: every CPU of the local Ray or of the cluster)."""
+    _check_problem(config, out, local=address is None)  # before the folder exists: a refused sweep leaves nothing
     out.mkdir(parents=True, exist_ok=True)
-    _check_problem(config, out, local=address is None)
     (out / "sweep.json").write_text(config.model_dump_json(indent=1))
     done = {row["key"] for row in _read_rows(out / "runs")}
     specs = config.specs()
