@@ -97,6 +97,14 @@ class MetricCMAParameters(Parameters):
             check=between(-1, 1),
         ),
     )
+    start_exponent: float | None = field(
+        default=None,
+        metadata=doc(
+            "with refresh_every: the exponent of the given basis's steps, used until the first refresh (from then "
+            "on the local metric's steps scale by exponent); null: exponent",
+            check=optional(between(-1, 1)),
+        ),
+    )
     inner: str = field(
         default="sphere-cma",
         metadata=doc("the search over the scaled coordinates: cholesky-cma or sphere-cma", check=_inner_name),
@@ -144,6 +152,21 @@ class MetricCMAParameters(Parameters):
         metadata=doc(
             "sphere-cma inside: the length of its angular schedule; null: sphere-cma's own, 75",
             check=optional(at_least(1)),
+        ),
+    )
+    warmup_generations: int | None = field(
+        default=None,
+        metadata=doc(
+            "sphere-cma inside: its first this many generations search at warmup_angle before its schedule; "
+            "null: sphere-cma's own, 0 (no warm-up)",
+            check=optional(at_least(0)),
+        ),
+    )
+    warmup_angle: float | None = field(
+        default=None,
+        metadata=doc(
+            "sphere-cma inside: the warm-up generations' angular step, in degrees; null: sphere-cma's own, 90",
+            check=_OPTIONAL_ANGLE,
         ),
     )
     mirrored: bool | None = field(
@@ -197,6 +220,8 @@ _SPHERE_ONLY = (
     "angle_start",
     "angle_end",
     "decay_generations",
+    "warmup_generations",
+    "warmup_angle",
     "learning_rate",
     "mirrored",
     "adapt_angle",
@@ -228,6 +253,14 @@ def _inner_search(
     )
 
 
+def _given_scales(params: MetricCMAParameters, values: FloatArray | None, k: int) -> FloatArray:
+    """The steps along the given basis's top k directions: by start_exponent until the first refresh, if told."""
+    if params.start_exponent is not None and params.refresh_every is None:
+        raise InvalidParameter("start_exponent needs refresh_every: without a refresh the exponent never changes")
+    exponent = params.exponent if params.start_exponent is None else params.start_exponent
+    return np.ones(k) if values is None else (values[:k] / values.max()) ** exponent
+
+
 class MetricCMA(Optimizer):
     """sphere-cma (or cholesky-cma) over scaled coordinates of the metric's top eigenvectors, codes on the sphere.
 
@@ -252,7 +285,7 @@ class MetricCMA(Optimizer):
         values = _eigenvalues("eigenvalues", params.eigenvalues, self.context)
         if values is not None and len(values) < k:
             raise InvalidParameter(f"eigenvalues must have at least {k} values (one per searched direction)")
-        self._scales = np.ones(k) if values is None else (values[:k] / values.max()) ** params.exponent
+        self._scales = _given_scales(params, values, k)
         self._eigenvalues = None if values is None else values[:k]
         self._given_basis = self._basis
         self._exponent = params.exponent

@@ -83,6 +83,18 @@ class SphereCMAParameters(Parameters):
         ),
     )
     decay_generations: int = field(default=75, metadata=doc("length of the angular schedule", check=at_least(1)))
+    warmup_generations: int = field(
+        default=0,
+        metadata=doc(
+            "the first this many generations draw their samples at warmup_angle instead of the schedule's (a wide "
+            "search first, so a mean that starts where the first images barely drive the neuron can still leave); "
+            "the schedule then goes on where it would have been",
+            check=at_least(0),
+        ),
+    )
+    warmup_angle: float = field(
+        default=90.0, metadata=doc("with warmup_generations: their angular step, in degrees", check=_ANGLE)
+    )
     mirrored: bool = field(
         default=False,
         metadata=doc(
@@ -138,6 +150,7 @@ class SphereCMA(Optimizer):
         self._angle_start = params.angle_start
         self._angle_end = params.angle_end
         self._decay_generations = params.decay_generations
+        self._warmup_generations, self._warmup_angle = params.warmup_generations, params.warmup_angle
         self._mirrored = params.mirrored
         self._adapt_angle = params.adapt_angle
         self._adapt_damping = params.adapt_damping
@@ -170,7 +183,10 @@ class SphereCMA(Optimizer):
         return self._path.copy()
 
     def angle(self, generation: int) -> float:
-        """The scheduled angular step in radians: exponential from angle_start to angle_end, then flat."""
+        """The scheduled angular step in radians: warmup_angle during the warm-up, else exponential from
+        angle_start to angle_end, then flat."""
+        if generation < self._warmup_generations:
+            return math.radians(self._warmup_angle)
         fraction = min(generation, self._decay_generations - 1) / max(self._decay_generations - 1, 1)
         degrees = self._angle_start * (self._angle_end / self._angle_start) ** fraction
         return math.radians(degrees)

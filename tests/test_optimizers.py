@@ -196,6 +196,26 @@ def test_sphere_cma_proposes_only_codes_of_the_sphere_norm_at_the_scheduled_angl
     assert math.degrees(schedule.angle(500)) == pytest.approx(7.33)
 
 
+def test_sphere_cma_warms_up_at_its_warmup_angle_and_then_steps_where_its_schedule_would_have_been() -> None:
+    optimizer = optimizers.create_optimizer("sphere-cma", 40, population_size=8, seed=0, sphere_norm=6.0,
+                                            warmup_generations=3, warmup_angle=80.0)  # fmt: skip
+    assert isinstance(optimizer, optimizers.SphereCMA)
+    plain = optimizers.SphereCMA.create(40, population_size=8, seed=0, sphere_norm=6.0)
+    for generation in range(5):
+        population = optimizer.ask()
+        if generation > 0:  # the first generation has no mean: uniform over the sphere either way
+            mean = optimizer.mean
+            assert mean is not None
+            degrees = np.degrees(np.arccos(np.clip(population.codes @ mean / 36.0, -1, 1)))
+            expected = 80.0 if generation < 3 else math.degrees(plain.angle(generation))
+            np.testing.assert_allclose(degrees, expected)
+        optimizer.tell(population.ids, objective(population.codes))
+    told = optimizers.MetricCMA.create(DIM, population_size=6, seed=0, basis=basis(DIM, 4), warmup_generations=2)
+    assert isinstance(told.inner, optimizers.SphereCMA)
+    assert math.degrees(told.inner.angle(1)) == pytest.approx(90.0)
+    assert told.inner.angle(2) == optimizers.SphereCMA.create(4, angle_end=2.0).angle(2)  # metric-cma's schedule
+
+
 def test_sphere_cma_mirrored_draws_tangent_steps_in_opposite_pairs_at_the_scheduled_angle() -> None:
     optimizer = optimizers.create_optimizer("sphere-cma", 30, population_size=7, seed=0, sphere_norm=5.0,
                                             mirrored=True)  # fmt: skip
@@ -468,6 +488,25 @@ def test_metric_cma_refreshed_at_its_mean_keeps_the_mean_and_searches_the_metric
     with pytest.raises(InvalidParameter, match=r"refresh_every: only with sphere-cma inside"):
         optimizers.MetricCMA.create(DIM, population_size=8, seed=0, basis=basis(DIM, 4), inner="cholesky-cma",
                                     refresh_every=5)  # fmt: skip
+
+
+def test_metric_cma_steps_by_start_exponent_in_the_given_basis_and_by_exponent_once_refreshed() -> None:
+    rows = np.array(basis(DIM, 6))
+    local = np.diag(np.arange(DIM, 0, -1.0) ** 2)  # the metric at any code: steep along coordinate 0
+    optimizer = optimizers.MetricCMA.create(DIM, population_size=8, seed=0, sphere_norm=3.0, basis=rows, dimensions=3,
+                                            eigenvalues=[16.0, 4.0, 1.0], exponent=-0.5, start_exponent=0.0,
+                                            refresh_every=1)  # fmt: skip
+    optimizer.metric_at = lambda code: local
+    first = optimizer.ask()  # equal steps along the given directions (start_exponent 0), not whitened ones
+    expected = optimizer.inner.pending_codes @ rows[:3]
+    np.testing.assert_allclose(first.codes[:7], 3.0 * expected / np.linalg.norm(expected, axis=1, keepdims=True))
+    optimizer.tell(first.ids, objective(first.codes))
+    optimizer.ask()  # refreshed: the local directions' steps are whitened by exponent -0.5
+    across = optimizer._basis[1:]
+    metric_there = np.einsum("id,de,ie->i", across, local, across)
+    np.testing.assert_allclose(optimizer._scales[1:], (metric_there / metric_there.max()) ** -0.5)
+    with pytest.raises(InvalidParameter, match=r"start_exponent needs refresh_every"):
+        optimizers.MetricCMA.create(DIM, population_size=8, seed=0, basis=rows, start_exponent=0.0)
 
 
 def test_metric_cma_shows_the_mean_as_often_as_asked_and_tells_its_inner_search_the_samples_only() -> None:
