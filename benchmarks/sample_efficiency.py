@@ -86,6 +86,13 @@ def main() -> None:
         help="comma-separated names, or name:param=value to compare settings",
     )
     parser.add_argument("--units", type=int, default=18, help="held-out units (round-robin over the 9 layers)")
+    parser.add_argument(
+        "--skip-units",
+        type=int,
+        default=0,
+        help="leave out the split's first N responsive units (--units 36 --skip-units 36: a fresh panel of 36 "
+        "held-out units that no earlier round looked at)",
+    )
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--noise", default=",".join(NOISE_LEVELS))
     parser.add_argument("--generations", type=int, default=75)
@@ -106,7 +113,7 @@ def main() -> None:
         from evostim.generators.metric import prior_metric
 
         prior_metric("dcgan-faces").save(basis_file)
-    units = responsive_units(args.split, args.units)
+    units = responsive_units(args.split, args.skip_units + args.units)[args.skip_units :]
     print(f"{args.split} units: {', '.join(units)}")
     config = SweepConfig.model_validate(
         {
