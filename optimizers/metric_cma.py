@@ -169,6 +169,18 @@ class MetricCMAParameters(Parameters):
             check=_OPTIONAL_ANGLE,
         ),
     )
+    wide_samples: int | None = field(
+        default=None,
+        metadata=doc(
+            "sphere-cma inside: how many samples a generation it draws at wide_angle (a hedge for a search stuck "
+            "on a weak slope); null: sphere-cma's own, 0",
+            check=optional(at_least(0)),
+        ),
+    )
+    wide_angle: float | None = field(
+        default=None,
+        metadata=doc("sphere-cma inside: the wide samples' angular step, in degrees; null: 90", check=_OPTIONAL_ANGLE),
+    )
     mirrored: bool | None = field(
         default=None,
         metadata=doc(
@@ -222,6 +234,8 @@ _SPHERE_ONLY = (
     "decay_generations",
     "warmup_generations",
     "warmup_angle",
+    "wide_samples",
+    "wide_angle",
     "learning_rate",
     "mirrored",
     "adapt_angle",

@@ -12,6 +12,11 @@ expected squared length under random selection is the tangent space's dimension,
 means keep moving the same way (a climb the step is too short for) and shrinks when their moves cancel.
 [H16] N. Hansen, "The CMA Evolution Strategy: A Tutorial", arXiv:1604.00772.
 
+With ``wide_samples`` a few samples of every generation are drawn at ``wide_angle`` (90°) instead, and when one
+of them ranks first the mean jumps onto it rather than being dragged a few degrees towards it: a hedge for a
+search that climbs a weak local slope while a far region drives the neuron much harder (docs/sample_efficiency.md,
+round 10).
+
 O(λ d) per step and d numbers of state (2 d + 1 with ``adapt_angle``).
 """
 
@@ -95,6 +100,18 @@ class SphereCMAParameters(Parameters):
     warmup_angle: float = field(
         default=90.0, metadata=doc("with warmup_generations: their angular step, in degrees", check=_ANGLE)
     )
+    wide_samples: int = field(
+        default=0,
+        metadata=doc(
+            "this many samples of every generation (whole mirrored pairs, rounded up, with mirrored) are drawn at "
+            "wide_angle instead of the schedule's: a hedge that lets a run whose search is stuck on a weak slope "
+            "jump when a far image wins selection, and costs the others only those samples",
+            check=at_least(0),
+        ),
+    )
+    wide_angle: float = field(
+        default=90.0, metadata=doc("with wide_samples: their angular step, in degrees", check=_ANGLE)
+    )
     mirrored: bool = field(
         default=False,
         metadata=doc(
@@ -152,6 +169,8 @@ class SphereCMA(Optimizer):
         self._decay_generations = params.decay_generations
         self._warmup_generations, self._warmup_angle = params.warmup_generations, params.warmup_angle
         self._mirrored = params.mirrored
+        self._wide_rows = _wide_rows(params.wide_samples, population_size, mirrored=params.mirrored)
+        self._wide_angle = math.radians(params.wide_angle)
         self._adapt_angle = params.adapt_angle
         self._adapt_damping = params.adapt_damping
         # Cumulative step-size adaptation: the path (a tangent vector at the mean) and log(angle / scheduled).
@@ -209,9 +228,16 @@ class SphereCMA(Optimizer):
         tangent = _unit(noise - np.outer(noise @ self._direction, self._direction))
         theta = self.step_angle()
         points = math.cos(theta) * self._direction + math.sin(theta) * tangent
+        wide = self._wide_rows
+        points[wide] = math.cos(self._wide_angle) * self._direction + math.sin(self._wide_angle) * tangent[wide]
         return self._sphere_norm * _unit(points), np.zeros((self.population_size, 0))
 
     def _update(self, rows: NDArray[np.intp], codes: FloatArray, aux: FloatArray, scores: FloatArray) -> None:
+        best = int(np.argmax(scores))
+        if self._direction is not None and np.isin(rows[best], self._wide_rows):
+            # A far image beat every near one: the search jumps there instead of dragging its mean a few degrees.
+            self._direction = _unit(codes[best])
+            return
         parents, weights = select_parents(scores, self._mu)
         recombined = weights @ codes[parents]
         if not np.any(recombined):
@@ -279,6 +305,21 @@ class SphereCMA(Optimizer):
 
     def summary(self) -> dict[str, float]:
         return {**super().summary(), "angle_deg": math.degrees(self.step_angle())}
+
+
+def _wide_rows(wide_samples: int, population_size: int, *, mirrored: bool) -> NDArray[np.intp]:
+    """The rows drawn at the wide angle: the first wide_samples, or with mirrored steps the first pairs (row i
+    and its mirror i + half) that hold them."""
+    if mirrored:
+        half = (population_size + 1) // 2
+        rows = np.flatnonzero(np.arange(population_size) % half < math.ceil(wide_samples / 2))
+    else:
+        rows = np.arange(min(wide_samples, population_size))
+    if len(rows) >= population_size:
+        raise InvalidParameter(
+            f"wide_samples={wide_samples} leaves no sample of the {population_size} at the schedule's angle"
+        )
+    return rows
 
 
 def _mirrored_pairs(rows: NDArray[np.intp], population_size: int) -> int:

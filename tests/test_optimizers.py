@@ -216,6 +216,41 @@ def test_sphere_cma_warms_up_at_its_warmup_angle_and_then_steps_where_its_schedu
     assert told.inner.angle(2) == optimizers.SphereCMA.create(4, angle_end=2.0).angle(2)  # metric-cma's schedule
 
 
+def test_sphere_cma_draws_its_wide_pairs_at_the_wide_angle_and_jumps_to_one_that_wins() -> None:
+    optimizer = optimizers.create_optimizer("sphere-cma", 30, population_size=9, seed=0, sphere_norm=5.0,
+                                            mirrored=True, wide_samples=2, wide_angle=80.0)  # fmt: skip
+    assert isinstance(optimizer, optimizers.SphereCMA)
+    first = optimizer.ask()  # no mean yet: uniform over the sphere
+    optimizer.tell(first.ids, objective(first.codes))
+    mean = optimizer.mean
+    assert mean is not None
+    population = optimizer.ask()
+    degrees = np.degrees(np.arccos(np.clip(population.codes @ mean / 25.0, -1, 1)))
+    wide = [0, 5]  # the first pair: row 0 and its mirror, half = 5 rows on
+    np.testing.assert_allclose(degrees[wide], 80.0)
+    np.testing.assert_allclose(np.delete(degrees, wide), math.degrees(optimizer.angle(1)))
+    scores = np.zeros(9)
+    scores[5] = 1.0  # the far image wins: the mean moves onto it, not a few degrees towards it
+    optimizer.tell(population.ids, scores)
+    np.testing.assert_allclose(np.asarray(optimizer.mean), population.codes[5])
+    near = optimizer.ask()
+    scores = np.zeros(9)
+    scores[2] = 1.0  # a near one wins: the usual recombination
+    optimizer.tell(near.ids, scores)
+    assert not np.allclose(np.asarray(optimizer.mean), near.codes[2])
+    with pytest.raises(InvalidParameter, match=r"wide_samples=9 leaves no sample of the 9"):
+        optimizers.create_optimizer("sphere-cma", 30, population_size=9, seed=0, wide_samples=9)
+    told = optimizers.MetricCMA.create(DIM, population_size=9, seed=0, basis=basis(DIM, 4), wide_samples=2)
+    assert isinstance(told.inner, optimizers.SphereCMA)  # 8 inner samples (the mean is the 9th): rows 0 and 4 wide
+    first = told.ask()
+    told.tell(first.ids, objective(first.codes))
+    told.ask()
+    inner_mean = told.inner.mean
+    assert inner_mean is not None
+    cosines = told.inner.pending_codes @ inner_mean / np.linalg.norm(inner_mean) ** 2
+    np.testing.assert_allclose(np.degrees(np.arccos(np.clip(cosines[[0, 4]], -1, 1))), 90.0, atol=1e-6)
+
+
 def test_sphere_cma_mirrored_draws_tangent_steps_in_opposite_pairs_at_the_scheduled_angle() -> None:
     optimizer = optimizers.create_optimizer("sphere-cma", 30, population_size=7, seed=0, sphere_norm=5.0,
                                             mirrored=True)  # fmt: skip
