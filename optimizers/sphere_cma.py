@@ -233,10 +233,12 @@ class SphereCMA(Optimizer):
         return self._sphere_norm * _unit(points), np.zeros((self.population_size, 0))
 
     def _update(self, rows: NDArray[np.intp], codes: FloatArray, aux: FloatArray, scores: FloatArray) -> None:
-        best = int(np.argmax(scores))
-        if self._direction is not None and np.isin(rows[best], self._wide_rows):
-            # A far image beat every near one: the search jumps there instead of dragging its mean a few degrees.
-            self._direction = _unit(codes[best])
+        wide = np.isin(rows, self._wide_rows)
+        if self._direction is not None and wide.any() and (~wide).any() and scores[wide].max() > scores[~wide].max():
+            # A far image beat every near one (a tie does not count: spike counts often tie): the search jumps
+            # there instead of dragging its mean a few degrees towards it.
+            self._direction = _unit(codes[wide][np.argmax(scores[wide])])
+            self._path = np.zeros(self.dim)  # the old mean's evidence says nothing about the new place
             return
         parents, weights = select_parents(scores, self._mu)
         recombined = weights @ codes[parents]

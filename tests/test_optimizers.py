@@ -233,11 +233,13 @@ def test_sphere_cma_draws_its_wide_pairs_at_the_wide_angle_and_jumps_to_one_that
     scores[5] = 1.0  # the far image wins: the mean moves onto it, not a few degrees towards it
     optimizer.tell(population.ids, scores)
     np.testing.assert_allclose(np.asarray(optimizer.mean), population.codes[5])
-    near = optimizer.ask()
-    scores = np.zeros(9)
-    scores[2] = 1.0  # a near one wins: the usual recombination
-    optimizer.tell(near.ids, scores)
-    assert not np.allclose(np.asarray(optimizer.mean), near.codes[2])
+    for winners in ([2], [0, 2]):  # a near one wins, or ties a far one: the usual recombination, no jump
+        near = optimizer.ask()
+        scores = np.zeros(9)
+        scores[winners] = 1.0
+        optimizer.tell(near.ids, scores)
+        moved = np.asarray(optimizer.mean)
+        assert not np.allclose(moved, near.codes[0]) and not np.allclose(moved, near.codes[2])
     with pytest.raises(InvalidParameter, match=r"wide_samples=9 leaves no sample of the 9"):
         optimizers.create_optimizer("sphere-cma", 30, population_size=9, seed=0, wide_samples=9)
     told = optimizers.MetricCMA.create(DIM, population_size=9, seed=0, basis=basis(DIM, 4), wide_samples=2)
