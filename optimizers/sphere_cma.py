@@ -228,16 +228,15 @@ class SphereCMA(Optimizer):
         tangent = _unit(noise - np.outer(noise @ self._direction, self._direction))
         theta = self.step_angle()
         points = math.cos(theta) * self._direction + math.sin(theta) * tangent
-        wide = self._wide_rows
-        points[wide] = math.cos(self._wide_angle) * self._direction + math.sin(self._wide_angle) * tangent[wide]
+        if len(self._wide_rows):
+            wide = self._wide_rows
+            points[wide] = math.cos(self._wide_angle) * self._direction + math.sin(self._wide_angle) * tangent[wide]
         return self._sphere_norm * _unit(points), np.zeros((self.population_size, 0))
 
     def _update(self, rows: NDArray[np.intp], codes: FloatArray, aux: FloatArray, scores: FloatArray) -> None:
-        wide = np.isin(rows, self._wide_rows)
-        if self._direction is not None and wide.any() and (~wide).any() and scores[wide].max() > scores[~wide].max():
-            # A far image beat every near one (a tie does not count: spike counts often tie): the search jumps
-            # there instead of dragging its mean a few degrees towards it.
-            self._direction = _unit(codes[wide][np.argmax(scores[wide])])
+        winner = self._wide_winner(rows, codes, scores)
+        if winner is not None:  # jump there instead of dragging the mean a few degrees towards it
+            self._direction = _unit(winner)
             self._path = np.zeros(self.dim)  # the old mean's evidence says nothing about the new place
             return
         parents, weights = select_parents(scores, self._mu)
@@ -260,6 +259,16 @@ class SphereCMA(Optimizer):
             self._adapt(codes[parents], weights, told=len(rows), mirrored_pairs=pairs)
             self._transport_path(moved)
         self._direction = moved
+
+    def _wide_winner(self, rows: NDArray[np.intp], codes: FloatArray, scores: FloatArray) -> FloatArray | None:
+        """The wide sample that beat every near one, if one did (a tie does not count: spike counts often tie)."""
+        if self._direction is None or not len(self._wide_rows):
+            return None
+        wide = np.isin(rows, self._wide_rows)
+        if not wide.any() or wide.all() or scores[wide].max() <= scores[~wide].max():
+            return None
+        winner: FloatArray = codes[wide][np.argmax(scores[wide])]
+        return winner
 
     def _adapt(self, parents: FloatArray, weights: FloatArray, told: int, mirrored_pairs: int) -> None:
         """One step of cumulative step-size adaptation on the angle, from the parents' tangent directions."""
