@@ -24,7 +24,15 @@ from typing import Any
 
 import numpy as np
 
-from evostim.generators import BadLatentCodes, GeneratorError, GeneratorSpec, ImageGenerator, generator_spec
+from evostim.generators import (
+    BadLatentCodes,
+    GeneratorError,
+    GeneratorSpec,
+    GeneratorWeightsMismatch,
+    GeneratorWeightsMissing,
+    ImageGenerator,
+    generator_spec,
+)
 from evostim.generators.metric import metric_at_code
 from evostim.optimizers.metric_cma import MetricAt
 from evostim.protocol import (
@@ -158,7 +166,9 @@ class SessionService:
         try:
             spec = generator_spec(name)
             self._generator(spec.name)
-        except GeneratorError as error:
+        except (GeneratorWeightsMissing, GeneratorWeightsMismatch):
+            raise  # answered as generator-unavailable, with the package to install when that is the fix
+        except GeneratorError as error:  # an unknown name
             raise InvalidSessionConfig(str(error)) from None
         return spec
 

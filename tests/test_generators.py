@@ -93,5 +93,6 @@ def test_without_its_weights_package_dcgan_faces_is_listed_unavailable_and_a_ses
     assert not listed["dcgan-faces"]["available"]
     assert "pip install --no-deps gan-face-generate==1.1.1" in listed["dcgan-faces"]["unavailable_reason"]
     response = api.post("/v1/sessions", json={"generator": "dcgan-faces", "population_size": 4})
-    assert_problem(response, 422, "gan-face-generate", "pip install --no-deps")
+    problem = assert_problem(response, 422, "gan-face-generate", "pip install --no-deps")
+    assert problem["type"] == "/problems/generator-unavailable" and problem["package"] == "gan-face-generate"
     assert api.get("/v1/sessions").json()["total"] == 0

@@ -142,7 +142,14 @@ def test_metric_cma_refreshed_at_its_mean_is_refused_on_fc6_where_the_exact_metr
 
 def test_a_session_on_a_generator_without_weights_is_a_problem_naming_the_file(make_api: Any, tmp_path: Path) -> None:
     api: TestClient = make_api(weights_dir=tmp_path / "empty")
-    assert_problem(api.post("/v1/sessions", json={"generator": "deepsim-fc6"}), 422, "deepsim-fc6.pt")
+    problem = assert_problem(api.post("/v1/sessions", json={"generator": "deepsim-fc6"}), 422, "deepsim-fc6.pt")
+    assert problem["type"] == "/problems/generator-unavailable" and "package" not in problem  # no package to install
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "biggan-deep-256.pt").write_bytes(b"not a torch file")
+    problem = assert_problem(api.post("/v1/sessions", json={"generator": "biggan-deep-256"}), 422, "biggan-deep-256.pt")
+    assert problem["type"] == "/problems/generator-unavailable"
+    unknown = assert_problem(api.post("/v1/sessions", json={"generator": "no-such-gan"}), 422, "no-such-gan")
+    assert unknown["type"] == "/problems/invalid-session-config"
     assert api.get("/v1/sessions").json()["total"] == 0
 
 
