@@ -21,7 +21,7 @@ async function api(path, options = {}) {
     const res = await fetch(path, { ...options, headers });
     if (res.status !== 401 || tokenAsked) return res;
     tokenAsked = true; // ask once per page load
-    const token = window.prompt('This evostim server needs a bearer token (one of its EVOSTIM_TOKENS):');
+    const token = window.prompt('This evostim server needs a bearer token: a read-only one (EVOSTIM_READ_TOKENS, sees every session) or a rig\'s (EVOSTIM_TOKENS, sees its own):');
     if (!token) return res;
     localStorage.setItem(TOKEN_KEY, token.trim());
     showForgetButton();
