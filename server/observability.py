@@ -125,6 +125,9 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).propagate = True
     # our access log replaces uvicorn's (which knows neither the route nor the incident)
     logging.getLogger("uvicorn.access").disabled = True
+    # alembic's INFO lines (a "setup plugin" per plugin, the migration context) would fill every start; the
+    # migrations' own line says what changed. Its warnings stay; at debug level everything does.
+    logging.getLogger("alembic").setLevel(logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING)
 
 
 def limit_malloc_arenas(arenas: int) -> bool:

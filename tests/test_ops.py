@@ -187,6 +187,17 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EVOSTIM_DATA_DIR", "unused")  # restored (deleted) after the test, whatever serve sets
 
 
+def test_a_start_logs_the_schema_upgrade_without_alembics_info_lines(tmp_path: Path) -> None:
+    script = (
+        "from evostim.server.observability import configure_logging; configure_logging('info'); "
+        f"from evostim.server.store import Store; Store('sqlite:///{tmp_path / 'evostim.db'}').close()"
+    )  # a fresh process: alembic logs its plugins when first imported
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    assert [line["logger"] for line in lines] == ["evostim"], done.stderr
+    assert lines[0]["msg"].startswith("database schema: upgrading from revision None")
+
+
 def refusal(argv: list[str]) -> str:
     with pytest.raises(SystemExit) as stopped:
         cli.main(argv)
