@@ -40,6 +40,7 @@ from evostim.protocol import (
     BlockResponsesSubmit,
     ExportFormat,
     GenerationPublic,
+    InitConfig,
     ObjectiveConfig,
     OptimizerConfig,
     ResponseConfig,
@@ -191,6 +192,8 @@ class SessionService:
     ) -> SessionCreated:
         spec = self._loaded_spec(request.generator)
         self._limits.check_session(request)
+        if request.init is not None and request.init.session is not None:
+            self._check_init_source(owner, request.init)
         # below 2**53: read exactly by JSON readers that hold numbers as doubles (JavaScript, jq, MATLAB)
         seed = request.seed if request.seed is not None else secrets.randbits(53)
         start = None if request.init is None else start_codes(self._store, owner, request.init, spec)
@@ -235,6 +238,13 @@ class SessionService:
         self._store.create_session(record, references, stimuli, order, snapshot, creation_key=key)
         self._stepper.keep(record.id, optimizer)
         return answer
+
+    def _check_init_source(self, owner: str, init: InitConfig) -> None:
+        """Refuse ``init.up_to_generation`` beyond what the source session has, as a fork's ``generation`` is
+        (an unknown source is refused where its codes are read)."""
+        source = self._store.get_session(init.session) if init.session and is_session_id(init.session) else None
+        if source is not None and source.owner == owner:
+            _require_generation(source, init.up_to_generation, "init.up_to_generation")
 
     # -- read ------------------------------------------------------------------------------------------
     def _session(self, owner: str, session_id: str) -> SessionRecord:
@@ -533,8 +543,7 @@ class SessionService:
     ) -> SessionCreated:
         """A new session with this one's settings, starting from its best measured codes."""
         source = self._session(owner, session_id)
-        if fork.generation is not None and fork.generation > source.generation:
-            raise InvalidSessionConfig(f"session {session_id} has no generation {fork.generation} yet")
+        _require_generation(source, fork.generation, "generation")
         # The key binds to the fork as posted: the source may have moved on between a request and its retry.
         request_hash = _request_hash(f"fork:{session_id}", fork)
         replay = self._creation_replay(owner, idempotency_key, request_hash)
@@ -542,6 +551,15 @@ class SessionService:
             return replay
         request = _fork_request(session_id, source.generation, SessionConfig.from_stored(source.config), fork)
         return self._create(owner, request, idempotency_key, request_hash)
+
+
+def _require_generation(source: SessionRecord, generation: int | None, field: str) -> None:
+    """Refuse to start from ``source``'s codes up to a generation it does not have yet (``field`` names the field)."""
+    if generation is not None and generation > source.generation:
+        raise InvalidSessionConfig(
+            f"{field}: session {source.id} has no generation {generation} yet; its last is {source.generation}",
+            field=field,
+        )
 
 
 def _fork_request(session_id: str, generation: int, config: SessionConfig, fork: SessionFork) -> SessionCreate:

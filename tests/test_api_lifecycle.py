@@ -109,6 +109,25 @@ def test_init_from_a_session_without_measurements_is_refused(api: TestClient) ->
     assert_problem(api.post(f"/v1/sessions/{fresh}/fork", json={"generation": 9}), 422, "no generation 9")
 
 
+def test_init_up_to_a_generation_the_source_does_not_have_is_refused_as_a_fork_to_it_is(api: TestClient) -> None:
+    created = create(api, population_size=4)
+    source = created["session"]["id"]
+    advance(api, created["generation"], 2)  # generations 0 and 1 measured, 2 open
+    said = f"session {source} has no generation 999 yet; its last is 2"
+    init = {"session": source, "best": 5, "up_to_generation": 999}
+    refusals = [
+        (api.post("/v1/sessions", json={"init": init}), "init.up_to_generation"),
+        (api.post(f"/v1/sessions/{source}/fork", json={"generation": 999, "best": 5}), "generation"),
+    ]
+    for refused, field in refusals:
+        problem = assert_problem(refused, 422, f"{field}: {said}")
+        assert problem["type"] == "/problems/invalid-session-config" and problem["field"] == field
+    assert api.get("/v1/sessions").json()["total"] == 1
+    for last in (1, 2):  # what it has: the same bound as fork's
+        started = api.post("/v1/sessions", json={"init": {**init, "up_to_generation": last}})
+        assert started.status_code == 201, started.text
+
+
 def test_the_plateau_rule_finishes_a_session_whose_scores_stopped_improving(api: TestClient) -> None:
     created = create(api, population_size=4, plateau_generations=2)
     assert created["session"]["config"]["plateau_generations"] == 2
