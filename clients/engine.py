@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -30,7 +30,10 @@ from evostim.optimizers.metric_cma import MetricAt
 from evostim.optimizers.recombination import published_cma_sigma
 from evostim.server.stimuli import project_to_sphere
 
-__all__ = ["RunResult", "RunSpec", "SearchOptimizer", "evolve", "make_optimizer"]
+if TYPE_CHECKING:
+    from evostim.generators.metric import MetricBasis
+
+__all__ = ["RunResult", "RunSpec", "SearchOptimizer", "basis_location", "evolve", "make_optimizer", "saved_basis"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,7 @@ class RunSpec:
     noise: str  # "0", "0.2", "0.5" or "poisson"
     seed: int
     generations: int
-    params: Mapping[str, Any] = field(default_factory=dict)  # a subspace's basis may be a saved metric file's path
+    params: Mapping[str, Any] = field(default_factory=dict)  # a basis may be a saved metric's path or shipped name
     label: str = ""
     population: int = 40
     code_norm_constraint: bool = False  # show the codes projected on the prior's sphere, as sessions do
@@ -80,13 +83,41 @@ class SearchOptimizer(Protocol):
     def tell(self, scores: FloatArray) -> None: ...
 
 
-def _resolved(optimizer: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """A ``basis`` given as a path is the metric saved there by ``evostim metric`` (its rows, k x d, and its
-    eigenvalues for an optimizer that takes them)."""
-    if isinstance(params.get("basis"), str):
-        from evostim.generators.metric import MetricBasis, with_saved_metric
+def saved_basis(basis: str) -> MetricBasis:
+    """A ``basis`` given by name: the metric saved at that path by ``evostim metric``, else the metric that ships
+    with evostim under that name (``dcgan-faces.metric``); FileNotFoundError when there is neither."""
+    from evostim.generators.metric import MetricBasis, packaged_metric
 
-        saved = MetricBasis.load(Path(params["basis"]))
+    path = Path(basis)
+    if path.is_file():
+        return MetricBasis.load(path)
+    shipped = packaged_metric(basis.removesuffix(".metric")) if basis.endswith(".metric") else None
+    if shipped is None:
+        raise FileNotFoundError(
+            f"basis {basis!r}: no file {path.resolve()}, and evostim ships no metric of that name "
+            "(it ships dcgan-faces.metric); make one with `evostim metric`"
+        )
+    return shipped
+
+
+def basis_location(basis: str, weights_dir: Path) -> str:
+    """Where a sweep's ``basis`` is, found as sessions find one: a file here (its absolute path, so that workers
+    that run elsewhere find it too), the lab's WEIGHTS_DIR/<name>.npz (as ``evostim metric`` saves it), or a metric
+    that ships with evostim, by its name (kept as it is)."""
+    for path in (Path(basis), weights_dir / f"{basis}.npz"):
+        if path.is_file():
+            return str(path.resolve())
+    saved_basis(basis)  # shipped, or FileNotFoundError
+    return basis
+
+
+def _resolved(optimizer: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``basis`` given by name is that metric (its rows, k x d, and its eigenvalues for an optimizer that takes
+    them)."""
+    if isinstance(params.get("basis"), str):
+        from evostim.generators.metric import with_saved_metric
+
+        saved = saved_basis(params["basis"])
         return with_saved_metric(dict(params), saved, optimizers.parameter_names(optimizers.lookup(optimizer)))
     return dict(params)
 

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from tqdm.auto import tqdm
 
 from evostim import optimizers
-from evostim.clients.engine import RunResult, RunSpec, evolve, make_optimizer
+from evostim.clients.engine import RunResult, RunSpec, basis_location, evolve, make_optimizer
 from evostim.clients.panels import (
     CNN_UNITS,
     NOISE_LEVELS,
@@ -70,11 +70,16 @@ class OptimizerEntry(BaseModel):
 
     @field_validator("params")
     @classmethod
-    def _basis_file_absolute(cls, params: dict[str, Any]) -> dict[str, Any]:
-        """A basis file named relative to here stays found by workers that run elsewhere."""
-        if isinstance(params.get("basis"), str):
-            return {**params, "basis": str(Path(params["basis"]).resolve())}
-        return params
+    def _basis_found(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """A basis named as a session names one: a file (relative to here), WEIGHTS_DIR/<name>.npz (the folder
+        EVOSTIM_WEIGHTS_DIR, default ./weights), or a shipped metric's name (``dcgan-faces.metric``)."""
+        if not isinstance(params.get("basis"), str):
+            return params
+        try:
+            found = basis_location(params["basis"], Path(os.environ.get("EVOSTIM_WEIGHTS_DIR", "weights")))
+        except FileNotFoundError as error:
+            raise ValueError(str(error)) from None
+        return {**params, "basis": found}
 
     @property
     def title(self) -> str:
@@ -590,7 +595,10 @@ def _validated(data: Any, where: str = "") -> SweepConfig:
     try:
         return SweepConfig.model_validate(data)
     except pydantic.ValidationError as error:
-        problems = [f"{'.'.join(str(p) for p in e['loc']) or 'the file'}: {e['msg']}" for e in error.errors()]
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc']) or 'the file'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in error.errors()
+        ]
         raise ValueError(where + "; ".join(problems)) from None
 
 

@@ -13,6 +13,7 @@ import pytest
 from evostim.clients.engine import RunResult, evolve
 from evostim.clients.panels import CnnPanel
 from evostim.clients.sweep import SweepConfig, ratio_ci, run_sweep, summarize
+from evostim.generators.metric import packaged_metric
 from evostim.server.cli import main as evostim
 
 GRID: dict[str, Any] = {
@@ -176,3 +177,36 @@ def test_a_ratio_ci_of_unpaired_runs_is_refused_not_computed_on_misaligned_pairs
     assert lo == pytest.approx(2.0) and hi == pytest.approx(2.0)  # every pair has ratio 2, so every resample does
     with pytest.raises(ValueError, match="paired runs: 3 against 2"):
         ratio_ci(np.array([2.0, 2.2, 1.8]), np.array([1.0, 1.1]), rng)
+
+
+def test_a_basis_is_found_as_sessions_find_it_and_the_readmes_grid_works_from_any_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    grid = "# grid.yaml" + readme.split("# grid.yaml", 1)[1].split("```", 1)[0]  # the example as printed
+    monkeypatch.chdir(tmp_path)  # a folder outside the repository, without weights/
+    monkeypatch.delenv("EVOSTIM_WEIGHTS_DIR", raising=False)
+    (tmp_path / "grid.yaml").write_text(grid)
+    config = SweepConfig.from_file(Path("grid.yaml"))
+    top20 = next(entry for entry in config.optimizers if entry.label == "top20")
+    assert top20.params["basis"] == "dcgan-faces.metric"  # the shipped metric, kept by name for the workers
+
+    def basis(name: str) -> str:
+        entry = {"name": "subspace", "params": {"basis": name, "dimensions": 5}}
+        found: str = SweepConfig.model_validate({"optimizers": [entry]}).optimizers[0].params["basis"]
+        return found
+
+    shipped = packaged_metric("dcgan-faces")
+    assert shipped is not None
+    (tmp_path / "weights").mkdir()
+    shipped.save(tmp_path / "weights" / "lab.metric.npz")  # where `evostim metric` saves it
+    assert basis("lab.metric") == basis("weights/lab.metric.npz") == str(tmp_path / "weights" / "lab.metric.npz")
+    monkeypatch.setenv("EVOSTIM_WEIGHTS_DIR", str(tmp_path / "elsewhere"))  # the lab's folder is another one
+    (tmp_path / "bad.yaml").write_text("optimizers: [{name: subspace, params: {basis: lab.metric}}]\n")
+    with pytest.raises(SystemExit) as refused:
+        evostim(["sweep", "bad.yaml", "--out", "out", "--workers", "0"])
+    assert str(refused.value) == (
+        f"evostim sweep: bad.yaml: optimizers.0.params: basis 'lab.metric': no file {tmp_path / 'lab.metric'}, and "
+        "evostim ships no metric of that name (it ships dcgan-faces.metric); make one with `evostim metric`"
+    )
+    assert not (tmp_path / "out").exists()
