@@ -25,6 +25,10 @@ server out of reach) is written to ``error.json`` in the watched folder (:data:`
 ``operator`` (the session id, the token or the server must be fixed), ``none`` (the bridge retries by itself
 with exponential backoff: a lost connection, a busy server). The bridge removes ``error.json`` as soon as a pass
 succeeds again. ``evostim_bridge_wait`` (clients/matlab) raises on ``rig`` and ``operator``.
+
+Polling: while the rig has written nothing new, the bridge looks only at the folder (every ``poll_seconds``) and
+asks the server about the session every ``server_poll_seconds`` (5 s), to notice a session stopped, resumed or
+finished elsewhere; a new responses file is posted at once.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import json
 import logging
 import os
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -109,12 +114,15 @@ def _error_report(error: Exception, generation: int | None, retry_in: float) -> 
 class RigBridge:
     """Exchanges one session's generations with a rig through files in ``folder``."""
 
-    def __init__(self, client: Client, session_id: str, folder: Path) -> None:
+    def __init__(self, client: Client, session_id: str, folder: Path, *, server_poll_seconds: float = 5.0) -> None:
         self._client = client
         self._session_id = session_id
         self._folder = folder
+        self._server_poll_seconds = server_poll_seconds
         self._refused: dict[int, str] = {}  # generation -> digest of its responses file that was refused
         self._generation: int | None = None  # the open generation, as last seen
+        self._paused = False  # the session was stopped, as last seen
+        self._next_server_look = 0.0  # time.monotonic() before which a pass with nothing new on disk skips the server
         self._last_refusal: int | None = None  # the generation whose file this pass's post had refused
         self._waiting_for_rig = False  # this pass found the refused file unchanged
         folder.mkdir(parents=True, exist_ok=True)
@@ -155,27 +163,48 @@ class RigBridge:
     def step(self) -> bool:
         """One pass: publish the open generation, and post its responses if the rig wrote them.
 
-        Returns False when the session has finished (nothing more to do).
+        Returns False when the session has finished (nothing more to do). A pass that finds nothing new on disk
+        asks the server nothing unless ``server_poll_seconds`` have passed since the last pass that did.
         """
         self._last_refusal = None
         self._waiting_for_rig = False
+        if time.monotonic() < self._next_server_look and (self._paused or self._rig_file() is None):
+            return True
+        self._next_server_look = 0.0  # a pass that fails asks the server again the next time
         session = self._client.session(self._session_id)
         if session["status"] == "finished":
             return False
-        if session["status"] == "stopped":
-            return True  # paused by the experimenter: keep watching
-        number = self._generation = session["generation"]
-        folder = self.publish(self._client.generation(self._session_id, number))
-        responses = folder / "responses.json"
+        self._paused = session["status"] == "stopped"  # paused by the experimenter: keep watching
+        if not self._paused:
+            number = self._generation = session["generation"]
+            self.publish(self._client.generation(self._session_id, number))
+            written = self._rig_file()
+            if written is not None:
+                return self._post_and_publish(number, *written)
+        self._next_server_look = time.monotonic() + self._server_poll_seconds
+        return True
+
+    def _rig_file(self) -> tuple[bytes, str] | None:
+        """The open generation's responses file and its digest; None while it is absent, or refused as it is
+        (error.json then stays until the rig writes it again)."""
+        if self._generation is None:
+            return None
+        responses = self.generation_folder(self._generation) / "responses.json"
         if not responses.is_file():
-            return True
+            return None
         data = responses.read_bytes()
         digest = hashlib.sha256(data).hexdigest()[:24]
-        if self._refused.get(number) == digest:
-            self._waiting_for_rig = True  # refused as it is: error.json stays until the rig writes it again
-            return True
+        if self._refused.get(self._generation) == digest:
+            self._waiting_for_rig = True
+            return None
+        return data, digest
+
+    def _post_and_publish(self, number: int, data: bytes, digest: str) -> bool:
+        """Post the rig's file, acknowledge it in ``accepted.json`` and publish the next generation, if any."""
         answer = self._post(number, data, digest)
-        write_atomically(folder / "accepted.json", json.dumps(answer["accepted"], indent=1).encode())
+        write_atomically(
+            self.generation_folder(number) / "accepted.json", json.dumps(answer["accepted"], indent=1).encode()
+        )
         if answer["next"] is not None:
             self.publish(answer["next"])
         return answer["next"] is not None

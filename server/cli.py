@@ -207,10 +207,13 @@ def _rig(args: argparse.Namespace) -> None:
     from evostim.clients.rig_bridge import RigBridge
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s evostim rig: %(message)s")
+    for name in ("httpx", "httpcore"):  # a line per request would bury the bridge's own; their warnings stay
+        logging.getLogger(name).setLevel(logging.WARNING)
     with Client(args.server, token=args.token or os.environ.get("EVOSTIM_TOKEN")) as client:
         print(f"bridging session {args.session} through {args.watch} (Ctrl-C to stop)", flush=True)
+        bridge = RigBridge(client, args.session, Path(args.watch), server_poll_seconds=args.server_poll)
         try:
-            RigBridge(client, args.session, Path(args.watch)).run(poll_seconds=args.poll, max_backoff=args.max_backoff)
+            bridge.run(poll_seconds=args.poll, max_backoff=args.max_backoff)
         except KeyboardInterrupt:
             raise SystemExit("evostim rig: stopped") from None
         print("the session finished")
@@ -395,6 +398,12 @@ def main(argv: list[str] | None = None) -> None:
     rig.add_argument("--server", default="http://127.0.0.1:8000")
     rig.add_argument("--token", help="bearer token (default: EVOSTIM_TOKEN)")
     rig.add_argument("--poll", type=float, default=0.2, help="seconds between looks for the rig's responses file")
+    rig.add_argument(
+        "--server-poll",
+        type=float,
+        default=5.0,
+        help="seconds between looks at the session on the server while the rig has written nothing new",
+    )
     rig.add_argument(
         "--max-backoff", type=float, default=30.0, help="longest wait between retries while the server is unreachable"
     )

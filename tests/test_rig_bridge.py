@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -252,6 +253,50 @@ def test_a_refused_connection_is_retried_with_backoff_until_the_server_is_back(t
         with LocalServer(data, port=first.port):  # back, on the same port and database
             wait_for(lambda: (folder / "gen_0000" / "manifest.json").is_file(), timeout=60)
             wait_for(lambda: error_report(folder) is None)
+
+
+# -- polling: the folder often, the server rarely ---------------------------------------------------------------
+def test_while_the_rig_has_written_nothing_the_bridge_looks_at_the_folder_not_the_server(
+    server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Client(server.url) as client:
+        session_id = client.create_session(population_size=4, seed=11, references={"builtin": 0})["session"]["id"]
+        asked: list[str] = []
+        for name in ("session", "generation"):
+            real = getattr(client, name)
+            monkeypatch.setattr(
+                client, name, lambda *a, _real=real, _name=name, **k: asked.append(_name) or _real(*a, **k)
+            )
+        with Running(RigBridge(client, session_id, tmp_path, server_poll_seconds=0.4)):
+            wait_for(lambda: (tmp_path / "gen_0000" / "manifest.json").is_file())
+            time.sleep(1.0)  # 50 looks at the folder
+            idle = len(asked)
+            assert idle <= 8, asked  # the first pass, then the session every 0.4 s (was 2 requests per look: 100)
+            rig_answers(tmp_path, 0, ["ch0"])
+            wait_for(lambda: (tmp_path / "gen_0001" / "manifest.json").is_file(), timeout=5)  # posted at once
+            client.stop(session_id)  # elsewhere, e.g. on the dashboard: noticed at the next look at the server
+            rig_answers(tmp_path, 1, ["ch0"])
+            time.sleep(1.0)
+            assert client.session(session_id)["generation"] == 1 and not (tmp_path / "gen_0002").exists()
+            client.resume(session_id)
+            wait_for(lambda: (tmp_path / "gen_0002" / "manifest.json").is_file(), timeout=5)
+
+
+def test_evostim_rig_logs_its_own_lines_not_one_per_request(server: LocalServer, tmp_path: Path) -> None:
+    with Client(server.url) as client:
+        session_id = client.create_session(population_size=4, seed=12, max_generations=1)["session"]["id"]
+    command = [sys.executable, "-m", "evostim", "rig", "--watch", str(tmp_path), "--session", session_id]
+    command += ["--server", server.url, "--poll", "0.05", "--server-poll", "0.5"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as bridge:
+        try:
+            wait_for(lambda: (tmp_path / "gen_0000" / "manifest.json").is_file())
+            time.sleep(1.5)  # idle: 30 looks at the folder
+            rig_answers(tmp_path, 0, ["ch0"])
+            out, err = bridge.communicate(timeout=60)
+        finally:
+            bridge.kill()
+    assert bridge.returncode == 0 and out.splitlines()[-1] == "the session finished", out + err
+    assert "HTTP Request" not in err and "httpx" not in err, err
 
 
 @pytest.mark.skipif(shutil.which("octave") is None, reason="GNU Octave is not installed here (.ci/run installs it)")
