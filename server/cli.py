@@ -219,7 +219,17 @@ def _rig(args: argparse.Namespace) -> None:
         print("the session finished")
 
 
+_DEFAULT_URL = "http://127.0.0.1:8000"
+_URL_HELP = f"the server's address (default: EVOSTIM_URL or {_DEFAULT_URL})"
+
+
+def _server_url() -> str:
+    return os.environ.get("EVOSTIM_URL", _DEFAULT_URL)
+
+
 def _export(args: argparse.Namespace) -> None:
+    import httpx
+
     from evostim.clients.client import Client
     from evostim.clients.errors import EvostimError
 
@@ -229,6 +239,12 @@ def _export(args: argparse.Namespace) -> None:
             client.export(args.session, args.format, out)
     except EvostimError as error:  # the server's problem detail, e.g. the extra it needs
         raise SystemExit(f"evostim export: {error}") from None
+    except httpx.TransportError as error:  # nothing listens there, or the connection broke (after the retries)
+        reason = " ".join(f"{type(error).__name__}: {error}".split())
+        raise SystemExit(
+            f"evostim export: no server answers at {args.url} ({reason}); start it, or give its address with --url "
+            "or EVOSTIM_URL"
+        ) from None
     print(f"{out} ({out.stat().st_size:,} bytes)")
 
 
@@ -236,7 +252,7 @@ def _add_export(commands: Any) -> None:
     export = commands.add_parser("export", help="download a whole session as npz, parquet or nwb")
     export.add_argument("session", help="the session id")
     export.add_argument("--format", choices=["npz", "parquet", "nwb"], default="npz")
-    export.add_argument("--url", default=os.environ.get("EVOSTIM_URL", "http://127.0.0.1:8000"), help="the server")
+    export.add_argument("--url", default=_server_url(), help=_URL_HELP)
     export.add_argument("--token", help="bearer token (default: EVOSTIM_TOKEN)")
     export.add_argument("--out", help="file to write (default: SESSION.FORMAT)")
     export.set_defaults(run=_export)
@@ -395,7 +411,7 @@ def main(argv: list[str] | None = None) -> None:
     rig = commands.add_parser("rig", help="exchange a session's generations with a rig through files in a folder")
     rig.add_argument("--watch", required=True, help="the folder shared with the rig")
     rig.add_argument("--session", required=True, help="the session to run")
-    rig.add_argument("--server", default="http://127.0.0.1:8000")
+    rig.add_argument("--server", default=_server_url(), help=_URL_HELP)
     rig.add_argument("--token", help="bearer token (default: EVOSTIM_TOKEN)")
     rig.add_argument("--poll", type=float, default=0.2, help="seconds between looks for the rig's responses file")
     rig.add_argument(

@@ -218,6 +218,19 @@ def test_serve_refuses_an_open_address_without_tokens_in_one_line(monkeypatch: p
     assert refusal(["serve", "--workers", "0"]) == "evostim serve: --workers must be 1 or more"
 
 
+def test_export_without_a_server_says_where_it_looked_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    line = refusal(["export", "s_0123456789abcdef", "--url", url, "--out", str(tmp_path / "x.npz")])
+    assert line.startswith(f"evostim export: no server answers at {url} (ConnectError: ") and "\n" not in line
+    assert "--url or EVOSTIM_URL" in line and not (tmp_path / "x.npz").exists()
+    for command in (["export", "--help"], ["rig", "--help"]):
+        with pytest.raises(SystemExit):
+            cli.main(command)
+        assert "(default: EVOSTIM_URL or http://127.0.0.1:8000)" in " ".join(capsys.readouterr().out.split())
+
+
 def test_loopback_addresses_need_no_tokens() -> None:
     assert all(cli._is_loopback(host) for host in ("127.0.0.1", "127.0.1.1", "::1", "[::1]", "localhost"))
     assert not any(cli._is_loopback(host) for host in ("0.0.0.0", "::", "192.168.1.20", "rig-server.lab"))
