@@ -36,10 +36,10 @@ def _calibrated_neuron(unit_name: str, seed: int, samples: int = 1000) -> tuple[
 
     Returns the neuron and its best expected count over ``samples`` random faces (a chance reference).
     """
+    unit = CnnUnit(UnitSpec.parse(unit_name))  # its network's weights first: a missing package stops it at once
     generator = generators.load_generator(GENERATOR, "cpu")
     codes = np.random.default_rng(10_000 + seed).standard_normal((samples, generator.latent_dim))
     images = generator.decode(codes)
-    unit = CnnUnit(UnitSpec.parse(unit_name))
     activations = unit.activation(images)
     model = ResponseModel.calibrated(activations)
     return SimulatedNeuron(unit, model, seed=seed), float(model.expected(activations).max())

@@ -162,16 +162,25 @@ def _token(args: argparse.Namespace) -> None:
 
 def _demo(args: argparse.Namespace) -> None:
     from evostim.clients.demo import run_demo
+    from evostim.clients.neurons import UnitSpec
+    from evostim.generators import GeneratorError
 
-    run_demo(
-        out_dir=Path(args.out),
-        unit=args.unit,
-        generations=args.generations,
-        seed=args.seed,
-        repetitions=args.repetitions,
-        code_norm=None if args.unconstrained else "auto",
-        optimizer=args.optimizer,
-    )
+    try:
+        UnitSpec.parse(args.unit)  # before anything loads
+    except ValueError as error:
+        raise SystemExit(f"evostim demo: --unit: {error}") from None
+    try:
+        run_demo(
+            out_dir=Path(args.out),
+            unit=args.unit,
+            generations=args.generations,
+            seed=args.seed,
+            repetitions=args.repetitions,
+            code_norm=None if args.unconstrained else "auto",
+            optimizer=args.optimizer,
+        )
+    except (GeneratorError, FileNotFoundError) as error:  # a weights package (dcgan-faces', MTCNN's) is missing:
+        raise SystemExit(f"evostim demo: {error}") from None  # the message says what to install
 
 
 def _metric(args: argparse.Namespace) -> None:

@@ -102,3 +102,48 @@ def test_the_demo_prints_a_table_writes_pictures_and_ends_with_the_gain(
     assert [int(row[0]) for row in table] == [0, 1, 2]
     for picture in ("best_per_generation.png", "score_curve.png"):
         assert (tmp_path / picture).read_bytes()[:4] == b"\x89PNG"
+
+
+def _hide_facenet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if facenet-pytorch (the MTCNN weights) were not installed."""
+    import importlib.util
+
+    from evostim.clients import neurons
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "facenet_pytorch" else real(name, *a)
+    )
+    neurons._network.cache_clear()  # networks loaded by earlier tests
+
+
+def _hide_gan_face_generate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if gan-face-generate (dcgan-faces' weights) were not installed."""
+    import dataclasses
+
+    from evostim import generators
+
+    spec = generators.generator_spec("dcgan-faces")
+    absent = dataclasses.replace(spec, weights=dataclasses.replace(spec.weights, module="evostim_absent_pkg"))
+    monkeypatch.setitem(generators.GENERATORS, "dcgan-faces", absent)
+
+
+@pytest.mark.parametrize(
+    ("hide", "argv", "message"),
+    [
+        (_hide_facenet, [], "evostim demo: simulated MTCNN units need facenet-pytorch: pip install --no-deps"),
+        (_hide_gan_face_generate, [], "evostim demo: dcgan-faces needs the package gan-face-generate, which is not"),
+        (None, ["--unit", "onet.conv9.1"], "evostim demo: --unit: unknown layer onet.conv9; known: "),
+    ],
+)
+def test_the_demo_without_its_weights_or_with_a_bad_unit_says_so_in_one_line(
+    hide: Any, argv: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evostim.server.cli import main
+
+    if hide is not None:
+        hide(monkeypatch)
+    with pytest.raises(SystemExit) as stopped:
+        main(["demo", "--out", str(tmp_path), *argv])
+    line = str(stopped.value.code)
+    assert line.startswith(message) and "\n" not in line
