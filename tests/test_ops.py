@@ -231,6 +231,18 @@ def test_export_without_a_server_says_where_it_looked_in_one_line(
         assert "(default: EVOSTIM_URL or http://127.0.0.1:8000)" in " ".join(capsys.readouterr().out.split())
 
 
+@pytest.mark.usefixtures("clean_environment")
+def test_the_readmes_first_serve_command_starts_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Running the server", 1)[1]
+    command = next(line for line in section.splitlines() if "-m evostim serve" in line).split("#")[0].split()
+    started: list[dict[str, Any]] = []
+    monkeypatch.setattr("uvicorn.run", lambda app, **options: started.append(options))
+    monkeypatch.chdir(tmp_path)
+    cli.main(command[command.index("evostim") + 1 :])
+    assert started and started[0]["host"] == "127.0.0.1" and os.environ["EVOSTIM_DATA_DIR"] == "data"
+
+
 def test_loopback_addresses_need_no_tokens() -> None:
     assert all(cli._is_loopback(host) for host in ("127.0.0.1", "127.0.1.1", "::1", "[::1]", "localhost"))
     assert not any(cli._is_loopback(host) for host in ("0.0.0.0", "::", "192.168.1.20", "rig-server.lab"))
