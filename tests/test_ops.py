@@ -177,6 +177,18 @@ def test_a_read_only_token_views_every_session_and_may_not_post(make_api: Any) -
     assert api.get("/v1/sessions", headers=bearer("not-a-token-at-all")).status_code == 401
 
 
+def test_health_readiness_and_metrics_answer_without_a_token_as_the_readme_says(make_api: Any) -> None:
+    api = make_api(tokens=[TOKEN_A], read_tokens=[VIEWER])
+    created = api.post("/v1/sessions", json={"seed": 5, "population_size": 4}, headers=bearer(TOKEN_A)).json()
+    session_id = created["session"]["id"]
+    assert api.get(f"/v1/sessions/{session_id}", headers=bearer(TOKEN_A)).status_code == 200
+    assert [api.get(path).status_code for path in ("/healthz", "/readyz", "/metrics")] == [200, 200, 200]
+    metrics = api.get("/metrics").text  # a scraper needs no token: counts only, routes as their templates
+    assert sample(metrics, "evostim_active_sessions") >= 1 and "/v1/sessions/{session_id}" in metrics
+    assert session_id not in metrics and TOKEN_A not in metrics
+    assert api.get("/v1/sessions").status_code == 401
+
+
 # -- the command line --------------------------------------------------------------------------------------------
 @pytest.fixture
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
