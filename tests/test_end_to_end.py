@@ -124,6 +124,7 @@ def _hide_gan_face_generate(monkeypatch: pytest.MonkeyPatch) -> None:
     from evostim import generators
 
     spec = generators.generator_spec("dcgan-faces")
+    assert isinstance(spec.weights, generators.PackageWeights)
     absent = dataclasses.replace(spec, weights=dataclasses.replace(spec.weights, module="evostim_absent_pkg"))
     monkeypatch.setitem(generators.GENERATORS, "dcgan-faces", absent)
 

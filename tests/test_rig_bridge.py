@@ -262,11 +262,18 @@ def test_while_the_rig_has_written_nothing_the_bridge_looks_at_the_folder_not_th
     with Client(server.url) as client:
         session_id = client.create_session(population_size=4, seed=11, references={"builtin": 0})["session"]["id"]
         asked: list[str] = []
+
+        def counted(name: str) -> Callable[..., dict[str, Any]]:
+            real: Callable[..., dict[str, Any]] = getattr(client, name)
+
+            def call(*args: Any, **kwargs: Any) -> dict[str, Any]:
+                asked.append(name)
+                return real(*args, **kwargs)
+
+            return call
+
         for name in ("session", "generation"):
-            real = getattr(client, name)
-            monkeypatch.setattr(
-                client, name, lambda *a, _real=real, _name=name, **k: asked.append(_name) or _real(*a, **k)
-            )
+            monkeypatch.setattr(client, name, counted(name))
         with Running(RigBridge(client, session_id, tmp_path, server_poll_seconds=0.4)):
             wait_for(lambda: (tmp_path / "gen_0000" / "manifest.json").is_file())
             time.sleep(1.0)  # 50 looks at the folder
