@@ -48,7 +48,8 @@ Count = Annotated[float, Field(ge=0)]
 GenerationNumber = Annotated[int, Field(ge=0, le=MAX_GENERATION)]
 # A mapping keyed by channel names: the schema says that other keys are refused (as validation does).
 _CHANNEL_KEYS_ONLY: dict[str, Any] = {"additionalProperties": False}
-# 1 to 1000 values: said in the schema here, checked (with a message that names the channel) by StimulusResponse
+# 1 to 1000 values (the most any server takes): said in the schema here; how many a server takes is its operator's
+# limit (EVOSTIM_MAX_REPETITIONS), so the server checks the count and its refusal names the channel and that limit.
 Repetitions = Annotated[list[Count], Field(json_schema_extra={"minItems": 1, "maxItems": 1000})]
 
 
@@ -147,11 +148,14 @@ class SessionCreate(_Strict):
 
     generator: str = "dcgan-faces"
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
-    population_size: int = Field(default=40, ge=2, le=1000)
+    # The most any server takes (in the schema); the server checks its operator's limits and names them when it refuses.
+    population_size: int = Field(default=40, ge=2, json_schema_extra={"maximum": 1000})
     seed: int | None = Field(
         default=None, ge=0, le=MAX_SEED, description="omitted: a random seed below 2**53, stored and echoed"
     )
-    channels: list[ChannelName] = Field(default_factory=lambda: ["ch0"], min_length=1, max_length=512)
+    channels: list[ChannelName] = Field(
+        default_factory=lambda: ["ch0"], min_length=1, json_schema_extra={"maxItems": 512}
+    )
     objective: ObjectiveConfig | None = Field(default=None, description="omitted: the first channel, weight 1")
     response: ResponseConfig = Field(default_factory=lambda: ResponseConfig())
     references: ReferenceConfig = Field(default_factory=ReferenceConfig)
@@ -282,14 +286,6 @@ class StimulusResponse(_Strict):
         default=None,
         description="pre-stimulus counts or rates, same channels and repetitions as counts",
     )
-
-    @field_validator("counts", "baseline")
-    @classmethod
-    def _repetitions(cls, values: dict[str, list[float]] | None) -> dict[str, list[float]] | None:
-        for channel, repetitions in (values or {}).items():
-            if not 1 <= len(repetitions) <= 1000:
-                raise ValueError(f"channel {channel!r} needs 1 to 1000 repetitions, got {len(repetitions)}")
-        return values
 
 
 class ResponsesSubmit(_Strict):

@@ -82,15 +82,18 @@ class Limits:
             )
 
     def check_responses(self, body: ResponsesSubmit) -> None:
-        """Refuse a responses body with more repetitions per channel than this server takes."""
+        """Refuse a responses body with no repetitions, or more than this server takes, on a channel."""
         for i, response in enumerate(body.responses):
             for part, values in (("counts", response.counts), ("baseline", response.baseline or {})):
                 for channel, repetitions in values.items():
-                    if len(repetitions) > self.max_repetitions:
+                    if not 1 <= len(repetitions) <= self.max_repetitions:
+                        where = f"responses[{i}].{part}.{channel}"
                         raise InvalidResponses(
-                            f"responses[{i}].{part}.{channel}: {len(repetitions)} repetitions, above this server's "
-                            f"limit of {self.max_repetitions} (EVOSTIM_MAX_REPETITIONS)",
-                            field=f"responses[{i}].{part}.{channel}",
+                            f"{where} (stimulus {response.stimulus}): channel {channel!r} needs 1 to "
+                            f"{self.max_repetitions} repetitions, this server's limit (EVOSTIM_MAX_REPETITIONS), "
+                            f"got {len(repetitions)}",
+                            stimulus=response.stimulus,
+                            field=where,
                         )
 
 

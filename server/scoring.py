@@ -89,13 +89,20 @@ def _check_channels(config: SessionConfig, response: StimulusResponse) -> None:
             f"stimulus {response.stimulus}: counts must give exactly the session's channels "
             f"{sorted(channels)}, got {sorted(response.counts)}"
         )
+    shapes = {ch: len(v) for ch, v in response.counts.items()}
+    if len(set(shapes.values())) > 1:  # a repetition is one presentation, recorded on every channel
+        raise InvalidResponses(
+            f"stimulus {response.stimulus}: every channel needs the same number of repetitions (a repetition is one "
+            f"presentation, recorded on every channel), got {shapes}",
+            stimulus=response.stimulus,
+            field="counts",
+        )
     if response.baseline is None:
         if config.objective.subtract_baseline:
             raise InvalidResponses(
                 f"stimulus {response.stimulus}: this session optimizes baseline-subtracted responses; give its baseline"
             )
         return
-    shapes = {ch: len(v) for ch, v in response.counts.items()}
     if {ch: len(v) for ch, v in response.baseline.items()} != shapes:
         raise InvalidResponses(
             f"stimulus {response.stimulus}: baseline must give the same channels and number of repetitions as "

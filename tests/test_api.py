@@ -109,7 +109,7 @@ def test_a_weighted_objective_over_channels_is_what_gets_scored(api: TestClient)
         objective={"weights": {"a": 1.0, "b": -0.5}},
     )
     manifest = created["generation"]
-    body = {"responses": [{"stimulus": s["id"], "counts": {"a": [4, 6], "b": [2]}} for s in manifest["stimuli"]]}
+    body = {"responses": [{"stimulus": s["id"], "counts": {"a": [4, 6], "b": [2, 2]}} for s in manifest["stimuli"]]}
     result = api.post(manifest["responses_url"], json=body).json()
     assert result["accepted"]["evolved_mean"] == pytest.approx(5.0 - 1.0)
 

@@ -206,6 +206,37 @@ def test_population_channels_and_repetitions_above_the_operators_limits_are_refu
     assert state(api, session_id) == before
 
 
+@pytest.mark.parametrize(("settings", "limit"), [({}, 200), ({"max_repetitions": 3}, 3)])
+def test_every_refused_repetition_count_states_this_servers_limit(make_api: Any, settings: Any, limit: int) -> None:
+    api = make_api(**settings)
+    created = create(api, population_size=4)
+    session_id, manifest = created["session"]["id"], created["generation"]
+    before = state(api, session_id)
+    for part, repetitions in [("counts", 0), ("counts", limit + 1), ("counts", 1001), ("baseline", 0)]:
+        body = uniform_counts(manifest, 3.0, repetitions=1)
+        body["responses"][0][part] = {"ch0": [3.0] * repetitions}
+        said = f"needs 1 to {limit} repetitions, this server's limit (EVOSTIM_MAX_REPETITIONS), got {repetitions}"
+        problem = assert_problem(api.post(manifest["responses_url"], json=body), 422, said, "g0-")
+        assert problem["type"] == "/problems/invalid-responses" and problem["field"] == f"responses[0].{part}.ch0"
+    assert state(api, session_id) == before
+
+
+@pytest.mark.parametrize(
+    ("config", "field", "fragment"),
+    [
+        ({"channels": [f"c{i}" for i in range(600)]}, "channels", "600 channels"),
+        ({"population_size": 1001}, "population_size", "population_size 1001"),
+    ],
+)
+def test_channels_and_population_above_every_servers_limit_name_the_setting(
+    api: TestClient, config: dict[str, Any], field: str, fragment: str
+) -> None:
+    setting = {"channels": "EVOSTIM_MAX_CHANNELS", "population_size": "EVOSTIM_MAX_POPULATION"}[field]
+    problem = assert_problem(api.post("/v1/sessions", json=config), 422, fragment, setting)
+    assert problem["type"] == "/problems/invalid-session-config" and problem["field"] == field
+    assert api.get("/v1/sessions").json()["total"] == 0
+
+
 # -- keys, strict numbers, seeds ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("key", ["", " ", "a b", "ключ", "k" * 256])
 def test_an_empty_or_unprintable_idempotency_key_is_refused_on_every_keyed_route(api: TestClient, key: str) -> None:

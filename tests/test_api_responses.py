@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import counts_for
 from tests.test_api import assert_problem, create, history
 
 WINDOWS = {"unit": "count", "window_ms": 200, "baseline_window_ms": 100}
@@ -64,6 +65,25 @@ def test_missing_or_misshapen_baselines_are_problems_that_change_nothing(api: Te
     before = history(api, session_id)
     assert_problem(post(api, manifest, [1.0, 2.0], None), 422, "give its baseline")
     assert_problem(post(api, manifest, [1.0, 2.0], [1.0]), 422, "same channels and number of repetitions")
+    assert history(api, session_id) == before
+
+
+def test_channels_with_different_numbers_of_repetitions_are_refused_and_change_nothing(api: TestClient) -> None:
+    created = create(api, population_size=4, channels=["ch1", "ch2"])
+    manifest, session_id = created["generation"], created["session"]["id"]
+    before = history(api, session_id)
+    body = counts_for(manifest, channels=("ch1", "ch2"))
+    stimulus = body["responses"][1]["stimulus"]
+    body["responses"][1]["counts"] = {"ch1": [1, 2], "ch2": [1]}  # a repetition is recorded on every channel
+    said = (f"stimulus {stimulus}", "the same number of repetitions", "{'ch1': 2, 'ch2': 1}")
+    problem = assert_problem(api.post(manifest["responses_url"], json=body), 422, *said)
+    assert problem["type"] == "/problems/invalid-responses" and problem["stimulus"] == stimulus
+    block = {
+        "generations": [{"session": session_id, "number": 0}],
+        "responses": [{"session": session_id, **item} for item in body["responses"]],
+    }
+    problem = assert_problem(api.post("/v1/blocks/responses", json=block), 422, f"session {session_id}", *said)
+    assert problem["type"] == "/problems/invalid-responses"
     assert history(api, session_id) == before
 
 

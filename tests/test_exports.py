@@ -29,13 +29,14 @@ Row = dict[str, Any]
 
 
 def _body(manifest: dict[str, Any], generation: int) -> dict[str, Any]:
-    """Counts with 3 repetitions on a, 2 on b.1 (4 on the first stimulus), baselines, the first stimulus left out."""
+    """Counts with 3 repetitions (4 on the first stimulus, 2 on the last), baselines, the first stimulus left out."""
     rng = np.random.default_rng(generation)
     responses = []
-    for i, stimulus in enumerate(manifest["stimuli"][1:]):
-        reps = {"a": 4 if i == 0 else 3, "b.1": 2}
-        counts = {ch: (rng.poisson(6, n) + rng.random(n)).tolist() for ch, n in reps.items()}
-        baseline = {ch: rng.poisson(2, n).astype(float).tolist() for ch, n in reps.items()}
+    shown = manifest["stimuli"][1:]
+    for i, stimulus in enumerate(shown):
+        n = 4 if i == 0 else 2 if i == len(shown) - 1 else 3
+        counts = {ch: (rng.poisson(6, n) + rng.random(n)).tolist() for ch in CHANNELS}
+        baseline = {ch: rng.poisson(2, n).astype(float).tolist() for ch in CHANNELS}
         responses.append({"stimulus": stimulus["id"], "counts": counts, "baseline": baseline})
     return {"responses": responses}
 
@@ -187,7 +188,7 @@ def test_the_npz_export_has_the_documented_arrays(api: TestClient, session: tupl
     answer = api.get(f"/v1/sessions/{session_id}/export")  # npz is the default
     with np.load(io.BytesIO(answer.content), allow_pickle=False) as data:
         assert data["code"].shape == (32, 100) and data["code"].dtype == np.float64
-        assert data["counts.a"].shape == (32, 4) and data["counts.b.1"].shape == (32, 2)
+        assert data["counts.a"].shape == (32, 4) and data["counts.b.1"].shape == (32, 4)
         assert data["opened_at"].dtype == np.dtype("datetime64[us]")
         assert np.isnat(data["closed_at"][-1]) and not np.isnat(data["closed_at"][0])
         sigma = data["optimizer.sigma"]
