@@ -19,7 +19,8 @@ EvostimError                    status   problem type (/problems/<slug>)     ret
 │   ├── GeneratorUnavailable              generator-unavailable (its weights file or package is not in place)
 │   ├── UnstorableValue                   unstorable-value (NUL in text, an integer beyond 32 bits, NaN)
 │   ├── MethodNotAllowed         405      method-not-allowed
-│   └── ContentTooLarge          413      content-too-large (a body above the server's limit: send less)
+│   ├── ContentTooLarge          413      content-too-large (a body above the server's limit: send less)
+│   └── UnsupportedMediaType     415      unsupported-media-type (send the body as application/json)
 └── ServerError                  5xx      (any other 5xx)                     502/503/504: yes; 500: no
     ├── StateCorrupt             500      state-corrupt                       no: a bug; report it
     ├── InternalError            500      internal-error                      as the answer says
@@ -27,7 +28,7 @@ EvostimError                    status   problem type (/problems/<slug>)     ret
 
 ``retryable`` is the problem body's ``"retryable"`` member when it has one, else it follows the status: a gateway
 error (502, 503, 504) is transient, anything else is not. A slug this client does not know maps by its status
-(401, 404, 405, 409, 400/422, 5xx), so a newer server's finer problem types still land on the right branch.
+(401, 404, 405, 409, 413, 415, 400/422, 5xx), so a newer server's finer problem types still land on the right branch.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ __all__ = [
     "StimulusNotFound",
     "Unauthorized",
     "UnstorableValue",
+    "UnsupportedMediaType",
     "ValidationError",
     "error_from_problem",
     "is_transient_status",
@@ -188,6 +190,10 @@ class ContentTooLarge(InvalidRequest):
     slug = "content-too-large"
 
 
+class UnsupportedMediaType(InvalidRequest):
+    slug = "unsupported-media-type"
+
+
 class ServerError(EvostimError):
     """Any 5xx answer; its own slug is whatever the server or a proxy in front of it said."""
 
@@ -219,6 +225,7 @@ _BY_STATUS: dict[int, type[EvostimError]] = {
     404: NotFound,
     405: MethodNotAllowed,
     413: ContentTooLarge,
+    415: UnsupportedMediaType,
     409: Conflict,
     422: InvalidRequest,
 }

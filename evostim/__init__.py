@@ -32,6 +32,7 @@ from evostim.clients.errors import (
     StimulusNotFound,
     Unauthorized,
     UnstorableValue,
+    UnsupportedMediaType,
     ValidationError,
 )
 from evostim.clients.local_server import LocalServer
@@ -68,6 +69,7 @@ __all__ = [
     "StimulusNotFound",
     "Unauthorized",
     "UnstorableValue",
+    "UnsupportedMediaType",
     "ValidationError",
     "__version__",
 ]

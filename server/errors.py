@@ -13,7 +13,8 @@ DomainError                   what went wrong (``detail`` says what to do; ``ext
 │   └── SessionNotRunning     the session is stopped or finished
 ├── InvalidRequest            the request itself is wrong (fix it; sending it again will not help)
 │   ├── InvalidSessionConfig
-│   └── InvalidResponses
+│   ├── InvalidResponses
+│   └── UnsupportedMediaType  a body not sent as JSON (``content_type``: the Content-Type it came with)
 ├── StateCorrupt              the stored optimizer state does not replay (a bug; report it)
 └── NotReady                  the server cannot serve yet (database unreachable, a generator that does not load)
 
@@ -42,6 +43,7 @@ __all__ = [
     "StateCorrupt",
     "StimulusNotFound",
     "Unauthorized",
+    "UnsupportedMediaType",
 ]
 
 
@@ -104,6 +106,10 @@ class InvalidSessionConfig(InvalidRequest):
 
 class InvalidResponses(InvalidRequest):
     """Responses that do not fit the generation they are posted for."""
+
+
+class UnsupportedMediaType(InvalidRequest):
+    """A request body sent with a Content-Type other than JSON (or none): it was not read."""
 
 
 class StateCorrupt(DomainError):

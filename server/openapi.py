@@ -3,9 +3,9 @@
 FastAPI documents a validation error as ``application/json`` with its own schema; this app answers every error as
 ``application/problem+json`` (``server/problems.py``). ``install_openapi`` rewrites the generated document once:
 every 4xx/5xx answer is a ``ProblemDetails``; every operation may answer 413 (a body above the limit, refused
-before it is read) and 422 (a malformed request); one with a body may answer 400 (a body that is not UTF-8 text);
-and the links a client follows (create -> session, generation, responses; post -> next generation) are declared,
-so stateful testing chains real ids.
+before it is read) and 422 (a malformed request); one with a body may answer 400 (a body that is not UTF-8 text)
+and 415 (a body not sent as application/json); and the links a client follows (create -> session, generation,
+responses; post -> next generation) are declared, so stateful testing chains real ids.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ __all__ = ["install_openapi"]
 
 _PROBLEM_REF = {"$ref": "#/components/schemas/ProblemDetails"}
 _EVERY_OPERATION = {413: "the request body is larger than the server takes", 422: "a malformed or invalid request"}
-_WITH_BODY = {400: "the request body cannot be decoded"}
+_WITH_BODY = {400: "the request body is not UTF-8 text", 415: "the request body is not sent as application/json"}
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
 # Where a created session's ids are found, for the operations that take them (OpenAPI runtime expressions).

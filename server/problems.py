@@ -15,7 +15,8 @@ Every answer is a problem body::
 A 5xx answer also carries ``"incident"``: an id written, with the traceback, to the ``evostim`` log, so an operator
 finds the failure a user reports. Anything not in the table (a bug) is ``internal-error``: its detail never shows
 internals. The framework's own HTTP errors (an unknown route, a method the route does not allow) keep their status
-and take their problem type from ``HTTP_STATUS_PROBLEMS``; a malformed or mistyped body is ``validation-error``.
+and take their problem type from ``HTTP_STATUS_PROBLEMS``; a malformed or mistyped body is ``validation-error``, a
+body not sent as JSON ``unsupported-media-type`` (415), one that is not UTF-8 text ``bad-request`` (400).
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ from evostim.server.errors import (
     StateCorrupt,
     StimulusNotFound,
     Unauthorized,
+    UnsupportedMediaType,
 )
 from evostim.server.store_errors import (
     ConcurrentUpdate,
@@ -120,6 +122,7 @@ PROBLEMS: Final[Mapping[type[Exception], Problem]] = MappingProxyType(
         InvalidRequest: Problem(422, "invalid-request", False),  # fix the request
         InvalidSessionConfig: Problem(422, "invalid-session-config", False),
         InvalidResponses: Problem(422, "invalid-responses", False),
+        UnsupportedMediaType: Problem(415, "unsupported-media-type", False),  # send the body as application/json
         StateCorrupt: Problem(500, "state-corrupt", False),  # stored state does not replay: a bug, report it
         NotReady: Problem(503, "not-ready", True),  # GET /readyz: the database or a generator is not there yet
         # -- the store (server/store_errors.py): a lost race; the same request then replays or is refused cleanly -
@@ -343,7 +346,29 @@ def _http_answer(request: Request, error: StarletteHTTPException) -> Response:
     )
 
 
+def _unread_body(request: Request, error: Exception) -> Exception:
+    """The framework's refusals of a body it did not read as JSON, said in words. A body sent as another content type
+    (or none) reaches the model as raw bytes, which it refuses as "not a dictionary"; a body that is not UTF-8 text
+    fails to decode with a bare "error parsing the body"."""
+    if isinstance(error, RequestValidationError) and isinstance(error.body, bytes | bytearray):
+        sent = request.headers.get("content-type")
+        return UnsupportedMediaType(
+            "the request body must be JSON sent with Content-Type: application/json; it was sent "
+            + (f"as {sent!r}" if sent else "without a Content-Type"),
+            content_type=sent,
+        )
+    cause = error.__cause__
+    if isinstance(error, StarletteHTTPException) and error.status_code == 400 and isinstance(cause, UnicodeDecodeError):
+        return StarletteHTTPException(
+            400,
+            f"the request body is not valid UTF-8 JSON (byte {cause.start}: {cause.reason}); "
+            "send the JSON text encoded as UTF-8",
+        )
+    return error
+
+
 async def _answer(request: Request, error: Exception) -> Response:
+    error = _unread_body(request, error)
     if isinstance(error, StarletteHTTPException):
         return _http_answer(request, error)
     return _error_answer(request, error)

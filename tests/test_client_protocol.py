@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 import evostim
@@ -215,6 +216,76 @@ def test_a_bad_body_fails_before_it_is_sent_with_the_servers_rules() -> None:
     assert script.requests == []
 
 
+BLOCK = {"generations": [{"session": "s_1", "number": 0}]}
+# (counts of one channel, what the refusal says): never converted item by item, as float() would
+NOT_REPETITIONS = [
+    ("12", "not str '12'"),  # a string is not two repetitions [1.0, 2.0]
+    (7, "not int 7"),  # a bare number is not a list of repetitions
+    ([True, False], "repetition 0 is bool True, not a number"),  # a bool is not a count [1.0, 0.0]
+    ([3, "x"], "repetition 1 is str 'x', not a number"),
+    ([np.bool_(True)], "repetition 0 is bool"),
+    (np.array([1, 0], dtype=bool), "repetition 0 is bool"),
+    ([1, None], "repetition 1 is NoneType None, not a number"),
+    ([2 + 1j], "not a number"),
+    ([10**400], "too large for a number"),
+    (np.ones((2, 2)), "not a 2-D numpy array of float64"),
+    ({"a": 1}, "not dict"),
+    ([], "has no values"),
+]
+
+
+@pytest.mark.parametrize(("values", "fragment"), NOT_REPETITIONS)
+def test_counts_and_baselines_that_are_not_sequences_of_numbers_are_refused_before_sending(
+    values: Any, fragment: str
+) -> None:
+    calls: list[tuple[str, tuple[Any, ...], dict[str, Any], str]] = [
+        ("post_responses", ("s_1", 0, {"g0-e3": {"ch1": values}}), {}, "counts of stimulus 'g0-e3', channel 'ch1'"),
+        (
+            "post_responses",
+            ("s_1", 0, {"g0-e3": {"ch1": [1.0]}}),
+            {"baselines": {"g0-e3": {"ch1": values}}},
+            "baseline of stimulus 'g0-e3', channel 'ch1'",
+        ),
+        (
+            "post_block",
+            (BLOCK, {("s_1", "g0-e3"): {"ch1": values}}),
+            {},
+            "counts of stimulus 'g0-e3' of session 's_1', channel 'ch1'",
+        ),
+    ]
+    for method, args, kwargs, where in calls:
+        for raised, used in both(lambda: Script(httpx.Response(200, json=ANSWER)), method, *args, **kwargs):
+            assert isinstance(raised, errors.ValidationError), (method, raised)
+            problem = raised.problem
+            assert problem["type"] == "/problems/validation-error" and problem["status"] == 422
+            assert problem["detail"].startswith(f"not sent: {where}") and fragment in problem["detail"], problem
+            assert problem["stimulus"] == "g0-e3" and problem["channel"] == "ch1" and not raised.retryable
+            assert used.requests == []
+
+
+def test_counts_that_are_not_keyed_as_the_call_says_are_refused_before_sending() -> None:
+    calls: list[tuple[str, tuple[Any, ...], str]] = [
+        ("post_responses", ("s_1", 0, [("g0-e0", [1])]), "counts ({stimulus id: {channel:"),
+        ("post_responses", ("s_1", 0, {"g0-e0": [1, 2]}), "counts of stimulus 'g0-e0' ({channel:"),
+        ("post_block", (BLOCK, {"g0-e0": {"ch1": [1]}}), "keyed by (session id, stimulus id), not str 'g0-e0'"),
+    ]
+    for method, args, fragment in calls:
+        for raised, used in both(lambda: Script(httpx.Response(200, json=ANSWER)), method, *args):
+            assert isinstance(raised, errors.ValidationError) and fragment in raised.detail, raised
+            assert used.requests == []
+
+
+def test_numpy_numbers_and_arrays_are_sent_as_the_numbers_they_hold() -> None:
+    counts = {"g3-e0": {"a": np.array([1, 2], dtype=np.int64), "b": (np.float32(1.5), np.uint8(2))}}
+    baselines = {"g3-e0": {"a": [np.float64(0.5), 0], "b": np.array([0.25, 1.0])}}
+    for result, used in both(lambda: Script(httpx.Response(200, json=ANSWER)), "post_responses", "s_1", 3, counts,
+                             baselines=baselines):  # fmt: skip
+        assert result == ANSWER
+        sent = json.loads(used.requests[0].content)["responses"][0]
+        assert sent["counts"] == {"a": [1.0, 2.0], "b": [1.5, 2.0]}
+        assert sent["baseline"] == {"a": [0.5, 0.0], "b": [0.25, 1.0]}
+
+
 def test_the_body_sent_is_the_wire_types_dump_of_what_the_caller_gave() -> None:
     from evostim.protocol import ResponsesSubmit, SessionCreate
 
@@ -258,6 +329,7 @@ SLUGS = {
     "method-not-allowed": (405, errors.MethodNotAllowed),
     "unstorable-value": (422, errors.UnstorableValue),
     "content-too-large": (413, errors.ContentTooLarge),
+    "unsupported-media-type": (415, errors.UnsupportedMediaType),
     "state-corrupt": (500, errors.StateCorrupt),
     "internal-error": (500, errors.InternalError),
     "not-ready": (503, errors.NotReady),
@@ -290,6 +362,7 @@ def test_the_tree_groups_problems_by_what_a_caller_does_about_them() -> None:
             errors.MethodNotAllowed,
             errors.UnstorableValue,
             errors.ContentTooLarge,
+            errors.UnsupportedMediaType,
         },
         errors.ServerError: {errors.StateCorrupt, errors.InternalError, errors.NotReady},
     }
@@ -318,6 +391,7 @@ def test_the_servers_problem_types_all_have_a_client_class() -> None:
         (403, errors.Forbidden, False),
         (404, errors.NotFound, False),
         (409, errors.Conflict, False),
+        (415, errors.UnsupportedMediaType, False),
         (422, errors.InvalidRequest, False),
         (500, errors.ServerError, False),
         (502, errors.ServerError, True),

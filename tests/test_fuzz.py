@@ -173,7 +173,7 @@ def test_a_long_fuzzing_run_finds_no_5xx_and_no_answer_off_the_document(
 def test_the_document_declares_problem_answers_and_links(fuzz_app: Recording) -> None:
     document: dict[str, Any] = create_app(Settings()).openapi()
     responses = document["paths"]["/v1/sessions/{session_id}/generations/{number}/responses"]["post"]["responses"]
-    for status in ("400", "404", "409", "413", "422"):
+    for status in ("400", "404", "409", "413", "415", "422"):
         assert list(responses[status]["content"]) == [PROBLEM_JSON], status
     redirect = document["paths"]["/v1/sessions/{session_id}/generations/current"]["get"]["responses"]["307"]
     assert "content" not in redirect and "Location" in redirect["headers"]

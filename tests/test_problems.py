@@ -250,6 +250,30 @@ def test_if_a_mistyped_field_names_the_field(client: TestClient) -> None:
     assert body["detail"].startswith("seed:") and body["errors"][0]["loc"] == ["body", "seed"]
 
 
+@pytest.mark.parametrize(
+    ("content_type", "said"),
+    [("text/plain", "as 'text/plain'"), ("application/x-www-form-urlencoded", "as 'application/x-www-form-urlencoded'"),
+     (None, "without a Content-Type")],
+)  # fmt: skip
+def test_if_a_body_not_sent_as_json_is_an_unsupported_media_type_that_names_what_was_sent(
+    client: TestClient, content_type: str | None, said: str
+) -> None:
+    before = client.get("/v1/sessions").json()["total"]
+    headers = {} if content_type is None else {"content-type": content_type}
+    response = client.post("/v1/sessions", content=b'{"seed": 1}', headers=headers)
+    body = assert_problem(response, 415, "unsupported-media-type")
+    assert "must be JSON sent with Content-Type: application/json" in body["detail"] and said in body["detail"]
+    assert body["content_type"] == content_type and body["retryable"] is False
+    assert client.get("/v1/sessions").json()["total"] == before
+
+
+def test_if_a_body_that_is_not_utf8_is_a_bad_request_that_says_so(client: TestClient) -> None:
+    content = b'{"metadata": {"animal": "B\xe9to"}}'  # Latin-1, not UTF-8
+    response = client.post("/v1/sessions", content=content, headers={"content-type": "application/json"})
+    body = assert_problem(response, 400, "bad-request")
+    assert f"not valid UTF-8 JSON (byte {content.index(0xE9)}:" in body["detail"], body
+
+
 # -- unexpected exceptions --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("path", ["/test/raise/Exception", "/test/dependency", "/test/middleware"])
 def test_if_an_unexpected_exception_is_an_internal_error_with_a_logged_incident(
