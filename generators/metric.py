@@ -1,7 +1,11 @@
 """The generator's metric: which latent directions change the image, and which barely do.
 
 H(z) = J(z)^T J(z), the pullback of the pixel L2 distance through the generator G (J = dG/dz), averaged over
-sample codes. Its top eigenvectors are the directions that matter; most of the spectrum is near zero (a large
+sample codes. With a ``window`` the pixels are weighted by a Gaussian at the image centre (standard deviation
+``window`` x the image side), H = J^T W J: the image change where a lab centres its images, on the neuron's
+receptive field, rather than over the whole frame.
+
+Its top eigenvectors are the directions that matter; most of the spectrum is near zero (a large
 null space), and searching only the top-k eigen-directions is much more efficient (Wang & Ponce, ICLR 2021).
 
 H is never formed from a dense Jacobian at scale: H v = J^T (J v) is one Jacobian-vector product and one
@@ -37,6 +41,7 @@ __all__ = [
     "metric_eigenbasis",
     "metric_vector_product",
     "packaged_metric",
+    "pixel_window",
     "prior_metric",
     "spectrum_coverage",
     "with_saved_metric",
@@ -55,6 +60,7 @@ class MetricBasis:
     eigenvalues: FloatArray  # (k,)
     trace: float  # of the averaged metric (exact or estimated), to say what share the top-k hold
     samples: int
+    window: float | None = None  # the pixel window it was computed with (None: every pixel alike)
 
     def save(self, path: Path) -> None:
         np.savez(
@@ -64,6 +70,7 @@ class MetricBasis:
             eigenvalues=self.eigenvalues,
             trace=self.trace,
             samples=self.samples,
+            window=np.nan if self.window is None else self.window,
         )
 
     @classmethod
@@ -75,16 +82,42 @@ class MetricBasis:
                 eigenvalues=np.asarray(data["eigenvalues"], dtype=np.float64),
                 trace=float(data["trace"]),
                 samples=int(data["samples"]),
+                window=_saved_window(data),
             )
 
 
-def _flat_images(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    return lambda codes: module(codes).reshape(codes.shape[0], -1)
+def _saved_window(data: Any) -> float | None:
+    """A file's window; files saved before windows existed hold none (every pixel alike)."""
+    if "window" not in data.files or np.isnan(data["window"]):
+        return None
+    return float(data["window"])
 
 
-def metric_vector_product(module: nn.Module, codes: torch.Tensor) -> Callable[[FloatArray], FloatArray]:
-    """v -> (1/N) sum_i J(z_i)^T J(z_i) v for the N codes (N, d); one JVP and one VJP per product."""
-    decode = _flat_images(module)
+def pixel_window(height: int, width: int, window: float) -> torch.Tensor:
+    """Pixel weights (height, width), 1 at the centre: a Gaussian whose standard deviation is ``window`` x each side."""
+    rows = (torch.arange(height, dtype=torch.float64) - (height - 1) / 2) / (window * height)
+    columns = (torch.arange(width, dtype=torch.float64) - (width - 1) / 2) / (window * width)
+    return torch.exp(-0.5 * (rows[:, None] ** 2 + columns[None, :] ** 2))
+
+
+def _flat_images(module: nn.Module, window: float | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """codes -> flattened images, weighted by the square root of the window's weights (so J^T J = J^T W J)."""
+    if window is None:
+        return lambda codes: module(codes).reshape(codes.shape[0], -1)
+
+    def weighted(codes: torch.Tensor) -> torch.Tensor:
+        images: torch.Tensor = module(codes)
+        weights = pixel_window(images.shape[-2], images.shape[-1], window).sqrt().to(images.dtype)
+        return (images * weights.to(images.device)).reshape(codes.shape[0], -1)
+
+    return weighted
+
+
+def metric_vector_product(
+    module: nn.Module, codes: torch.Tensor, window: float | None = None
+) -> Callable[[FloatArray], FloatArray]:
+    """v -> (1/N) sum_i J(z_i)^T W J(z_i) v for the N codes (N, d); one JVP and one VJP per product."""
+    decode = _flat_images(module, window)
 
     def product(vector: FloatArray) -> FloatArray:
         tangent = torch.as_tensor(vector, dtype=codes.dtype, device=codes.device).expand_as(codes).contiguous()
@@ -96,9 +129,9 @@ def metric_vector_product(module: nn.Module, codes: torch.Tensor) -> Callable[[F
     return product
 
 
-def dense_metric(module: nn.Module, codes: torch.Tensor) -> FloatArray:
+def dense_metric(module: nn.Module, codes: torch.Tensor, window: float | None = None) -> FloatArray:
     """The averaged metric (d, d) from full Jacobians: for small d only (d JVPs per code)."""
-    decode = _flat_images(module)
+    decode = _flat_images(module, window)
     total = np.zeros((codes.shape[1], codes.shape[1]))
     for code in codes:
         jacobian = torch.func.jacfwd(lambda z: decode(z[None])[0])(code)  # (pixels, d)
@@ -107,17 +140,17 @@ def dense_metric(module: nn.Module, codes: torch.Tensor) -> FloatArray:
     return total / len(codes)
 
 
-def metric_at_code(module: nn.Module) -> Callable[[FloatArray], FloatArray]:
-    """code (d,) -> the metric (d, d) at that one code, exact, in fp32 on the CPU (a copy of the module if it is
-    on a GPU, whose convolution algorithms need not give the same numbers twice: a replayed session must). The
-    copy is made at the first call, so a host that never needs the metric never pays for it."""
+def metric_at_code(module: nn.Module) -> Callable[[FloatArray, float | None], FloatArray]:
+    """(code (d,), window) -> the metric (d, d) at that one code, exact, in fp32 on the CPU (a copy of the module if
+    it is on a GPU, whose convolution algorithms need not give the same numbers twice: a replayed session must).
+    The copy is made at the first call, so a host that never needs the metric never pays for it."""
 
     @functools.cache
     def on_cpu() -> nn.Module:
         return module if all(p.device.type == "cpu" for p in module.parameters()) else copy.deepcopy(module).cpu()
 
-    def metric(code: FloatArray) -> FloatArray:
-        return dense_metric(on_cpu(), torch.as_tensor(np.asarray(code), dtype=torch.float32)[None])
+    def metric(code: FloatArray, window: float | None = None) -> FloatArray:
+        return dense_metric(on_cpu(), torch.as_tensor(np.asarray(code), dtype=torch.float32)[None], window)
 
     return metric
 
@@ -130,23 +163,29 @@ def metric_eigenbasis(
     generator: str,
     dense_below: int = DENSE_METRIC_DIMENSIONS,
     seed: int = 0,
+    window: float | None = None,
 ) -> MetricBasis:
     """Top-``top`` eigenpairs of the metric averaged over ``codes``; exact below ``dense_below`` dimensions."""
     dim = codes.shape[1]
     if not 1 <= top <= dim:
         raise ValueError(f"top must be in 1..{dim}, got {top}")
+    if window is not None and not window > 0:
+        raise ValueError(f"window must be a positive fraction of the image side, got {window}")
     if dim <= dense_below:
-        metric = dense_metric(module, codes)
+        metric = dense_metric(module, codes, window)
         values, vectors = np.linalg.eigh(metric)
         order = np.argsort(values)[::-1][:top]
-        return MetricBasis(generator, vectors[:, order].T.copy(), values[order], float(np.trace(metric)), len(codes))
-    return _lanczos_eigenbasis(module, codes, top, generator=generator, seed=seed)
+        basis, trace = vectors[:, order].T.copy(), float(np.trace(metric))
+        return MetricBasis(generator, basis, values[order], trace, len(codes), window)
+    return _lanczos_eigenbasis(module, codes, top, generator=generator, seed=seed, window=window)
 
 
-def _lanczos_eigenbasis(module: nn.Module, codes: torch.Tensor, top: int, *, generator: str, seed: int) -> MetricBasis:
+def _lanczos_eigenbasis(
+    module: nn.Module, codes: torch.Tensor, top: int, *, generator: str, seed: int, window: float | None
+) -> MetricBasis:
     linalg = require("scipy.sparse.linalg", extra="metric", feature="the metric's Lanczos eigensolver")
     dim = codes.shape[1]
-    product = metric_vector_product(module, codes)
+    product = metric_vector_product(module, codes, window)
     operator = linalg.LinearOperator((dim, dim), matvec=product, dtype=np.float64)
     start = np.random.default_rng(seed).standard_normal(dim)
     values, vectors = linalg.eigsh(operator, k=top, which="LA", v0=start)  # Lanczos (implicitly restarted)
@@ -154,7 +193,7 @@ def _lanczos_eigenbasis(module: nn.Module, codes: torch.Tensor, top: int, *, gen
     # Hutchinson's estimate of the trace: E[v^T H v] for Rademacher v.
     probes = np.random.default_rng(seed + 1).choice([-1.0, 1.0], size=(16, dim))
     trace = float(np.mean([probe @ product(probe) for probe in probes]))
-    return MetricBasis(generator, vectors[:, order].T.copy(), values[order], trace, len(codes))
+    return MetricBasis(generator, vectors[:, order].T.copy(), values[order], trace, len(codes), window)
 
 
 def packaged_metric(name: str) -> MetricBasis | None:
@@ -175,23 +214,27 @@ def prior_metric(
     seed: int = 0,
     device: str = "cpu",
     weights_dir: Path | None = None,
+    window: float | None = None,
 ) -> MetricBasis:
     """The metric of registered generator ``name`` averaged over ``samples`` codes drawn from its prior: its top
-    ``top`` eigenpairs (default: all of them), what ``evostim metric`` saves."""
+    ``top`` eigenpairs (default: all of them), what ``evostim metric`` saves; ``window``: see the module's doc."""
     from evostim.generators import generator_spec, load_generator
 
     spec = generator_spec(name)
     generator = load_generator(spec.name, device, weights_dir)
     codes = torch.as_tensor(spec.sample_prior(np.random.default_rng(seed), samples)).float().to(generator.device)
-    return metric_eigenbasis(generator.module, codes, top or spec.latent_dim, generator=spec.name, seed=seed)
+    top = top or spec.latent_dim
+    return metric_eigenbasis(generator.module, codes, top, generator=spec.name, seed=seed, window=window)
 
 
 def with_saved_metric(params: dict[str, Any], metric: MetricBasis, parameters: list[str]) -> dict[str, Any]:
-    """An optimizer's ``params`` with a saved metric filled in: its basis, and its eigenvalues when the optimizer
-    takes them (``parameters``: its parameter names) and they were not given."""
+    """An optimizer's ``params`` with a saved metric filled in: its basis, and its eigenvalues and pixel window when
+    the optimizer takes them (``parameters``: its parameter names) and they were not given."""
     filled = {**params, "basis": metric.basis}
     if "eigenvalues" in parameters and filled.get("eigenvalues") is None:
         filled["eigenvalues"] = metric.eigenvalues
+    if "window" in parameters and filled.get("window") is None:
+        filled["window"] = metric.window
     return filled
 
 

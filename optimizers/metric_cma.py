@@ -17,7 +17,9 @@ the responses within pairs told apart) or cholesky-cma. With
 mean is usually better than any sample, and showing it makes the best-observed image a good one (it is
 measured, not told to the inner search). With ``refresh_every`` it searches, from every N-th generation on,
 the top directions of the metric at its current mean instead of the averaged one (the metric at one code is far
-more concentrated); the host that runs it (a sweep's panel, a session's generator) computes that metric.
+more concentrated); the host that runs it (a sweep's panel, a session's generator) computes that metric. With
+``window`` that metric counts image change where the neuron looks: pixels weighted by a Gaussian at the image
+centre, where a lab centres its images on the receptive field (a metric file made with a window carries it).
 """
 
 from __future__ import annotations
@@ -42,8 +44,9 @@ from evostim.optimizers.subspace import _as_matrix, _basis, _searched_rows
 
 __all__ = ["MetricAt", "MetricCMA", "MetricCMAParameters"]
 
-# The generator's metric (d, d) at a code (d,): what a host gives metric-cma to refresh its directions with.
-MetricAt = Callable[[FloatArray], FloatArray]
+# The generator's metric (d, d) at a code (d,), its pixels weighted by a centred window (None: every pixel alike):
+# what a host gives metric-cma to refresh its directions with.
+MetricAt = Callable[[FloatArray, float | None], FloatArray]
 
 
 def _eigenvalues(name: str, value: Any, context: Context) -> FloatArray | None:
@@ -212,6 +215,15 @@ class MetricCMAParameters(Parameters):
             check=optional(at_least(1)),
         ),
     )
+    window: float | None = field(
+        default=None,
+        metadata=doc(
+            "with refresh_every: weight the pixels of the refreshed metric by a Gaussian at the image centre whose "
+            "standard deviation is this fraction of the image side (where the neuron looks); null: every pixel "
+            "alike (a metric file made with ``evostim metric --window`` sets it)",
+            check=optional(between(0, 10, open_low=True)),
+        ),
+    )
     sphere_norm: float = field(
         default=FC6_CODE_NORM, metadata=doc("the norm of every proposed code (the prior's code norm)", check=positive)
     )
@@ -304,6 +316,7 @@ class MetricCMA(Optimizer):
         self._given_basis = self._basis
         self._exponent = params.exponent
         self._refresh_every = params.refresh_every
+        self._window = params.window
         self.metric_at: MetricAt | None = None  # given by the host when refresh_every is set
         self._center: FloatArray = np.zeros(dim) if params.center is None else np.array(params.center)
         self._mean_candidate = params.mean_candidate
@@ -351,7 +364,7 @@ class MetricCMA(Optimizer):
         inner_mean = inner.mean / np.linalg.norm(inner.mean)
         code = self._codes(inner_mean[None])[0]
         radial = code / np.linalg.norm(code)
-        metric = np.asarray(self.metric_at(code), dtype=np.float64)
+        metric = np.asarray(self.metric_at(code, self._window), dtype=np.float64)
         values, vectors = np.linalg.eigh(metric)
         k = len(self._basis)
         top = vectors[:, np.argsort(values)[::-1][:k]]

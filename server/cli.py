@@ -197,8 +197,9 @@ def _metric(args: argparse.Namespace) -> None:
             seed=args.seed,
             device=args.device,
             weights_dir=Path(args.weights_dir),
+            window=args.window,
         )
-    except GeneratorError as error:
+    except (GeneratorError, ValueError) as error:
         raise SystemExit(f"evostim metric: {error}") from None
     out = Path(args.out or Path(args.weights_dir) / f"{spec.name}.metric.npz")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -414,6 +415,13 @@ def main(argv: list[str] | None = None) -> None:
     metric.add_argument("--seed", type=int, default=0)
     metric.add_argument("--device", default="auto")
     metric.add_argument("--weights-dir", default=os.environ.get("EVOSTIM_WEIGHTS_DIR", "weights"))
+    metric.add_argument(
+        "--window",
+        type=float,
+        help="weight the pixels by a Gaussian at the image centre, standard deviation this fraction of the image "
+        "side (where a lab centres its images on the receptive field); a metric-cma session given the file refreshes "
+        "with the same window",
+    )
     metric.add_argument("--out", help="file to write (default: WEIGHTS_DIR/GENERATOR.metric.npz)")
     metric.set_defaults(run=_metric)
 

@@ -101,6 +101,10 @@ def generator_metric(spec: GeneratorSpec, weights_dir: Path, module: Callable[[]
 # metric-cma in a session refreshes its directions at its mean this often (generations) unless told: on held-out
 # units 0.43 of cholesky-cma's evaluations against 0.52 without (docs/sample_efficiency.md, round 6).
 SESSION_REFRESH_EVERY = 5
+# ... and refreshes with the metric of a window at the image centre (standard deviation 1/8 of the side): on
+# held-out units 0.39 of cholesky-cma's evaluations against 0.43 without, and under half at every noise level
+# (docs/sample_efficiency.md, round 11).
+SESSION_WINDOW = 0.125
 
 # Parameters that may name a saved metric instead of holding its arrays (sessions store the name, not the arrays).
 _METRIC_PARAMETERS = ("basis", "eigenvalues", "dimensions")
@@ -117,7 +121,8 @@ def build_optimizer(
     """The session's optimizer and the settings to store with the session: a named basis resolved for the optimizer
     but kept as its name in the settings (metric-cma without one: the generator's metric, ``<generator>.metric``,
     the lab's file, the shipped one, or computed through ``module``; and refreshed at its mean every
-    ``SESSION_REFRESH_EVERY`` generations where that is within reach), start codes turned into its start parameter."""
+    ``SESSION_REFRESH_EVERY`` generations where that is within reach, with the metric of ``SESSION_WINDOW``),
+    start codes turned into its start parameter."""
     name = request.optimizer.name
     params = _with_session_defaults(name, dict(request.optimizer.params), spec)
     named = dict(params)
@@ -153,6 +158,8 @@ def _with_session_defaults(name: str, params: dict[str, Any], spec: GeneratorSpe
     refreshable = params.get("inner", "sphere-cma") == "sphere-cma" and spec.latent_dim <= DENSE_METRIC_DIMENSIONS
     if "refresh_every" not in params and refreshable:
         params["refresh_every"] = SESSION_REFRESH_EVERY
+    if "window" not in params and refreshable and params.get("refresh_every") is not None:
+        params["window"] = SESSION_WINDOW
     return params
 
 

@@ -99,8 +99,10 @@ def test_metric_cma_refreshed_at_its_mean_runs_on_the_session_generator_and_repl
     api = make_api(snapshot_every=2)
     default = create(api, population_size=8, optimizer={"name": "metric-cma"})["session"]["config"]["optimizer"]
     assert default["params"]["refresh_every"] == 5  # a session's default on a generator of up to 512-d
+    assert default["params"]["window"] == 0.125  # refreshed with the metric of a window at the image centre
     inner = create(api, population_size=8, optimizer={"name": "metric-cma", "params": {"inner": "cholesky-cma"}})
     assert inner["session"]["config"]["optimizer"]["params"]["refresh_every"] is None  # refreshes sphere-cma's only
+    assert inner["session"]["config"]["optimizer"]["params"]["window"] is None
     config = {"population_size": 8, "optimizer": {"name": "metric-cma", "params": {"refresh_every": 2}}}
     sessions = [create(api, **config), create(api, **config)]
     manifests = [s["generation"] for s in sessions]
@@ -119,3 +121,24 @@ def test_metric_cma_refreshed_at_its_mean_runs_on_the_session_generator_and_repl
     top = given.basis[:35]  # before the first refresh every code is in the given top 35; after it, not
     outside = [np.linalg.norm(np.array(c) - np.array(c) @ top.T @ top, axis=1).max() for c in codes[0]]
     assert max(outside[:2]) < 1e-9 and min(outside[2:]) > 0.1
+
+
+def test_a_metric_cma_session_with_a_window_refreshes_with_the_metric_where_the_neuron_looks(api: TestClient) -> None:
+    """Same seed, same responses: the first generation (the shipped basis) is the same, the refreshed one is not."""
+    runs = []
+    for window in (None, 0.125):
+        params = {"refresh_every": 1, "window": window}
+        created = create(api, population_size=8, seed=7, optimizer={"name": "metric-cma", "params": params})
+        assert created["session"]["config"]["optimizer"]["params"]["window"] == window
+        manifest = created["generation"]
+        for generation in range(2):
+            answer = api.post(manifest["responses_url"], json=counts_for(manifest, seed=generation))
+            assert answer.status_code == 200, answer.text
+            manifest = answer.json()["next"]
+        generations = history(api, created["session"]["id"])["generations"]
+        runs.append([[s["code"] for s in g["stimuli"] if s["kind"] == "evolved"] for g in generations])
+    assert runs[0][0] == runs[1][0]
+    assert not np.allclose(runs[0][1], runs[1][1])
+    np.testing.assert_allclose(np.linalg.norm(runs[1][1], axis=1), 10.0)  # still on the prior's sphere
+    bad = {"name": "metric-cma", "params": {"window": -1}}
+    assert_problem(api.post("/v1/sessions", json={"optimizer": bad}), 422, "window must be")

@@ -15,11 +15,14 @@ from evostim.extras import MissingExtra
 from evostim.generators.metric import (
     MetricBasis,
     dense_metric,
+    metric_at_code,
     metric_eigenbasis,
     metric_vector_product,
     packaged_metric,
+    pixel_window,
     prior_metric,
     spectrum_coverage,
+    with_saved_metric,
 )
 from evostim.server.cli import main as evostim
 from tests.test_api import assert_problem, create
@@ -61,6 +64,52 @@ def test_metric_vector_products_match_the_explicit_jacobian() -> None:
     np.testing.assert_allclose(metric_vector_product(module, codes)(vector), metric @ vector, rtol=1e-10)
 
 
+def test_a_windowed_metric_weights_each_pixel_by_a_gaussian_at_the_image_centre() -> None:
+    weights = pixel_window(4, 4, 0.25).numpy()  # standard deviation: one pixel of four
+    np.testing.assert_allclose(weights, weights.T)  # round, and centred between the middle pixels
+    np.testing.assert_allclose(weights[1, 1], np.exp(-0.5 * (0.5**2 + 0.5**2)))
+    np.testing.assert_allclose(weights[0, 1] / weights[1, 1], np.exp(-0.5 * (1.5**2 - 0.5**2)))
+    module, codes = TinyGenerator().double(), torch.randn(3, 12, dtype=torch.float64)
+    pixels = np.tile(weights.reshape(-1), 3)  # the same weight in each colour channel
+    jacobians = [
+        torch.autograd.functional.jacobian(lambda z: module(z[None]).reshape(-1), code).numpy()  # type: ignore[no-untyped-call]
+        for code in codes
+    ]
+    expected = sum(j.T @ (pixels[:, None] * j) for j in jacobians) / len(codes)  # J^T W J, averaged
+    np.testing.assert_allclose(dense_metric(module, codes, window=0.25), expected, rtol=1e-10, atol=1e-12)
+    product = metric_vector_product(module, codes, window=0.25)
+    vector = np.random.default_rng(1).standard_normal(12)
+    np.testing.assert_allclose(product(vector), expected @ vector, rtol=1e-10, atol=1e-12)
+    at_code = metric_at_code(TinyGenerator())  # what a session or a sweep gives metric-cma: fp32, one code
+    np.testing.assert_allclose(at_code(codes[0].numpy(), 0.25), expected_at(codes[0], pixels), rtol=1e-4, atol=1e-6)
+    assert not np.allclose(at_code(codes[0].numpy(), None), at_code(codes[0].numpy(), 0.25))
+
+
+def expected_at(code: torch.Tensor, pixels: np.ndarray) -> np.ndarray:
+    module = TinyGenerator().double()
+    jacobian = torch.autograd.functional.jacobian(lambda z: module(z[None]).reshape(-1), code)  # type: ignore[no-untyped-call]
+    return np.asarray(jacobian.numpy().T @ (pixels[:, None] * jacobian.numpy()))
+
+
+def test_a_metric_file_keeps_its_window_and_gives_it_to_an_optimizer_that_takes_one(tmp_path: Path) -> None:
+    module, codes = TinyGenerator().double(), torch.randn(4, 12, dtype=torch.float64)
+    windowed = metric_eigenbasis(module, codes, 6, generator="tiny", window=0.2)
+    windowed.save(tmp_path / "windowed.npz")
+    loaded = MetricBasis.load(tmp_path / "windowed.npz")
+    assert loaded.window == 0.2
+    np.testing.assert_array_equal(loaded.basis, windowed.basis)
+    assert with_saved_metric({}, loaded, ["basis", "eigenvalues", "window"])["window"] == 0.2
+    assert with_saved_metric({"window": 0.5}, loaded, ["basis", "eigenvalues", "window"])["window"] == 0.5  # told
+    assert "window" not in with_saved_metric({}, loaded, ["basis"])  # subspace takes no window
+    plain = metric_eigenbasis(module, codes, 6, generator="tiny")
+    np.savez(tmp_path / "old.npz", generator="tiny", basis=plain.basis, eigenvalues=plain.eigenvalues, trace=1.0,
+             samples=4)  # fmt: skip  # a file saved before windows existed
+    assert MetricBasis.load(tmp_path / "old.npz").window is None
+    assert packaged_metric("dcgan-faces") is not None and packaged_metric("dcgan-faces").window is None  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="window must be a positive fraction"):
+        metric_eigenbasis(module, codes, 6, generator="tiny", window=0.0)
+
+
 def test_lanczos_finds_the_top_eigenpairs_with_orthonormal_vectors() -> None:
     module, codes = TinyGenerator().double(), torch.randn(5, 12, dtype=torch.float64)
     values, vectors = np.linalg.eigh(explicit_metric(module, codes))
@@ -97,6 +146,15 @@ def test_the_metric_command_saves_a_basis_that_a_subspace_session_uses_by_name(
     directions = codes / np.linalg.norm(codes, axis=1, keepdims=True)  # norm projection keeps the span
     np.testing.assert_allclose(directions - directions @ top5.T @ top5, 0.0, atol=1e-6)
 
+    evostim(["metric", "--samples", "2", "--top", "12", "--device", "cpu", "--weights-dir", str(tmp_path),
+             "--window", "0.125", "--out", str(tmp_path / "centre.metric.npz")])  # fmt: skip
+    assert MetricBasis.load(tmp_path / "centre.metric.npz").window == 0.125
+    centre = create(api, optimizer={"name": "metric-cma", "params": {"basis": "centre.metric"}}, population_size=6)
+    assert centre["session"]["config"]["optimizer"]["params"]["basis"] == "centre.metric"  # by name; it refreshes
+    live, _ = api.app.state.service._stepper._cache[centre["session"]["id"]]  # the session's optimizer
+    assert live._window == 0.125  # the file's window: its refreshes weight the pixels as its basis did
+    with pytest.raises(SystemExit, match="window must be a positive fraction"):
+        evostim(["metric", "--samples", "2", "--window", "0", "--weights-dir", str(tmp_path)])
     assert_problem(api.post("/v1/sessions", json={"optimizer": {"name": "subspace", "params": {"basis": "nope"}}}),
                    422, "evostim metric")  # fmt: skip
     MetricBasis("deepsim-fc6", saved.basis, saved.eigenvalues, 1.0, 1).save(tmp_path / "other.npz")

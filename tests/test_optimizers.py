@@ -507,7 +507,7 @@ def test_metric_cma_refreshed_at_its_mean_keeps_the_mean_and_searches_the_metric
     optimizer.tell(optimizer.pending_ids, objective(optimizer.pending_codes))
     with pytest.raises(InvalidParameter, match=r"needs the generator's metric"):
         optimizer.ask()  # a refresh is due and nobody gave the metric
-    optimizer.metric_at = lambda code: local
+    optimizer.metric_at = lambda code, window: local
     inner_mean = optimizer.inner.mean
     assert inner_mean is not None
     mean_code = optimizer._codes(inner_mean[None])[0]  # where the mean is, in the given basis
@@ -527,13 +527,33 @@ def test_metric_cma_refreshed_at_its_mean_keeps_the_mean_and_searches_the_metric
                                     refresh_every=5)  # fmt: skip
 
 
+def test_metric_cma_refreshes_with_the_metric_of_its_window() -> None:
+    asked: list[float | None] = []
+
+    def metric_at(code: np.ndarray, window: float | None) -> np.ndarray:
+        asked.append(window)
+        return np.diag(np.arange(DIM, 0, -1.0))
+
+    for window in (None, 0.125):
+        optimizer = optimizers.MetricCMA.create(DIM, population_size=8, seed=0, sphere_norm=3.0, basis=basis(DIM, 6),
+                                                dimensions=4, refresh_every=1, window=window)  # fmt: skip
+        optimizer.metric_at = metric_at
+        first = optimizer.ask()
+        optimizer.tell(first.ids, objective(first.codes))
+        optimizer.ask()  # refreshed
+        assert asked[-1] == window
+        assert through_json(optimizer).settings["window"] == window  # a session restores it
+    with pytest.raises(InvalidParameter, match=r"window must be"):
+        optimizers.MetricCMA.create(DIM, population_size=8, seed=0, basis=basis(DIM, 4), window=0.0)
+
+
 def test_metric_cma_steps_by_start_exponent_in_the_given_basis_and_by_exponent_once_refreshed() -> None:
     rows = np.array(basis(DIM, 6))
     local = np.diag(np.arange(DIM, 0, -1.0) ** 2)  # the metric at any code: steep along coordinate 0
     optimizer = optimizers.MetricCMA.create(DIM, population_size=8, seed=0, sphere_norm=3.0, basis=rows, dimensions=3,
                                             eigenvalues=[16.0, 4.0, 1.0], exponent=-0.5, start_exponent=0.0,
                                             refresh_every=1)  # fmt: skip
-    optimizer.metric_at = lambda code: local
+    optimizer.metric_at = lambda code, window: local
     first = optimizer.ask()  # equal steps along the given directions (start_exponent 0), not whitened ones
     expected = optimizer.inner.pending_codes @ rows[:3]
     np.testing.assert_allclose(first.codes[:7], 3.0 * expected / np.linalg.norm(expected, axis=1, keepdims=True))

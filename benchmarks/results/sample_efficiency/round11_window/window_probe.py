@@ -7,13 +7,15 @@ and for every refresh. The code that did this inside evostim was taken out again
 setting on the tuning units), so this script builds it from evostim's parts and steps the runs with the sweep
 engine (``evolve``): same seeds, noise streams and calibration as the sweep folder it reads.
 
-    python benchmarks/results/sample_efficiency/round11_window/window_probe.py run OUT.json SIGMA ALPHA UNIT...
-    python benchmarks/results/sample_efficiency/round11_window/window_probe.py summary window_0.125.json ...
+    cd benchmarks/results/sample_efficiency/round11_window
+    python window_probe.py run OUT.json SIGMA ALPHA [--whole-start] UNIT...
+    python window_probe.py summary window_0.125.json ...
 
 SIGMA: the window's standard deviation in pixels of the 64x64 image; ALPHA: the share of the whole-image
-metric mixed in (each part normalized by its trace). Runs: seeds 0 and 1, noise 0 and Poisson, fp32, 75
-generations of 40, codes on the prior's sphere. ``summary`` compares the saved runs with the sweep folder's
-cholesky-cma and round 6's runs on the same pairings (``tuning_fp32/``).
+metric mixed in (each part normalized by its trace); --whole-start: the first generations, until the first
+refresh, search the whole-image metric's basis (the window only from the first refresh on). Runs: seeds 0 and 1,
+noise 0 and Poisson, fp32, 75 generations of 40, codes on the prior's sphere. ``summary`` compares the saved
+runs with the sweep folder's cholesky-cma and round 6's runs on the same pairings (``tuning_fp32/``).
 """
 
 from __future__ import annotations
@@ -37,12 +39,15 @@ FOLDER = ROOT / "benchmarks/results/sample_efficiency/tuning_fp32"
 ROUND6 = "metric-cma:angle_end=2:mirrored=true:refresh_every=5"
 
 
-def windowed_metric(module: torch.nn.Module, sigma: float, alpha: float) -> Callable[[np.ndarray], np.ndarray]:
+def windowed_metric(
+    module: torch.nn.Module, sigma: float, alpha: float
+) -> Callable[[np.ndarray, float | None], np.ndarray]:
+    """code -> the probe's metric there (what metric-cma's refresh asks for; its own window argument is unused)."""
     offsets = np.arange(64) - 31.5
     window = np.exp(-(offsets[:, None] ** 2 + offsets[None, :] ** 2) / (2 * sigma**2))
     weights = torch.as_tensor(np.tile(window.reshape(-1), 3))
 
-    def metric(code: np.ndarray) -> np.ndarray:
+    def metric(code: np.ndarray, _window: float | None = None) -> np.ndarray:
         z = torch.as_tensor(np.asarray(code), dtype=torch.float32)
         jacobian = torch.func.jacfwd(lambda c: module(c[None]).reshape(-1))(z).detach().double()
         whole = (jacobian.T @ jacobian).numpy()
@@ -52,12 +57,17 @@ def windowed_metric(module: torch.nn.Module, sigma: float, alpha: float) -> Call
     return metric
 
 
-def run(out: str, sigma: float, alpha: float, units: list[str]) -> None:
+def run(out: str, sigma: float, alpha: float, units: list[str], whole_start: bool = False) -> None:
+    """``whole_start``: the first generations (until the first refresh) search the whole-image metric's basis."""
     torch.set_num_threads(1)
     module = load_generator("dcgan-faces", "cpu").module
     metric = windowed_metric(module, sigma, alpha)
+    start = windowed_metric(module, sigma, 1.0) if whole_start else metric
     codes = generator_spec("dcgan-faces").sample_prior(np.random.default_rng(0), 32)
-    values, vectors = np.linalg.eigh(sum(metric(code) for code in codes) / len(codes))
+    averaged = np.zeros((len(codes[0]), len(codes[0])))
+    for code in codes:  # summed in order, as the runs saved here were made
+        averaged = averaged + start(code, None)
+    values, vectors = np.linalg.eigh(averaged / len(codes))
     order = np.argsort(values)[::-1][:35]
     panel = CnnPanel(units, precision="fp32")
     panel.metric_at = metric  # every refresh: the windowed metric at the mean
@@ -106,6 +116,8 @@ def summary(files: list[str]) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1] == "run":
-        run(sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), sys.argv[5:])
+        whole_start = "--whole-start" in sys.argv
+        units = [a for a in sys.argv[5:] if a != "--whole-start"]
+        run(sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), units, whole_start)
     else:
         summary(sys.argv[2:])
