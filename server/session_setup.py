@@ -150,15 +150,17 @@ def build_optimizer(
 
 def _with_session_defaults(name: str, params: dict[str, Any], spec: GeneratorSpec) -> dict[str, Any]:
     """metric-cma in a session: the generator's metric as its basis, refreshed at its mean where within reach
-    (sphere-cma inside, the exact metric at a code computable)."""
+    (sphere-cma inside, the exact metric at a code computable), with the metric of a centred window."""
     if name != "metric-cma":
         return params
-    if params.get("basis") is None:
+    generators_own = params.get("basis") is None
+    if generators_own:
         params["basis"] = f"{spec.name}.metric"
     refreshable = params.get("inner", "sphere-cma") == "sphere-cma" and spec.latent_dim <= DENSE_METRIC_DIMENSIONS
     if "refresh_every" not in params and refreshable:
         params["refresh_every"] = SESSION_REFRESH_EVERY
-    if "window" not in params and refreshable and params.get("refresh_every") is not None:
+    # A basis the lab names brings its own window (a file of `evostim metric --window`), or none.
+    if "window" not in params and generators_own and params.get("refresh_every") is not None:
         params["window"] = SESSION_WINDOW
     return params
 

@@ -147,12 +147,12 @@ def test_the_metric_command_saves_a_basis_that_a_subspace_session_uses_by_name(
     np.testing.assert_allclose(directions - directions @ top5.T @ top5, 0.0, atol=1e-6)
 
     evostim(["metric", "--samples", "2", "--top", "12", "--device", "cpu", "--weights-dir", str(tmp_path),
-             "--window", "0.125", "--out", str(tmp_path / "centre.metric.npz")])  # fmt: skip
-    assert MetricBasis.load(tmp_path / "centre.metric.npz").window == 0.125
+             "--window", "0.2", "--out", str(tmp_path / "centre.metric.npz")])  # fmt: skip
+    assert MetricBasis.load(tmp_path / "centre.metric.npz").window == 0.2
     centre = create(api, optimizer={"name": "metric-cma", "params": {"basis": "centre.metric"}}, population_size=6)
     assert centre["session"]["config"]["optimizer"]["params"]["basis"] == "centre.metric"  # by name; it refreshes
     live, _ = api.app.state.service._stepper._cache[centre["session"]["id"]]  # the session's optimizer
-    assert live._window == 0.125  # the file's window: its refreshes weight the pixels as its basis did
+    assert live._window == 0.2  # the file's window (not the sessions' default): refreshes weigh pixels as it did
     with pytest.raises(SystemExit, match="window must be a positive fraction"):
         evostim(["metric", "--samples", "2", "--window", "0", "--weights-dir", str(tmp_path)])
     assert_problem(api.post("/v1/sessions", json={"optimizer": {"name": "subspace", "params": {"basis": "nope"}}}),
