@@ -56,7 +56,7 @@ def montage(out: Path, units: list[str], names: list[str], noise: str = "poisson
     ceiling = {u: max(r["best_clean_seen"] for r in runs if r["unit"] == u) for u in units}
     chosen = {(r["optimizer"], r["unit"]): r for r in runs if r["noise"] == noise and r["seed"] == seed}
     generator = load_generator("dcgan-faces", "cpu")
-    figure, axes = plt.subplots(len(names), len(units), figsize=(1.6 * len(units), 1.75 * len(names)), squeeze=False)
+    figure, axes = plt.subplots(len(names), len(units), figsize=(1.6 * len(units), 1.95 * len(names)), squeeze=False)
     for row, name in enumerate(names):
         codes = np.array([chosen[(name, unit)]["best_code"] for unit in units])
         images = generator.decode(codes).permute(0, 2, 3, 1).numpy()

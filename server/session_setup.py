@@ -102,7 +102,7 @@ def generator_metric(spec: GeneratorSpec, weights_dir: Path, module: Callable[[]
 # units 0.43 of cholesky-cma's evaluations against 0.52 without (docs/sample_efficiency.md, round 6).
 SESSION_REFRESH_EVERY = 5
 # ... and refreshes with the metric of a window at the image centre (standard deviation 1/8 of the side): on
-# held-out units 0.39 of cholesky-cma's evaluations against 0.43 without, 0.36 on fresh ones
+# held-out units 0.39 of cholesky-cma's evaluations against 0.43 without, 0.43 on 36 fresh ones
 # (docs/sample_efficiency.md, round 11).
 SESSION_WINDOW = 0.125
 
