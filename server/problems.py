@@ -268,6 +268,11 @@ def _detail(error: BaseException, members: Mapping[str, Any]) -> str:
         return error.detail
     if isinstance(error, RequestValidationError):
         return _validation_detail(members["errors"])
+    if isinstance(error, MissingExtra):  # the client may be on another machine: say where to install it
+        return (
+            f"{error.feature} needs the optional package {error.module!r}, which the server does not have: "
+            f"pip install 'evostim[{error.extra}]' in the server's environment"
+        )
     return str(error) or type(error).__name__
 
 

@@ -144,6 +144,10 @@ def test_a_multi_channel_session_shows_each_channels_curve_and_the_last_generati
     _wait(browser, lambda d: d.execute_script(count, "ch-0") == 2 and d.execute_script(count, "ch-1") == 2)
     legend = _texts(browser, "#channel-card .legend")
     assert len(legend) == 1 and all(channel in legend[0] for channel in channels)
+    # The full-width channel plot's text is drawn the size of the score plot's (its view box is wider, not scaled up).
+    text_height = "return document.querySelector(arguments[0] + ' svg text').getBoundingClientRect().height"
+    ratio = browser.execute_script(text_height, "#channel-plot") / browser.execute_script(text_height, "#score-plot")
+    assert 0.85 < ratio < 1.18, f"the channel plot's text is {ratio:.2f} times the score plot's"
     captions = _texts(browser, "#scored-gallery figcaption")
     shown = [float(caption.rsplit("· ", 1)[1]) for caption in captions]
     assert len(shown) == len(scores) == 7 and shown == sorted(shown, reverse=True)

@@ -203,7 +203,8 @@ def test_a_missing_extra_is_a_problem_naming_it(
         monkeypatch.setitem(sys.modules, module, None)  # importing it now raises ImportError
     for fmt, extra in (("parquet", "parquet"), ("nwb", "nwb")):
         answer = api.get(f"/v1/sessions/{session_id}/export", params={"format": fmt})
-        problem = assert_problem(answer, 422, f"evostim[{extra}]")
+        problem = assert_problem(answer, 422, f"evostim[{extra}]'")
+        assert "in the server's environment" in problem["detail"]
         assert problem["type"] == "/problems/extra-missing" and problem["extra"] == extra
     assert not list(scratch.iterdir())  # nothing left behind
     assert api.get(f"/v1/sessions/{session_id}/export", params={"format": "npz"}).status_code == 200

@@ -244,7 +244,8 @@ function channelCard(generations, channels) {
     points: closed.map((g) => channelMeans(g, channel)).filter((p) => p !== null),
   }));
   return h('div', { class: 'card', id: 'channel-card' }, h('h2', {}, 'Response per channel (evolved mean)'),
-    h('div', { id: 'channel-plot' }, plot(series, { yLabel: 'response' })),
+    // Full width, about 3/2 of the score plot's column: a wider view box keeps its text the others' size.
+    h('div', { id: 'channel-plot' }, plot(series, { width: 1080, yLabel: 'response' })),
     legend(channels.map((channel, i) => [CHANNEL_COLORS[i % CHANNEL_COLORS.length], channel])));
 }
 
