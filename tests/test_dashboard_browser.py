@@ -154,6 +154,27 @@ def test_a_multi_channel_session_shows_each_channels_curve_and_the_last_generati
     assert shown == sorted((round(score, 2) for score in scores), reverse=True)
 
 
+@pytest.mark.parametrize(
+    ("optimizer", "key", "label"), [("cholesky-cma", "sigma", "sigma"), ("sphere-cma", "angle_deg", "angle, degrees")]
+)
+def test_the_step_size_card_plots_what_the_optimizer_reports(
+    server: LocalServer, browser: Any, optimizer: str, key: str, label: str
+) -> None:
+    with Client(server.url) as client:
+        created = client.create_session(
+            seed=4, population_size=6, references={"builtin": 0}, optimizer={"name": optimizer}
+        )
+        session_id = created["session"]["id"]
+        _post_generations(client, session_id, 2)
+        reported = [generation["optimizer"][key] for generation in client.history(session_id)["generations"][:2]]
+    assert all(value > 0 for value in reported)
+    browser.get(f"{server.url}/#/sessions/{session_id}")
+    points = "return document.querySelectorAll('#sigma-card circle.pt').length"
+    _wait(browser, lambda d: d.execute_script(points) == len(reported))
+    assert _texts(browser, "#sigma-card h2") == [f"Optimizer step size ({label})"]
+    assert label in _texts(browser, "#sigma-card svg text")
+
+
 def test_sessions_list_shows_and_filters(server: LocalServer, browser: Any) -> None:
     with Client(server.url) as client:
         client.create_session(seed=8, population_size=4, references={"builtin": 0}, metadata={"animal": "Zelda"})

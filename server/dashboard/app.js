@@ -205,8 +205,17 @@ function summarize(generation) {
   const sd = Math.sqrt(mean(scores.map((x) => (x - m) ** 2)));
   const refs = scored.filter((s) => s.kind === 'reference').map((s) => s.score);
   const best = evolved.reduce((a, b) => (b.score > a.score ? b : a));
-  const sigma = generation.optimizer && typeof generation.optimizer.sigma === 'number' ? generation.optimizer.sigma : null;
-  return { x: generation.number, mean: m, sd, max: Math.max(...scores), ref: refs.length ? mean(refs) : null, best, sigma };
+  return { x: generation.number, mean: m, sd, max: Math.max(...scores), ref: refs.length ? mean(refs) : null, best,
+    step: stepSize(generation.optimizer) };
+}
+
+// The step size an optimizer reports in its summary: CMA-ES's sigma, or the sphere searches' angle (sphere-cma,
+// metric-cma), whose steps are angles on the code sphere.
+const STEP_SIZES = [['sigma', 'sigma'], ['angle_deg', 'angle, degrees']];
+
+function stepSize(summary) {
+  const found = STEP_SIZES.find(([key]) => summary && typeof summary[key] === 'number');
+  return found ? { value: summary[found[0]], label: found[1] } : null;
 }
 
 function imageTile(sessionId, stimulus, caption, extraClass = '') {
@@ -259,10 +268,12 @@ function scoredCard(session, generation) {
 }
 
 function sigmaCard(rows) {
-  const points = rows.filter((r) => r.sigma !== null).map((r) => ({ x: r.x, y: r.sigma }));
-  const body = points.length ? plot([{ name: 'sigma', color: COLORS.sigma, points }], { width: 360, height: 260, yLabel: 'sigma' })
+  const stepped = rows.filter((r) => r.step !== null);
+  const label = stepped.length ? stepped[stepped.length - 1].step.label : null;
+  const points = stepped.filter((r) => r.step.label === label).map((r) => ({ x: r.x, y: r.step.value }));
+  const body = points.length ? plot([{ name: 'sigma', color: COLORS.sigma, points }], { width: 360, height: 260, yLabel: label })
     : h('p', { class: 'muted' }, 'this optimizer reports no step size');
-  return h('div', { class: 'card', id: 'sigma-card' }, h('h2', {}, 'Optimizer step size (sigma)'), body);
+  return h('div', { class: 'card', id: 'sigma-card' }, h('h2', {}, `Optimizer step size${label ? ` (${label})` : ''}`), body);
 }
 
 function statsBar(session) {
