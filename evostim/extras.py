@@ -17,12 +17,17 @@ class MissingExtra(Exception):
     """A feature needs an optional package that is not installed."""
 
     def __init__(self, *, extra: str, module: str, feature: str) -> None:
-        super().__init__(
-            f"{feature} needs the optional package {module!r}, which is not installed: pip install 'evostim[{extra}]'"
-        )
         self.extra = extra
         self.module = module
         self.feature = feature
+        super().__init__(self.message())
+
+    def message(self, where: str = "") -> str:
+        """What is missing and the command that installs it; ``where``: the environment to run it in, if not here."""
+        missing = f"which {where} does not have" if where else "which is not installed"
+        place = f" in {where}'s environment" if where else ""
+        install = f"pip install 'evostim[{self.extra}]'{place}"
+        return f"{self.feature} needs the optional package {self.module!r}, {missing}: {install}"
 
 
 def is_installed(module: str) -> bool:

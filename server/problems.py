@@ -269,10 +269,7 @@ def _detail(error: BaseException, members: Mapping[str, Any]) -> str:
     if isinstance(error, RequestValidationError):
         return _validation_detail(members["errors"])
     if isinstance(error, MissingExtra):  # the client may be on another machine: say where to install it
-        return (
-            f"{error.feature} needs the optional package {error.module!r}, which the server does not have: "
-            f"pip install 'evostim[{error.extra}]' in the server's environment"
-        )
+        return error.message(where="the server")
     return str(error) or type(error).__name__
 
 

@@ -169,10 +169,10 @@ def test_the_step_size_card_plots_what_the_optimizer_reports(
         reported = [generation["optimizer"][key] for generation in client.history(session_id)["generations"][:2]]
     assert all(value > 0 for value in reported)
     browser.get(f"{server.url}/#/sessions/{session_id}")
-    points = "return document.querySelectorAll('#sigma-card circle.pt').length"
+    points = "return document.querySelectorAll('#step-card circle.pt').length"
     _wait(browser, lambda d: d.execute_script(points) == len(reported))
-    assert _texts(browser, "#sigma-card h2") == [f"Optimizer step size ({label})"]
-    assert label in _texts(browser, "#sigma-card svg text")
+    assert _texts(browser, "#step-card h2") == [f"Optimizer step size ({label})"]
+    assert label in _texts(browser, "#step-card svg text")
 
 
 def test_sessions_list_shows_and_filters(server: LocalServer, browser: Any) -> None:

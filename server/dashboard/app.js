@@ -4,7 +4,7 @@
 
 const TOKEN_KEY = 'evostim.token';
 const SVG_NS = 'http://www.w3.org/2000/svg';
-const COLORS = { mean: '#2563eb', max: '#dc2626', ref: '#7c3aed', sigma: '#0f766e' };
+const COLORS = { mean: '#2563eb', max: '#dc2626', ref: '#7c3aed', step: '#0f766e' };
 let tokenAsked = false;
 let page = null; // AbortController of the page on screen
 const imageCache = new Map(); // image path -> Promise<object URL>; images never change
@@ -267,13 +267,12 @@ function scoredCard(session, generation) {
     h('div', { class: 'gallery', id: 'scored-gallery' }, ...tiles));
 }
 
-function sigmaCard(rows) {
-  const stepped = rows.filter((r) => r.step !== null);
-  const label = stepped.length ? stepped[stepped.length - 1].step.label : null;
-  const points = stepped.filter((r) => r.step.label === label).map((r) => ({ x: r.x, y: r.step.value }));
-  const body = points.length ? plot([{ name: 'sigma', color: COLORS.sigma, points }], { width: 360, height: 260, yLabel: label })
+function stepSizeCard(rows) {
+  const points = rows.filter((r) => r.step !== null).map((r) => ({ x: r.x, y: r.step.value }));
+  const label = points.length ? rows.find((r) => r.step !== null).step.label : null;  // one optimizer per session
+  const body = points.length ? plot([{ name: 'step', color: COLORS.step, points }], { width: 360, height: 260, yLabel: label })
     : h('p', { class: 'muted' }, 'this optimizer reports no step size');
-  return h('div', { class: 'card', id: 'sigma-card' }, h('h2', {}, `Optimizer step size${label ? ` (${label})` : ''}`), body);
+  return h('div', { class: 'card', id: 'step-card' }, h('h2', {}, `Optimizer step size${label ? ` (${label})` : ''}`), body);
 }
 
 function statsBar(session) {
@@ -303,7 +302,7 @@ function drawSession(view, history) {
   view.replaceChildren(
     h('h1', {}, `Session ${session.id}`),
     statsBar(session),
-    h('div', { class: 'plots' }, scoreCard(rows), sigmaCard(rows)),
+    h('div', { class: 'plots' }, scoreCard(rows), stepSizeCard(rows)),
     ...(channels.length > 1 ? [channelCard(generations, channels)] : []),
     h('div', { class: 'card' }, h('h2', {}, 'Best image of each generation'),
       gallery.length ? h('div', { class: 'gallery', id: 'best-gallery' }, ...gallery) : h('p', { class: 'muted' }, 'no closed generation yet')),
