@@ -20,6 +20,9 @@ the top directions of the metric at its current mean instead of the averaged one
 more concentrated); the host that runs it (a sweep's panel, a session's generator) computes that metric. With
 ``window`` that metric counts image change where the neuron looks: pixels weighted by a Gaussian at the image
 centre, where a lab centres its images on the receptive field (a metric file made with a window carries it).
+With ``starts`` it begins several independent searches, shows them in turn for ``trial_generations`` each and
+goes on with the one whose best image scored highest: a search settles on its region within its first
+generations, and under noise the rankings that choose it are the least reliable.
 """
 
 from __future__ import annotations
@@ -225,6 +228,21 @@ class MetricCMAParameters(Parameters):
             check=optional(between(0, 10, open_low=True)),
         ),
     )
+    starts: int = field(
+        default=1,
+        metadata=doc(
+            "independent searches begun (each from its own random first generation), shown in turn for "
+            "trial_generations generations each; then the one whose best image scored highest goes on alone (a "
+            "hedge against a search that settles early on a poor region, which noisy first rankings make likelier)",
+            check=at_least(1),
+        ),
+    )
+    trial_generations: int = field(
+        default=3,
+        metadata=doc(
+            "with starts > 1: the generations each search gets before the best one goes on", check=at_least(1)
+        ),
+    )
     sphere_norm: float = field(
         default=FC6_CODE_NORM, metadata=doc("the norm of every proposed code (the prior's code norm)", check=positive)
     )
@@ -254,6 +272,39 @@ _SPHERE_ONLY = (
     "adapt_angle",
     "adapt_damping",
 )
+
+
+@dataclass
+class _Search:
+    """One search: its inner search over scaled coordinates, and the coordinates (codes are
+    ``center + (y * scales) @ basis``, projected onto the sphere)."""
+
+    inner: CholeskyCMA | SphereCMA
+    basis: FloatArray
+    scales: FloatArray
+    center: FloatArray
+    best: float = -math.inf  # the highest score any of its images got (with starts > 1: which search goes on)
+
+    def state(self, with_coordinates: bool) -> dict[str, Any]:
+        state: dict[str, Any] = {"inner": self.inner.state_dict()}
+        if with_coordinates:  # refreshed: the coordinates it searches now
+            state.update(basis=encode_array(self.basis), scales=encode_array(self.scales))
+            state["center"] = encode_array(self.center)
+        if math.isfinite(self.best):
+            state["best"] = self.best
+        return state
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.inner = _INNER[state["inner"]["optimizer"]].from_state(state["inner"])
+        if "basis" in state:
+            self.basis, self.scales = decode_array(state["basis"]), decode_array(state["scales"])
+            self.center = decode_array(state["center"])
+        self.best = float(state.get("best", -math.inf))
+
+
+def _start_seed(seed: int, start: int) -> int:
+    """The first search keeps the optimizer's seed (one start runs exactly as before); the others draw their own."""
+    return seed if start == 0 else int(np.random.SeedSequence([seed, start]).generate_state(1)[0])
 
 
 def _inner_search(
@@ -307,19 +358,18 @@ class MetricCMA(Optimizer):
         if params.basis is None:
             raise InvalidParameter("metric-cma needs a basis: the generator's metric eigenvectors (evostim metric)")
         full = _basis("basis", params.basis, self.context)
-        self._basis = _searched_rows(full, None if params.dimensions is None else min(params.dimensions, len(full)))
-        k = len(self._basis)
+        self._given_basis = _searched_rows(
+            full, None if params.dimensions is None else min(params.dimensions, len(full))
+        )
+        k = len(self._given_basis)
         values = _eigenvalues("eigenvalues", params.eigenvalues, self.context)
         if values is not None and len(values) < k:
             raise InvalidParameter(f"eigenvalues must have at least {k} values (one per searched direction)")
-        self._scales = _given_scales(params, values, k)
         self._eigenvalues = None if values is None else values[:k]
-        self._given_basis = self._basis
         self._exponent = params.exponent
         self._refresh_every = params.refresh_every
         self._window = params.window
         self.metric_at: MetricAt | None = None  # given by the host when refresh_every is set
-        self._center: FloatArray = np.zeros(dim) if params.center is None else np.array(params.center)
         self._mean_candidate = params.mean_candidate
         self._sphere_norm = params.sphere_norm
         self._mean_repeats = params.mean_repeats if params.mean_candidate else 0
@@ -328,7 +378,14 @@ class MetricCMA(Optimizer):
             raise InvalidParameter(
                 f"showing the mean {self._mean_repeats} times needs population_size >= {self._mean_repeats + 2}"
             )
-        self._inner: CholeskyCMA | SphereCMA = _inner_search(params, k, dim, inner_size, seed)
+        scales = _given_scales(params, values, k)
+        center = np.zeros(dim) if params.center is None else np.array(params.center)
+        self._trial_generations = params.trial_generations
+        self._searches = [
+            _Search(_inner_search(params, k, dim, inner_size, _start_seed(seed, i)), self._given_basis, scales, center)
+            for i in range(params.starts)
+        ]
+        self._active = 0  # the search that shows this generation
 
     @property
     def needs_generator_metric(self) -> bool:
@@ -337,18 +394,35 @@ class MetricCMA(Optimizer):
 
     @property
     def inner(self) -> CholeskyCMA | SphereCMA:
-        return self._inner
+        return self._search.inner
+
+    @property
+    def _search(self) -> _Search:
+        return self._searches[self._active]
 
     def _codes(self, inner_codes: FloatArray) -> FloatArray:
-        codes = self._center + (inner_codes * self._scales) @ self._basis
+        search = self._search
+        codes = search.center + (inner_codes * search.scales) @ search.basis
         norms = np.linalg.norm(codes, axis=1, keepdims=True)
-        fallback = self._basis[:1]  # the zero code has no direction: show the top eigenvector's
+        fallback = search.basis[:1]  # the zero code has no direction: show the top eigenvector's
         unit = np.where(norms > 0, codes / np.where(norms > 0, norms, 1.0), fallback)
         projected: FloatArray = self._sphere_norm * unit
         return projected
 
+    def _choose_search(self) -> None:
+        """While several searches are on trial, the one with the fewest generations shows next; once each has had
+        its trial, the one whose best image scored highest goes on alone (the first of a tie)."""
+        if self._search.inner.pending or len(self._searches) == 1:
+            return  # a generation shown again stays with its search
+        done = [search.inner.generation for search in self._searches]
+        if min(done) < self._trial_generations:
+            self._active = int(np.argmin(done))
+            return
+        self._searches = [max(self._searches, key=lambda search: search.best)]
+        self._active = 0
+
     def _refresh_due(self) -> bool:
-        inner = self._inner
+        inner = self._search.inner
         every = self._refresh_every
         return every is not None and not inner.pending and inner.generation > 0 and inner.generation % every == 0
 
@@ -358,7 +432,8 @@ class MetricCMA(Optimizer):
         The new basis is the mean's own direction (radial: the coordinate that holds the code where it is) and
         the metric's top directions orthogonal to it; the radial row keeps the step size the mean had in the old
         coordinates, so the schedule's angles keep their meaning."""
-        inner = self._inner
+        search = self._search
+        inner = search.inner
         assert isinstance(inner, SphereCMA) and inner.mean is not None
         if self.metric_at is None:
             raise InvalidParameter("metric-cma with refresh_every needs the generator's metric (set metric_at)")
@@ -367,59 +442,65 @@ class MetricCMA(Optimizer):
         radial = code / np.linalg.norm(code)
         metric = np.asarray(self.metric_at(code, self._window), dtype=np.float64)
         values, vectors = np.linalg.eigh(metric)
-        k = len(self._basis)
+        k = len(search.basis)
         top = vectors[:, np.argsort(values)[::-1][:k]]
         across, _ = np.linalg.qr(top - np.outer(radial, radial @ top))  # orthonormal, orthogonal to the mean
         across = across[:, : k - 1].T
         local = np.einsum("id,de,ie->i", across, metric, across)  # each direction's metric value there
-        radial_scale = float(np.linalg.norm(self._scales * inner_mean))
-        path_in_codes = (inner.path * self._scales) @ self._basis  # the step-size path, as a direction of codes
-        self._basis = np.vstack([radial, across])
-        self._scales = np.concatenate([[radial_scale], (local / local.max()) ** self._exponent])
-        self._center = np.zeros(self.dim)
-        inner.move_mean(np.eye(k)[0], path=(self._basis @ path_in_codes) / self._scales)
+        radial_scale = float(np.linalg.norm(search.scales * inner_mean))
+        path_in_codes = (inner.path * search.scales) @ search.basis  # the step-size path, as a direction of codes
+        search.basis = np.vstack([radial, across])
+        search.scales = np.concatenate([[radial_scale], (local / local.max()) ** self._exponent])
+        search.center = np.zeros(self.dim)
+        inner.move_mean(np.eye(k)[0], path=(search.basis @ path_in_codes) / search.scales)
 
     def _propose(self) -> tuple[FloatArray, FloatArray]:
+        self._choose_search()
         if self._refresh_due():
             self._refresh()
+        inner = self._search.inner
         # A generation whose samples were all left unmeasured is shown again (its inner population still waits).
-        inner_codes = self._inner.pending_codes if self._inner.pending else self._inner.ask().codes
+        inner_codes = inner.pending_codes if inner.pending else inner.ask().codes
         if self._mean_candidate:
-            mean = self._inner.mean  # sphere-cma has none before its first update: show a sample's antipode
+            mean = inner.mean  # sphere-cma has none before its first update: show a sample's antipode
             shown_mean = -inner_codes[:1] if mean is None else mean[None, :]
             inner_codes = np.vstack([inner_codes, np.repeat(shown_mean, self._mean_repeats, axis=0)])
         return self._codes(inner_codes), np.zeros((len(inner_codes), 0))
 
     def _update(self, rows: NDArray[np.intp], codes: FloatArray, aux: FloatArray, scores: FloatArray) -> None:
-        sampled = rows < len(self._inner.pending_ids)  # the mean candidate is measured, not told
+        search = self._search
+        search.best = max(search.best, float(scores.max()))  # the mean candidate's score counts here too
+        sampled = rows < len(search.inner.pending_ids)  # the mean candidate is measured, not told
         if not np.any(sampled):
             return
-        inner_ids = [self._inner.pending_ids[row] for row in rows[sampled]]
-        self._inner.tell(inner_ids, scores[sampled])
+        inner_ids = [search.inner.pending_ids[row] for row in rows[sampled]]
+        search.inner.tell(inner_ids, scores[sampled])
 
     def _settings(self) -> dict[str, Any]:
         settings = self._params.as_dict()
         settings["basis"] = encode_array(self._given_basis)
         settings["eigenvalues"] = None if self._eigenvalues is None else encode_array(self._eigenvalues)
         settings["dimensions"] = None  # the stored basis is already cut to size
-        if isinstance(self._inner, SphereCMA):
+        inner = self._searches[0].inner
+        if isinstance(inner, SphereCMA):
             # What it runs, default or not: a session restores exactly this, whatever the defaults become.
-            settings["angle_end"] = self._inner.settings["angle_end"]
-            settings["mirrored"] = self._inner.settings["mirrored"]
+            settings["angle_end"] = inner.settings["angle_end"]
+            settings["mirrored"] = inner.settings["mirrored"]
         return settings
 
     def _dynamic_state(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"inner": self._inner.state_dict()}
-        if self._refresh_every is not None:  # the coordinates it searches now
-            state.update(basis=encode_array(self._basis), scales=encode_array(self._scales))
-            state["center"] = encode_array(self._center)
-        return state
+        refreshed = self._refresh_every is not None
+        if len(self._searches) == 1:  # the format of one search, as before starts existed
+            return self._search.state(refreshed)
+        return {"searches": [search.state(refreshed) for search in self._searches], "active": self._active}
 
     def _load_dynamic_state(self, state: dict[str, Any]) -> None:
-        self._inner = _INNER[state["inner"]["optimizer"]].from_state(state["inner"])
-        if "basis" in state:
-            self._basis, self._scales = decode_array(state["basis"]), decode_array(state["scales"])
-            self._center = decode_array(state["center"])
+        states = state.get("searches", [state])
+        given = self._searches[0]
+        self._searches = [_Search(given.inner, given.basis, given.scales, given.center) for _ in states]
+        for search, saved in zip(self._searches, states, strict=True):
+            search.load(saved)
+        self._active = int(state.get("active", 0))
 
     def summary(self) -> dict[str, float]:
-        return {**self._inner.summary(), **super().summary()}
+        return {**self._search.inner.summary(), **super().summary()}

@@ -559,9 +559,9 @@ def test_metric_cma_steps_by_start_exponent_in_the_given_basis_and_by_exponent_o
     np.testing.assert_allclose(first.codes[:7], 3.0 * expected / np.linalg.norm(expected, axis=1, keepdims=True))
     optimizer.tell(first.ids, objective(first.codes))
     optimizer.ask()  # refreshed: the local directions' steps are whitened by exponent -0.5
-    across = optimizer._basis[1:]
+    across = optimizer._search.basis[1:]
     metric_there = np.einsum("id,de,ie->i", across, local, across)
-    np.testing.assert_allclose(optimizer._scales[1:], (metric_there / metric_there.max()) ** -0.5)
+    np.testing.assert_allclose(optimizer._search.scales[1:], (metric_there / metric_there.max()) ** -0.5)
     with pytest.raises(InvalidParameter, match=r"start_exponent needs refresh_every"):
         optimizers.MetricCMA.create(DIM, population_size=8, seed=0, basis=rows, start_exponent=0.0)
 
@@ -577,3 +577,34 @@ def test_metric_cma_shows_the_mean_as_often_as_asked_and_tells_its_inner_search_
     assert mean is not None and not np.allclose(codes[4], codes[-1])
     with pytest.raises(InvalidParameter, match=r"^showing the mean 7 times needs population_size >= 9$"):
         optimizers.MetricCMA.create(DIM, population_size=8, seed=0, basis=basis(DIM, 4), mean_repeats=7)
+
+
+def test_metric_cma_with_two_starts_shows_them_in_turn_then_goes_on_with_the_one_that_scored_highest() -> None:
+    optimizer = optimizers.MetricCMA.create(DIM, population_size=8, seed=0, basis=basis(DIM, 4), starts=2,
+                                            trial_generations=2)  # fmt: skip
+    alone = optimizers.MetricCMA.create(DIM, population_size=8, seed=0, basis=basis(DIM, 4))
+    shown, best, codes = [], {}, []
+    for generation in range(4):
+        if generation == 1:  # mid-trial a session restores both searches and which one shows next
+            restored = through_json(optimizer)
+            np.testing.assert_array_equal(restored.ask().codes, optimizer.ask().codes)
+        else:
+            optimizer.ask()
+        population = optimizer.pending_codes
+        codes.append(population)
+        inner = optimizer.inner
+        shown.append(inner)
+        scores = objective(population)
+        best[id(inner)] = max(best.get(id(inner), -np.inf), scores.max())
+        optimizer.tell(optimizer.pending_ids, scores)
+    first, second = shown[0], shown[1]
+    assert first is not second and shown[2] is first and shown[3] is second  # in turn, two generations each
+    assert first.generation == second.generation == 2
+    np.testing.assert_array_equal(codes[0], alone.ask().codes)  # the first search draws as a lone one does
+    assert not np.allclose(codes[1][:7], codes[0][:7])  # the second its own
+    optimizer.ask()
+    winner = first if best[id(first)] >= best[id(second)] else second
+    assert optimizer.inner is winner and winner.generation == 2  # goes on from where its trial left it
+    state = optimizer.state_dict()["algorithm"]
+    assert "searches" not in state  # one search left: stored as a one-start search is
+    np.testing.assert_array_equal(through_json(optimizer).pending_codes, optimizer.pending_codes)
