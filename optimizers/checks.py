@@ -46,12 +46,14 @@ def between(low: float, high: float, *, open_low: bool = False, open_high: bool 
     return check
 
 
-def at_least(low: int) -> Check:
-    """An integer >= ``low``."""
+def at_least(low: int, *, at_most: int | None = None) -> Check:
+    """An integer >= ``low`` (and <= ``at_most``, if given)."""
 
     def check(name: str, value: int, context: Context) -> int:
         if not value >= low:
             raise InvalidParameter(f"{name} must be an integer >= {low}, got {value!r}")
+        if at_most is not None and not value <= at_most:
+            raise InvalidParameter(f"{name} must be an integer <= {at_most}, got {value!r}")
         return int(value)
 
     return check

@@ -70,6 +70,9 @@ def _inner_name(name: str, value: str, context: Context) -> str:
     return value
 
 
+# Each start holds a whole inner search in memory and in the stored state.
+MAX_STARTS = 10
+
 _OPTIONAL_ANGLE = optional(between(0, 180, open_low=True, open_high=True))  # degrees, or null
 
 
@@ -231,16 +234,19 @@ class MetricCMAParameters(Parameters):
     starts: int = field(
         default=1,
         metadata=doc(
-            "independent searches begun (each from its own random first generation), shown in turn for "
-            "trial_generations generations each; then the one whose best image scored highest goes on alone (a "
-            "hedge against a search that settles early on a poor region, which noisy first rankings make likelier)",
-            check=at_least(1),
+            "independent searches begun (each with its own random draws), shown in turn for trial_generations "
+            "generations each; then the one whose best image scored highest goes on alone, its step schedule "
+            "where its own generations left it (a hedge against a search that settles early on a poor region, "
+            f"which noisy first rankings make likelier); at most {MAX_STARTS}",
+            check=at_least(1, at_most=MAX_STARTS),
         ),
     )
     trial_generations: int = field(
         default=3,
         metadata=doc(
-            "with starts > 1: the generations each search gets before the best one goes on", check=at_least(1)
+            "with starts > 1: the scored generations each search gets before the best one goes on (a generation "
+            "shown again because none of its samples was scored does not count)",
+            check=at_least(1),
         ),
     )
     sphere_norm: float = field(
@@ -394,6 +400,7 @@ class MetricCMA(Optimizer):
 
     @property
     def inner(self) -> CholeskyCMA | SphereCMA:
+        """The inner search of the search that showed last (with several starts on trial, the next may differ)."""
         return self._search.inner
 
     @property
@@ -449,7 +456,7 @@ class MetricCMA(Optimizer):
         local = np.einsum("id,de,ie->i", across, metric, across)  # each direction's metric value there
         radial_scale = float(np.linalg.norm(search.scales * inner_mean))
         path_in_codes = (inner.path * search.scales) @ search.basis  # the step-size path, as a direction of codes
-        search.basis = np.vstack([radial, across])
+        search.basis = np.ascontiguousarray(np.vstack([radial, across]))  # laid out as a restored one is
         search.scales = np.concatenate([[radial_scale], (local / local.max()) ** self._exponent])
         search.center = np.zeros(self.dim)
         inner.move_mean(np.eye(k)[0], path=(search.basis @ path_in_codes) / search.scales)

@@ -608,3 +608,30 @@ def test_metric_cma_with_two_starts_shows_them_in_turn_then_goes_on_with_the_one
     state = optimizer.state_dict()["algorithm"]
     assert "searches" not in state  # one search left: stored as a one-start search is
     np.testing.assert_array_equal(through_json(optimizer).pending_codes, optimizer.pending_codes)
+
+
+@pytest.mark.parametrize("starts", [1, 2])
+def test_metric_cma_restored_after_its_refreshes_continues_bit_identically(starts: int) -> None:
+    rng = np.random.default_rng(5)
+    spread = rng.standard_normal((DIM, DIM))
+    local = spread @ spread.T + np.eye(DIM)  # the metric at any code: not diagonal, so the layout matters
+
+    def shown(restore: bool) -> list[FloatArray]:
+        optimizer = optimizers.MetricCMA.create(DIM, population_size=9, seed=11, basis=basis(DIM, 6), refresh_every=2,
+                                                starts=starts, trial_generations=1)  # fmt: skip
+        codes = []
+        for _ in range(8):
+            if restore:
+                optimizer = through_json(optimizer)
+            optimizer.metric_at = lambda code, window: local
+            population = optimizer.ask()
+            codes.append(population.codes)
+            optimizer.tell(population.ids, objective(population.codes))
+        return codes
+
+    np.testing.assert_array_equal(shown(restore=True), shown(restore=False))
+
+
+def test_metric_cma_refuses_more_starts_than_it_keeps() -> None:
+    with pytest.raises(InvalidParameter, match=r"starts must be an integer <= 10, got 11"):
+        optimizers.MetricCMA.create(DIM, population_size=8, seed=0, basis=basis(DIM, 4), starts=11)
