@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
-from evostim import generators, optimizers
+from evostim import generators
 from evostim.clients.analysis import montage
 from evostim.clients.client import Client
 from evostim.clients.insilico import GenerationResult, run_closed_loop
@@ -95,7 +95,7 @@ def run_demo(
             channels=[CHANNEL],
             population_size=40,
             code_norm=code_norm,
-            optimizer={"name": optimizer or optimizers.DEFAULT_OPTIMIZER},
+            optimizer={"name": optimizer} if optimizer else {},  # none named: the generator's default
             references={"builtin": 4},
             metadata={"simulated_unit": unit, "demo": True},
         )

@@ -82,7 +82,11 @@ def _json_object(value: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 class OptimizerConfig(_Strict):
-    name: str = Field(default=DEFAULT_OPTIMIZER, description="a name listed by GET /v1/optimizers")
+    name: str | None = Field(
+        default=None,
+        description="a name listed by GET /v1/optimizers; omitted: the generator's default_optimizer (GET "
+        f"/v1/generators: metric-cma on dcgan-faces, {DEFAULT_OPTIMIZER} elsewhere)",
+    )
     params: dict[str, Any] = Field(default_factory=dict, description="optimizer parameters; omitted ones use defaults")
 
     @field_validator("params")
@@ -352,7 +356,10 @@ class OptimizerParameter(BaseModel):
 class OptimizerPublic(BaseModel):
     name: str
     summary: str
-    is_default: bool = Field(description="used by sessions that name no optimizer")
+    is_default: bool = Field(
+        description="used by sessions that name no optimizer: on the generator asked about (?generator=), or else "
+        "on generators without a default of their own (GET /v1/generators: default_optimizer)"
+    )
     parameters: list[OptimizerParameter]
     available: bool = Field(description="whether a session can use it now (the extra it needs is installed)")
     extra: str | None = Field(description="the pip extra it needs (pip install 'evostim[EXTRA]'); null: built in")
@@ -371,6 +378,7 @@ class GeneratorPublic(BaseModel):
     typical_norm: float = Field(description="norm of a typical code; optimizers scale their step sizes from it")
     licence: str
     weights_file: str | None = Field(description="file expected in the weights folder; null: weights ship installed")
+    default_optimizer: str = Field(description="what its sessions run when they name no optimizer")
     available: bool = Field(description="whether a session can use it now (its weights are in place)")
     unavailable_reason: str | None = Field(
         default=None, description="when not available: what is missing and the command or file that supplies it"

@@ -68,6 +68,9 @@ class GeneratorSpec:
     build: Callable[[torch.device, Path | None], nn.Module]
     weights: WeightsSource
     prior: GaussianPrior = GaussianPrior()
+    # What its sessions run when they name no optimizer (None: evostim's default, cholesky-cma): set only where
+    # another optimizer was measured better on held-out units with this generator.
+    default_optimizer: str | None = None
 
     def __post_init__(self) -> None:
         if self.latent_dim < 1 or self.image_size < 1 or not self.prior.std > 0:

@@ -400,7 +400,9 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument("--generations", type=int, default=60)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--repetitions", type=int, default=2, help="presentations per image")
-    demo.add_argument("--optimizer", help="the session's optimizer, e.g. metric-cma (default: cholesky-cma)")
+    demo.add_argument(
+        "--optimizer", help="the session's optimizer, e.g. cholesky-cma (default: the generator's, metric-cma)"
+    )
     demo.add_argument(
         "--unconstrained",
         action="store_true",

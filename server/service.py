@@ -105,11 +105,26 @@ def _request_hash(scope: str | int, body: Any) -> str:
     return hashlib.sha256(f"{scope}:{body.model_dump_json()}".encode()).hexdigest()
 
 
-def _checked_key(replay: IdempotencyRecord | None, key: str, request_hash: str) -> dict[str, Any] | None:
-    """The stored answer of a retried request; the same key with another body is refused."""
+# What versions before per-generator defaults filled in for a creation that named no optimizer.
+_OPTIMIZER_BEFORE_GENERATOR_DEFAULTS = "cholesky-cma"
+
+
+def _creation_hashes(scope: str, body: SessionCreate | SessionFork) -> tuple[str, ...]:
+    """A creation's hash, and for a body that names no optimizer also the one versions before per-generator
+    defaults stored for it (with the name filled in), so that a key kept across the upgrade still holds."""
+    current = _request_hash(scope, body)
+    if body.optimizer is None or body.optimizer.name is not None:
+        return (current,)
+    named = body.optimizer.model_copy(update={"name": _OPTIMIZER_BEFORE_GENERATOR_DEFAULTS})
+    return current, _request_hash(scope, body.model_copy(update={"optimizer": named}))
+
+
+def _checked_key(replay: IdempotencyRecord | None, key: str, *request_hashes: str) -> dict[str, Any] | None:
+    """The stored answer of a retried request (its body hashing to any of ``request_hashes``); the same key with
+    another body is refused."""
     if replay is None:
         return None
-    if replay.request_hash != request_hash:
+    if replay.request_hash not in request_hashes:
         raise IdempotencyKeyReused(
             f"Idempotency-Key {key!r} was used for a different request body; use a new key for new data"
         )
@@ -176,14 +191,14 @@ class SessionService:
     # -- create ----------------------------------------------------------------------------------------
     def create_session(self, owner: str, request: SessionCreate, idempotency_key: str | None = None) -> SessionCreated:
         """A new session and its generation 0 (images rendered); a keyed retry replays the first answer."""
-        request_hash = _request_hash("create", request)
-        replay = self._creation_replay(owner, idempotency_key, request_hash)
-        return replay or self._create(owner, request, idempotency_key, request_hash)
+        request_hashes = _creation_hashes("create", request)
+        replay = self._creation_replay(owner, idempotency_key, request_hashes)
+        return replay or self._create(owner, request, idempotency_key, request_hashes[0])
 
-    def _creation_replay(self, owner: str, key: str | None, request_hash: str) -> SessionCreated | None:
+    def _creation_replay(self, owner: str, key: str | None, request_hashes: tuple[str, ...]) -> SessionCreated | None:
         if key is None:
             return None
-        replay = _checked_key(self._store.get_creation_key(owner, key), key, request_hash)
+        replay = _checked_key(self._store.get_creation_key(owner, key), key, *request_hashes)
         return None if replay is None else SessionCreated.model_validate(replay)
 
     @np.errstate(all="ignore")  # an overflow is refused by checking the results below, not by a warning
@@ -206,7 +221,12 @@ class SessionService:
             for i, code in enumerate(reference_codes(request, spec, self._settings.reference_seed))
         ]
         config = SessionConfig.from_request(
-            request, generator=spec.name, optimizer_params=settings, seed=seed, typical_norm=spec.typical_norm
+            request,
+            generator=spec.name,
+            optimizer_name=optimizer.name,  # the generator's default where the request names none
+            optimizer_params=settings,
+            seed=seed,
+            typical_norm=spec.typical_norm,
         )
         record = SessionRecord(
             id=f"s_{secrets.token_hex(8)}",
@@ -545,12 +565,12 @@ class SessionService:
         source = self._session(owner, session_id)
         _require_generation(source, fork.generation, "generation")
         # The key binds to the fork as posted: the source may have moved on between a request and its retry.
-        request_hash = _request_hash(f"fork:{session_id}", fork)
-        replay = self._creation_replay(owner, idempotency_key, request_hash)
+        request_hashes = _creation_hashes(f"fork:{session_id}", fork)
+        replay = self._creation_replay(owner, idempotency_key, request_hashes)
         if replay is not None:
             return replay
         request = _fork_request(session_id, source.generation, SessionConfig.from_stored(source.config), fork)
-        return self._create(owner, request, idempotency_key, request_hash)
+        return self._create(owner, request, idempotency_key, request_hashes[0])
 
 
 def _require_generation(source: SessionRecord, generation: int | None, field: str) -> None:

@@ -81,6 +81,7 @@ class SessionConfig:
         request: SessionCreate,
         *,
         generator: str,
+        optimizer_name: str,
         optimizer_params: Mapping[str, Any],
         seed: int,
         typical_norm: float,
@@ -89,7 +90,7 @@ class SessionConfig:
         objective = request.objective
         return cls(
             generator=generator,
-            optimizer_name=request.optimizer.name,
+            optimizer_name=optimizer_name,
             optimizer_params=dict(optimizer_params),
             population_size=request.population_size,
             seed=seed,

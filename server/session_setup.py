@@ -105,6 +105,16 @@ SESSION_REFRESH_EVERY = 5
 # held-out units 0.39 of cholesky-cma's evaluations against 0.43 without, 0.43 on 36 fresh ones
 # (docs/sample_efficiency.md, round 11).
 SESSION_WINDOW = 0.125
+# ... and begins two searches, the better after 3 generations each going on: on 36 fresh held-out units 0.33 of
+# cholesky-cma's evaluations against 0.37 with one, and higher at the full budget (docs/sample_efficiency.md,
+# round 13).
+SESSION_STARTS = 2
+
+
+def default_optimizer(spec: GeneratorSpec) -> str:
+    """The optimizer a session on this generator runs when it names none."""
+    return spec.default_optimizer or optimizers.DEFAULT_OPTIMIZER
+
 
 # Parameters that may name a saved metric instead of holding its arrays (sessions store the name, not the arrays).
 _METRIC_PARAMETERS = ("basis", "eigenvalues", "dimensions")
@@ -121,9 +131,10 @@ def build_optimizer(
     """The session's optimizer and the settings to store with the session: a named basis resolved for the optimizer
     but kept as its name in the settings (metric-cma without one: the generator's metric, ``<generator>.metric``,
     the lab's file, the shipped one, or computed through ``module``; and refreshed at its mean every
-    ``SESSION_REFRESH_EVERY`` generations where that is within reach, with the metric of ``SESSION_WINDOW``),
-    start codes turned into its start parameter."""
-    name = request.optimizer.name
+    ``SESSION_REFRESH_EVERY`` generations where that is within reach, with the metric of ``SESSION_WINDOW``,
+    from ``SESSION_STARTS`` starts), start codes turned into its start parameter. A request that names no
+    optimizer gets the generator's default."""
+    name = request.optimizer.name or default_optimizer(spec)
     params = _with_session_defaults(name, dict(request.optimizer.params), spec)
     named = dict(params)
     if isinstance(params.get("basis"), str) and name in optimizers.OPTIMIZERS:
@@ -150,9 +161,11 @@ def build_optimizer(
 
 def _with_session_defaults(name: str, params: dict[str, Any], spec: GeneratorSpec) -> dict[str, Any]:
     """metric-cma in a session: the generator's metric as its basis, refreshed at its mean where within reach
-    (sphere-cma inside, the exact metric at a code computable), with the metric of a centred window."""
+    (sphere-cma inside, the exact metric at a code computable), with the metric of a centred window, from two
+    starts."""
     if name != "metric-cma":
         return params
+    params.setdefault("starts", SESSION_STARTS)
     generators_own = params.get("basis") is None
     if generators_own:
         params["basis"] = f"{spec.name}.metric"

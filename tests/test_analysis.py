@@ -223,7 +223,7 @@ def test_from_history_holds_exactly_what_the_server_answered(api: TestClient) ->
     created = api.post(
         "/v1/sessions",
         json={"seed": 5, "population_size": 5, "references": {"builtin": 2}, "channels": ["a", "b"],
-              "objective": {"weights": {"a": 1.0}}},
+              "objective": {"weights": {"a": 1.0}}, "optimizer": {"name": "cholesky-cma"}},  # its summary: sigma
     ).json()  # fmt: skip
     manifest = created["generation"]
     for g in range(3):

@@ -46,9 +46,30 @@ def test_the_catalog_rescales_defaults_to_a_generator_s_space(api: TestClient) -
     body = api.get("/v1/optimizers", params={"generator": "dcgan-faces"}).json()
     catalog = {entry["name"]: {p["name"]: p["default"] for p in entry["parameters"]} for entry in body["data"]}
     assert body["generator"] == "dcgan-faces"
+    assert [entry["name"] for entry in body["data"] if entry["is_default"]] == ["metric-cma"]  # its own default
     assert catalog["cholesky-cma"]["sigma"] == 0.64  # 3 in fc6, per-coordinate spread 1 vs 300 / 64
     assert catalog["sphere-cma"]["sphere_norm"] == 10.0
     assert_problem(api.get("/v1/optimizers", params={"generator": "no-such"}), 422, "no-such")
+
+
+def test_a_dcgan_faces_session_that_names_no_optimizer_runs_metric_cma_as_measured(api: TestClient) -> None:
+    generators = {entry["name"]: entry for entry in api.get("/v1/generators").json()["data"]}
+    assert {name: entry["default_optimizer"] for name, entry in generators.items()} == {
+        name: "metric-cma" if name == "dcgan-faces" else optimizers.DEFAULT_OPTIMIZER for name in generators
+    }
+    created = create(api, population_size=8, seed=3)
+    stored = created["session"]["config"]["optimizer"]
+    assert stored["name"] == "metric-cma"
+    assert {k: stored["params"][k] for k in ("basis", "refresh_every", "window", "starts", "trial_generations")} == {
+        "basis": "dcgan-faces.metric",  # the shipped metric, stored by name
+        "refresh_every": 5,
+        "window": 0.125,
+        "starts": 2,
+        "trial_generations": 3,
+    }
+    named = create(api, population_size=8, seed=3, optimizer={"params": {"starts": 1}})  # params alone: the same
+    assert named["session"]["config"]["optimizer"]["name"] == "metric-cma"
+    assert named["session"]["config"]["optimizer"]["params"]["starts"] == 1
 
 
 @pytest.mark.parametrize("name", sorted(optimizers.OPTIMIZERS))
@@ -100,10 +121,12 @@ def test_metric_cma_refreshed_at_its_mean_runs_on_the_session_generator_and_repl
     default = create(api, population_size=8, optimizer={"name": "metric-cma"})["session"]["config"]["optimizer"]
     assert default["params"]["refresh_every"] == 5  # a session's default on a generator of up to 512-d
     assert default["params"]["window"] == 0.125  # refreshed with the metric of a window at the image centre
+    assert default["params"]["starts"] == 2  # two searches begun
     inner = create(api, population_size=8, optimizer={"name": "metric-cma", "params": {"inner": "cholesky-cma"}})
     assert inner["session"]["config"]["optimizer"]["params"]["refresh_every"] is None  # refreshes sphere-cma's only
     assert inner["session"]["config"]["optimizer"]["params"]["window"] is None
-    config = {"population_size": 8, "optimizer": {"name": "metric-cma", "params": {"refresh_every": 2}}}
+    one_start = {"refresh_every": 2, "starts": 1}  # one search: its first refresh at generation 2
+    config = {"population_size": 8, "optimizer": {"name": "metric-cma", "params": one_start}}
     sessions = [create(api, **config), create(api, **config)]
     manifests = [s["generation"] for s in sessions]
     for generation in range(5):
@@ -127,7 +150,7 @@ def test_a_metric_cma_session_with_a_window_refreshes_with_the_metric_where_the_
     """Same seed, same responses: the first generation (the shipped basis) is the same, the refreshed one is not."""
     runs = []
     for window in (None, 0.125):
-        params = {"refresh_every": 1, "window": window}
+        params = {"refresh_every": 1, "window": window, "starts": 1}  # one search: refreshed from generation 1
         created = create(api, population_size=8, seed=7, optimizer={"name": "metric-cma", "params": params})
         assert created["session"]["config"]["optimizer"]["params"]["window"] == window
         manifest = created["generation"]

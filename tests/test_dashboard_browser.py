@@ -168,7 +168,8 @@ def test_the_step_size_card_plots_what_the_optimizer_reports(
         _post_generations(client, session_id, 2)
         reported = [generation["optimizer"][key] for generation in client.history(session_id)["generations"][:2]]
     assert all(value > 0 for value in reported)
-    browser.get(f"{server.url}/#/sessions/{session_id}")
+    browser.get(f"{server.url}/#/sessions/{session_id}")  # a new hash on the page the last test left: wait for it
+    _wait(browser, lambda d: _texts(d, "h1") == [f"Session {session_id}"])
     points = "return document.querySelectorAll('#step-card circle.pt').length"
     _wait(browser, lambda d: d.execute_script(points) == len(reported))
     assert _texts(browser, "#step-card h2") == [f"Optimizer step size ({label})"]

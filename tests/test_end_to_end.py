@@ -15,6 +15,7 @@ from evostim.clients.insilico import run_closed_loop
 from evostim.clients.local_server import LocalServer
 from evostim.clients.neurons import CnnUnit, ResponseModel, SimulatedNeuron, UnitSpec
 from evostim.generators import ImageGenerator
+from evostim.generators.metric import metric_at_code, packaged_metric, with_saved_metric
 from evostim.server.stimuli import project_to_sphere
 
 
@@ -25,16 +26,19 @@ def neuron(dcgan: ImageGenerator) -> SimulatedNeuron:
     return SimulatedNeuron(unit, ResponseModel.calibrated(unit.activation(calibration)), seed=0)
 
 
-def local_replay(history: dict[str, Any]) -> list[np.ndarray]:
+def local_replay(history: dict[str, Any], generator: ImageGenerator) -> list[np.ndarray]:
     """Re-run the session's optimizer in this process on the stored scores: the codes it proposes."""
     config = history["session"]["config"]
+    name, params = config["optimizer"]["name"], config["optimizer"]["params"]
+    if params.get("basis") == "dcgan-faces.metric":  # metric-cma on the shipped metric, stored by its name
+        metric = packaged_metric("dcgan-faces")
+        assert metric is not None
+        params = with_saved_metric(params, metric, optimizers.parameter_names(optimizers.lookup(name)))
     optimizer = optimizers.create_optimizer(
-        config["optimizer"]["name"],
-        100,
-        population_size=config["population_size"],
-        seed=config["seed"],
-        **config["optimizer"]["params"],
+        name, 100, population_size=config["population_size"], seed=config["seed"], **params
     )
+    if isinstance(optimizer, optimizers.MetricCMA) and optimizer.needs_generator_metric:
+        optimizer.metric_at = metric_at_code(generator.module)
     proposals = []
     for generation in history["generations"]:
         population = optimizer.ask()
@@ -50,13 +54,16 @@ def stored_codes(history: dict[str, Any]) -> list[np.ndarray]:
     return [np.array([s["code"] for s in g["stimuli"] if s["kind"] == "evolved"]) for g in history["generations"]]
 
 
-def test_a_simulated_neuron_drives_scores_up_and_a_crash_loses_nothing(tmp_path: Path, neuron: SimulatedNeuron) -> None:
+def test_a_simulated_neuron_drives_scores_up_and_a_crash_loses_nothing(
+    tmp_path: Path, neuron: SimulatedNeuron, dcgan: ImageGenerator
+) -> None:
     data = tmp_path / "data"
     server = LocalServer(data).start()
     try:
         with Client(server.url) as client:
             created = client.create_session(seed=3, channels=["unit"], population_size=40, references={"builtin": 4})
             session_id = created["session"]["id"]
+            assert created["session"]["config"]["optimizer"]["name"] == "metric-cma"  # dcgan-faces' default
             results = run_closed_loop(
                 client, session_id, created["generation"], neuron, channel="unit", generations=8, repetitions=2
             )
@@ -83,7 +90,7 @@ def test_a_simulated_neuron_drives_scores_up_and_a_crash_loses_nothing(tmp_path:
             manifest = answer["next"]
             client.post_responses(session_id, 9, {s["id"]: {"unit": [5.0]} for s in manifest["stimuli"]})
             final = client.history(session_id, codes=True)
-        for replayed, stored in zip(local_replay(final), stored_codes(final), strict=True):
+        for replayed, stored in zip(local_replay(final, dcgan), stored_codes(final), strict=True):
             np.testing.assert_array_equal(replayed, stored)
     finally:
         server.stop()

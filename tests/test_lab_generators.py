@@ -120,6 +120,7 @@ def test_a_session_on_fc6_uses_the_published_defaults_and_serves_256_pixel_image
     response = api.post("/v1/sessions", json={"generator": "deepsim-fc6", "population_size": 4, "seed": 1})
     assert response.status_code == 201, response.text
     created = response.json()
+    assert created["session"]["config"]["optimizer"]["name"] == "cholesky-cma"  # fc6 has no default of its own
     assert created["session"]["config"]["optimizer"]["params"]["sigma"] == 3.0  # the published fc6 step
     image = api.get(created["generation"]["stimuli"][0]["url"])
     assert image.status_code == 200 and image.content[:8] == b"\x89PNG\r\n\x1a\n"

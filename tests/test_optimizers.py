@@ -583,7 +583,9 @@ def test_metric_cma_with_two_starts_shows_them_in_turn_then_goes_on_with_the_one
     optimizer = optimizers.MetricCMA.create(DIM, population_size=8, seed=0, basis=basis(DIM, 4), starts=2,
                                             trial_generations=2)  # fmt: skip
     alone = optimizers.MetricCMA.create(DIM, population_size=8, seed=0, basis=basis(DIM, 4))
-    shown, best, codes = [], {}, []
+    shown: list[Optimizer] = []
+    best: dict[int, float] = {}
+    codes: list[FloatArray] = []
     for generation in range(4):
         if generation == 1:  # mid-trial a session restores both searches and which one shows next
             restored = through_json(optimizer)
@@ -617,12 +619,14 @@ def test_metric_cma_restored_after_its_refreshes_continues_bit_identically(start
     local = spread @ spread.T + np.eye(DIM)  # the metric at any code: not diagonal, so the layout matters
 
     def shown(restore: bool) -> list[FloatArray]:
-        optimizer = optimizers.MetricCMA.create(DIM, population_size=9, seed=11, basis=basis(DIM, 6), refresh_every=2,
-                                                starts=starts, trial_generations=1)  # fmt: skip
+        optimizer = optimizers.MetricCMA.create(DIM, population_size=9, seed=11, basis=basis(DIM, 6),
+                                                refresh_every=2, starts=starts, trial_generations=1)  # fmt: skip
         codes = []
         for _ in range(8):
             if restore:
-                optimizer = through_json(optimizer)
+                restored = through_json(optimizer)
+                assert isinstance(restored, optimizers.MetricCMA)
+                optimizer = restored
             optimizer.metric_at = lambda code, window: local
             population = optimizer.ask()
             codes.append(population.codes)

@@ -10,6 +10,7 @@ from evostim.generators import GeneratorError, generator_spec
 from evostim.protocol import OptimizersPublic
 from evostim.server.catalog import describe_optimizers
 from evostim.server.errors import InvalidRequest
+from evostim.server.session_setup import default_optimizer
 
 router = APIRouter(prefix="/v1/optimizers", tags=["optimizers"])
 
@@ -21,11 +22,12 @@ def list_optimizers(
     ] = None,
 ) -> OptimizersPublic:
     """Every optimizer a session may name, its parameters, their defaults and JSON schemas, and whether it is
-    available (the extra it needs, if any, is installed)."""
+    available (the extra it needs, if any, is installed); which one sessions run when they name none."""
     if generator is None:
         return OptimizersPublic(generator=None, data=describe_optimizers())
     try:
         spec = generator_spec(generator)
     except GeneratorError as error:
         raise InvalidRequest(str(error)) from None
-    return OptimizersPublic(generator=spec.name, data=describe_optimizers(spec.latent_dim, spec.typical_norm))
+    described = describe_optimizers(spec.latent_dim, spec.typical_norm, default=default_optimizer(spec))
+    return OptimizersPublic(generator=spec.name, data=described)
