@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import functools
 import importlib.resources
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +101,11 @@ def pixel_window(height: int, width: int, window: float) -> torch.Tensor:
     return torch.exp(-0.5 * (rows[:, None] ** 2 + columns[None, :] ** 2))
 
 
+# torch's forward-mode AD levels (jvp, jacfwd) are global to the process: two threads inside at once corrupt each
+# other's tangents, with a RuntimeError or with wrong numbers (a server refreshes many sessions' metrics at once).
+_FORWARD_AD = threading.Lock()
+
+
 def _flat_images(module: nn.Module, window: float | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
     """codes -> flattened images, weighted by the square root of the window's weights (so J^T J = J^T W J)."""
     if window is None:
@@ -121,7 +127,8 @@ def metric_vector_product(
 
     def product(vector: FloatArray) -> FloatArray:
         tangent = torch.as_tensor(vector, dtype=codes.dtype, device=codes.device).expand_as(codes).contiguous()
-        jv = torch.func.jvp(decode, (codes,), (tangent,))[1]
+        with _FORWARD_AD:
+            jv = torch.func.jvp(decode, (codes,), (tangent,))[1]
         pullback = torch.func.vjp(decode, codes)[1]
         (jtjv,) = pullback(jv)
         return np.asarray(jtjv.detach().sum(0).double().cpu().numpy() / len(codes), dtype=np.float64)
@@ -134,7 +141,8 @@ def dense_metric(module: nn.Module, codes: torch.Tensor, window: float | None = 
     decode = _flat_images(module, window)
     total = np.zeros((codes.shape[1], codes.shape[1]))
     for code in codes:
-        jacobian = torch.func.jacfwd(lambda z: decode(z[None])[0])(code)  # (pixels, d)
+        with _FORWARD_AD:
+            jacobian = torch.func.jacfwd(lambda z: decode(z[None])[0])(code)  # (pixels, d)
         jacobian64 = jacobian.detach().double().cpu()
         total += (jacobian64.T @ jacobian64).numpy()
     return total / len(codes)

@@ -237,7 +237,8 @@ class MetricCMAParameters(Parameters):
             "independent searches begun (each with its own random draws), shown in turn for trial_generations "
             "generations each; then the one whose best image scored highest goes on alone, its step schedule "
             "where its own generations left it (a hedge against a search that settles early on a poor region, "
-            f"which noisy first rankings make likelier); at most {MAX_STARTS}",
+            f"which noisy first rankings make likelier); at most {MAX_STARTS} (sessions default to 2, the best on "
+            "held-out units)",
             check=at_least(1, at_most=MAX_STARTS),
         ),
     )

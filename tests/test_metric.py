@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -224,3 +225,26 @@ def test_without_a_shipped_metric_a_metric_cma_session_computes_it_once_and_keep
     modified = (tmp_path / "dcgan-faces.metric.npz").stat().st_mtime_ns
     create(api, optimizer={"name": "metric-cma"}, population_size=6, references={"builtin": 0})
     assert (tmp_path / "dcgan-faces.metric.npz").stat().st_mtime_ns == modified  # read, not computed again
+
+
+def test_metrics_computed_at_once_in_several_threads_are_each_exact(dcgan: Any) -> None:
+    """A server refreshes many sessions' metrics at once; torch's forward-mode AD levels are global to the process."""
+    metric = metric_at_code(dcgan.module)
+    codes = np.random.default_rng(0).standard_normal((6, 100)).astype(np.float32)
+    alone = [metric(code, 0.125) for code in codes]
+    together: dict[int, Any] = {}
+
+    def compute(row: int) -> None:
+        try:
+            together[row] = metric(codes[row], 0.125)
+        except RuntimeError as error:  # without the lock: "a forward AD level with an invalid index"
+            together[row] = error
+
+    threads = [threading.Thread(target=compute, args=(row,)) for row in range(len(codes))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for row, expected in enumerate(alone):
+        assert isinstance(together[row], np.ndarray), together[row]
+        np.testing.assert_array_equal(together[row], expected)
