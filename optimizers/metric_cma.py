@@ -301,12 +301,15 @@ class _Search:
             state["best"] = self.best
         return state
 
-    def load(self, state: dict[str, Any]) -> None:
-        self.inner = _INNER[state["inner"]["optimizer"]].from_state(state["inner"])
-        if "basis" in state:
-            self.basis, self.scales = decode_array(state["basis"]), decode_array(state["scales"])
-            self.center = decode_array(state["center"])
-        self.best = float(state.get("best", -math.inf))
+    @classmethod
+    def restored(cls, state: dict[str, Any], given: _Search) -> _Search:
+        """A search from its stored state; the ``given`` coordinates where it stored none (never refreshed)."""
+        inner = _INNER[state["inner"]["optimizer"]].from_state(state["inner"])
+        best = float(state.get("best", -math.inf))
+        if "basis" not in state:
+            return cls(inner, given.basis, given.scales, given.center, best)
+        basis, scales, center = (decode_array(state[name]) for name in ("basis", "scales", "center"))
+        return cls(inner, basis, scales, center, best)
 
 
 def _start_seed(seed: int, start: int) -> int:
@@ -503,11 +506,8 @@ class MetricCMA(Optimizer):
         return {"searches": [search.state(refreshed) for search in self._searches], "active": self._active}
 
     def _load_dynamic_state(self, state: dict[str, Any]) -> None:
-        states = state.get("searches", [state])
         given = self._searches[0]
-        self._searches = [_Search(given.inner, given.basis, given.scales, given.center) for _ in states]
-        for search, saved in zip(self._searches, states, strict=True):
-            search.load(saved)
+        self._searches = [_Search.restored(saved, given) for saved in state.get("searches", [state])]
         self._active = int(state.get("active", 0))
 
     def summary(self) -> dict[str, float]:
