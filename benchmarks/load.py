@@ -25,7 +25,7 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from evostim.clients.local_server import LocalServer
+from evostim.clients.http.local_server import LocalServer
 
 TARGET_POST_P99_S = 1.5
 

@@ -26,7 +26,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from evostim import generators
 from evostim.generators import GeneratorWeightsMissing, ImageGenerator
-from evostim.server.renderer import Renderer
+from evostim.server.media.renderer import Renderer
 
 BATCH = 40
 TARGETS_MS = {("deepsim-fc6", "cuda"): 50.0, ("dcgan-faces", "cpu"): 100.0}

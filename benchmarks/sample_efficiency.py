@@ -1,12 +1,12 @@
 """Sample efficiency on held-out units: evaluations each optimizer needs to reach cholesky-cma's final score.
 
 One `evostim sweep` over units the optimizers were not tuned on (the held-out half of the fixed split of every
-channel of both shipped CNNs, evostim.clients.unit_pool), through the embedded generator (dcgan-faces), at every
+channel of both shipped CNNs, evostim.clients.sweeps.unit_pool), through the embedded generator (dcgan-faces), at every
 noise level (0, 0.2, 0.5 and Poisson spiking), 3,000 evaluations a run, codes shown on the prior's sphere as
 sessions show them. For each (unit, noise, seed) the target is cholesky-cma's final value (the clean activation
 of its best-observed image at 3,000 evaluations); an optimizer's cost is the evaluations it needed to reach it.
 The table gives the median cost / 3,000 with a bootstrap CI over units x seeds, and the normalized value (/ the
-best any run reached on the unit) at 800, 1,600 and 3,000 evaluations (evostim.clients.efficiency). It writes
+best any run reached on the unit) at 800, 1,600 and 3,000 evaluations (evostim.clients.sweeps.efficiency). It writes
 a montage of each optimizer's best image on a few held-out units (Poisson noise, seed 0) to OUT/montage.png.
 
 The last line reads `NAME vs cholesky-cma: evaluations to reach its final score: ratio R (95% CI lo..hi)`, for the
@@ -24,10 +24,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.search_quality import optimizer_entry
-from evostim.clients.efficiency import sample_efficiency
-from evostim.clients.panels import NOISE_LEVELS
-from evostim.clients.sweep import SweepConfig, read_results, run_sweep
-from evostim.clients.unit_pool import responsive_units
+from evostim.clients.sweeps.efficiency import sample_efficiency
+from evostim.clients.sweeps.panels import NOISE_LEVELS
+from evostim.clients.sweeps.sweep import SweepConfig, read_results, run_sweep
+from evostim.clients.sweeps.unit_pool import responsive_units
 
 BASELINE = "cholesky-cma"
 NEEDS_METRIC = ("metric-cma", "subspace")

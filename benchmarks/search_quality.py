@@ -7,7 +7,7 @@ noise score = activation * max(0, 1 + sigma * N(0, 1)) for sigma in {0, 0.2, 0.5
 bumps in a random low-dimensional projection; every other direction irrelevant, as in fc6) measures
 high-dimensional behaviour without fc6 weights.
 
-Each panel is one ``evostim sweep`` (evostim.clients.sweep): the runs go through the batched engine on Ray
+Each panel is one ``evostim sweep`` (evostim.clients.sweeps.sweep): the runs go through the batched engine on Ray
 workers (``--workers``; 0 runs in this process), results land in OUT/<panel>/ as Parquet, a run of the same command
 resumes, and the table is the sweep's summary. The reported value of a run is the *clean* activation of its best
 image, normalized (a) by the best clean activation of any image any run proposed on that unit (the paper's metric)
@@ -31,8 +31,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from evostim import optimizers
-from evostim.clients.panels import CNN_UNITS, NOISE_LEVELS, synthetic_unit_names
-from evostim.clients.sweep import SweepConfig, SweepSummary, ratio_ci, run_sweep, summarize
+from evostim.clients.sweeps.panels import CNN_UNITS, NOISE_LEVELS, synthetic_unit_names
+from evostim.clients.sweeps.sweep import SweepConfig, SweepSummary, ratio_ci, run_sweep, summarize
 
 EVOSTIM = ("cholesky-cma", "sphere-cma", "sep-cma", "ga")
 OUTSIDE = ("pycma", "cmaes", "ngopt")

@@ -19,7 +19,7 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from evostim.clients.local_server import LocalServer
+from evostim.clients.http.local_server import LocalServer
 
 XDREAM_POLLING_MS = 500.0
 TARGET_MS = 20.0

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from evostim.clients.panels import CNN_UNITS
-from evostim.clients.sweep import SweepConfig, ratio_ci, run_sweep, summarize
+from evostim.clients.sweeps.panels import CNN_UNITS
+from evostim.clients.sweeps.sweep import SweepConfig, ratio_ci, run_sweep, summarize
 from evostim.generators import load_generator
 from evostim.generators.metric import MetricBasis, metric_eigenbasis, spectrum_coverage
 

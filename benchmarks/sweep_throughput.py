@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from evostim.clients.engine import RunSpec
-from evostim.clients.panels import Precision, native_bf16
-from evostim.clients.sweep import SweepWorker
+from evostim.clients.sweeps.engine import RunSpec
+from evostim.clients.sweeps.panels import Precision, native_bf16
+from evostim.clients.sweeps.sweep import SweepWorker
 
 UNITS = ("onet.conv3.9", "onet.conv4.113", "onet.dense5.40", "rnet.conv3.18", "rnet.dense4.3")
 TARGET_PER_CORE = 600.0

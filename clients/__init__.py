@@ -1,1 +1,2 @@
-"""Clients of the evostim server: the Python client, simulated neurons, the in-silico loop and the demo."""
+"""Clients of the evostim server, by job: ``http`` (the Python client), ``simulation`` (simulated neurons,
+the in-silico loop, the demo), ``sweeps``, ``analysis`` (and the report), ``rig`` (file bridge, MATLAB)."""

@@ -2,13 +2,20 @@
 
 The names a notebook needs are here: ``from evostim import Client``. The parts live in subpackages, whose folders
 sit at the top of the repository: ``evostim.server``, ``evostim.optimizers``, ``evostim.generators``,
-``evostim.clients``.
+``evostim.clients``; the command line is ``evostim.cli``.
 """
 
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
-from evostim.clients.client import AsyncClient, Client
-from evostim.clients.errors import (
+# evostim/<folder> links to the owner's top-level folders. A checkout without symlink support (Git for Windows'
+# default) has small text files there instead: then the subpackages are found in the folders themselves.
+_CHECKOUT = Path(__file__).resolve().parent.parent
+if not Path(__file__).with_name("server").is_dir() and (_CHECKOUT / "server" / "__init__.py").is_file():
+    __path__.append(str(_CHECKOUT))
+
+from evostim.clients.http.client import AsyncClient, Client
+from evostim.clients.http.errors import (
     Conflict,
     ContentTooLarge,
     EvostimError,
@@ -35,7 +42,7 @@ from evostim.clients.errors import (
     UnsupportedMediaType,
     ValidationError,
 )
-from evostim.clients.local_server import LocalServer
+from evostim.clients.http.local_server import LocalServer
 
 try:
     __version__ = version("evostim")

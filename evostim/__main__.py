@@ -1,6 +1,6 @@
 """``python -m evostim``: the same command as ``evostim``."""
 
-from evostim.server.cli import main
+from evostim.cli import main
 
 if __name__ == "__main__":
     main()

@@ -10,15 +10,15 @@ from fastapi import FastAPI
 
 from evostim import generators
 from evostim.generators import ImageGenerator
-from evostim.server.body_limit import BodyLimit
+from evostim.server.api.body_limit import BodyLimit
+from evostim.server.api.openapi import install_openapi
+from evostim.server.api.problems import install_problem_handlers
+from evostim.server.api.routes import blocks, dashboard, events, health, optimizers, sessions
+from evostim.server.api.routes import generators as generator_routes
 from evostim.server.config import Settings, get_settings
-from evostim.server.observability import AccessLog, configure_logging, limit_malloc_arenas
-from evostim.server.openapi import install_openapi
-from evostim.server.problems import install_problem_handlers
-from evostim.server.routes import blocks, dashboard, events, health, optimizers, sessions
-from evostim.server.routes import generators as generator_routes
-from evostim.server.service import SessionService
-from evostim.server.store import Store
+from evostim.server.ops.observability import AccessLog, configure_logging, limit_malloc_arenas
+from evostim.server.sessions.service import SessionService
+from evostim.server.storage.store import Store
 
 __all__ = ["create_app", "create_worker_app"]
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from evostim.clients.analysis import (
+from evostim.clients.analysis.evolution import (
     AnalysisError,
     CodesMissing,
     Evolution,

@@ -253,7 +253,7 @@ def test_a_replay_accepts_another_cpus_last_bit_and_refuses_a_different_proposal
     make_api: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A database moved to another CPU replays to the last bit (other BLAS kernels); a real divergence is refused."""
-    from evostim.server import stepper
+    from evostim.server.sessions import stepper
 
     api = make_api(snapshot_every=5)
     manifest = create(api, population_size=6)["generation"]

@@ -12,9 +12,9 @@ import httpx
 import numpy as np
 import pytest
 
-from evostim.clients.client import AsyncClient, Client, EvostimError
-from evostim.clients.errors import GenerationClosed, SessionNotFound, SessionNotRunning
-from evostim.clients.local_server import LocalServer
+from evostim.clients.http.client import AsyncClient, Client, EvostimError
+from evostim.clients.http.errors import GenerationClosed, SessionNotFound, SessionNotRunning
+from evostim.clients.http.local_server import LocalServer
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 import evostim
-from evostim.clients import client as client_module
-from evostim.clients import errors
-from evostim.clients.client import AsyncClient, Client
+from evostim.clients.http import client as client_module
+from evostim.clients.http import errors
+from evostim.clients.http.client import AsyncClient, Client
 
 PROBLEM = {"Content-Type": "application/problem+json"}
 SESSION = {"id": "s_1", "status": "running", "generation": 0}
@@ -376,7 +376,7 @@ def test_the_tree_groups_problems_by_what_a_caller_does_about_them() -> None:
 
 
 def test_the_servers_problem_types_all_have_a_client_class() -> None:
-    from evostim.server.problems import HTTP_STATUS_PROBLEMS, PROBLEMS
+    from evostim.server.api.problems import HTTP_STATUS_PROBLEMS, PROBLEMS
 
     for problem in [*PROBLEMS.values(), *HTTP_STATUS_PROBLEMS.values()]:
         assert problem.slug in SLUGS, problem.slug

@@ -27,9 +27,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from evostim.clients.client import Client
-from evostim.clients.errors import ServerError
-from evostim.clients.local_server import LocalServer, free_port
+from evostim.clients.http.client import Client
+from evostim.clients.http.errors import ServerError
+from evostim.clients.http.local_server import LocalServer, free_port
 
 _RIGS = 4
 _POPULATION = 8

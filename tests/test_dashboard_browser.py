@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evostim.clients.client import Client
-from evostim.clients.local_server import LocalServer
+from evostim.clients.http.client import Client
+from evostim.clients.http.local_server import LocalServer
 from tests.conftest import counts_for
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install 'evostim[test]')")

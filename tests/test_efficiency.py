@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evostim.clients.efficiency import sample_efficiency
-from evostim.clients.sweep import SweepConfig, read_results, run_sweep
+from evostim.clients.sweeps.efficiency import sample_efficiency
+from evostim.clients.sweeps.sweep import SweepConfig, read_results, run_sweep
 
 
 @pytest.fixture(scope="module")

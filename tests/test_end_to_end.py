@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from evostim import optimizers
-from evostim.clients.client import Client
-from evostim.clients.insilico import run_closed_loop
-from evostim.clients.local_server import LocalServer
-from evostim.clients.neurons import CnnUnit, ResponseModel, SimulatedNeuron, UnitSpec
+from evostim.clients.http.client import Client
+from evostim.clients.http.local_server import LocalServer
+from evostim.clients.simulation.insilico import run_closed_loop
+from evostim.clients.simulation.neurons import CnnUnit, ResponseModel, SimulatedNeuron, UnitSpec
 from evostim.generators import ImageGenerator
 from evostim.generators.metric import metric_at_code, packaged_metric, with_saved_metric
-from evostim.server.stimuli import project_to_sphere
+from evostim.optimizers.geometry import project_to_sphere
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,7 @@ def test_a_simulated_neuron_drives_scores_up_and_a_crash_loses_nothing(
 def test_the_demo_prints_a_table_writes_pictures_and_ends_with_the_gain(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from evostim.clients.demo import run_demo
+    from evostim.clients.simulation.demo import run_demo
 
     gain = run_demo(out_dir=tmp_path, unit="onet.conv4.113", generations=3, seed=1)
     lines = capsys.readouterr().out.strip().splitlines()
@@ -115,7 +115,7 @@ def _hide_facenet(monkeypatch: pytest.MonkeyPatch) -> None:
     """As if facenet-pytorch (the MTCNN weights) were not installed."""
     import importlib.util
 
-    from evostim.clients import neurons
+    from evostim.clients.simulation import neurons
 
     real = importlib.util.find_spec
     monkeypatch.setattr(
@@ -147,7 +147,7 @@ def _hide_gan_face_generate(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_demo_without_its_weights_or_with_a_bad_unit_says_so_in_one_line(
     hide: Any, argv: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from evostim.server.cli import main
+    from evostim.cli import main
 
     if hide is not None:
         hide(monkeypatch)

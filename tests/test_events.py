@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from evostim.clients.client import Client
-from evostim.clients.local_server import LocalServer
+from evostim.clients.http.client import Client
+from evostim.clients.http.local_server import LocalServer
 from tests.conftest import counts_for
 
 TOKEN = "events-token-aaaaaaaaaaaa"

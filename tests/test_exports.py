@@ -19,9 +19,9 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from evostim.clients.client import AsyncClient, Client
-from evostim.clients.local_server import LocalServer
-from evostim.server.cli import main as cli
+from evostim.cli import main as cli
+from evostim.clients.http.client import AsyncClient, Client
+from evostim.clients.http.local_server import LocalServer
 from tests.test_api import assert_problem, create, history
 
 CHANNELS = ("a", "b.1")

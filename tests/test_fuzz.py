@@ -32,9 +32,9 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import Status, events
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from evostim.server.api.problems import PROBLEM_JSON
 from evostim.server.app import create_app
 from evostim.server.config import Settings
-from evostim.server.problems import PROBLEM_JSON
 
 # Schemathesis's default statuses of a refused invalid request (a 5xx is caught by its own check).
 _REJECTED = [400, 401, 403, 404, 405, 406, 409, 415, 422, 428, 429]

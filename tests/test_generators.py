@@ -14,7 +14,7 @@ from PIL import Image
 
 from evostim import generators
 from evostim.generators import BadLatentCodes, UnknownGenerator
-from evostim.server.images import encode_batch, encode_image
+from evostim.server.media.images import encode_batch, encode_image
 from tests.test_api import assert_problem
 
 

@@ -8,8 +8,8 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
-from evostim.clients.mtcnn import load_mtcnn
-from evostim.clients.panels import CnnPanel
+from evostim.clients.simulation.mtcnn import load_mtcnn
+from evostim.clients.sweeps.panels import CnnPanel
 from evostim.generators import generator_spec, load_generator
 from evostim.generators.inference import inference_copy
 

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import numpy as np
 
-from evostim.clients.client import Client
-from evostim.clients.local_server import LocalServer
+from evostim.clients.http.client import Client
+from evostim.clients.http.local_server import LocalServer
 
 CHANNELS = ["ch1", "ch2", "ch3"]
 REPETITIONS = 4

@@ -15,10 +15,10 @@ from alembic.runtime.migration import MigrationContext
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, func, inspect, select, text
 
-from evostim.server.cli import main
-from evostim.server.migrations import SchemaMismatch, head
-from evostim.server.migrations.baseline import baseline_metadata
-from evostim.server.store import Store, schema_metadata
+from evostim.cli import main
+from evostim.server.storage.migrations import SchemaMismatch, head
+from evostim.server.storage.migrations.baseline import baseline_metadata
+from evostim.server.storage.store import Store, schema_metadata
 from tests.conftest import counts_for
 from tests.test_api import create, history
 

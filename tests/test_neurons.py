@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from evostim import generators
-from evostim.clients.neurons import DEFAULT_UNITS, CnnUnit, ResponseModel, SimulatedNeuron, UnitSpec
+from evostim.clients.simulation.neurons import DEFAULT_UNITS, CnnUnit, ResponseModel, SimulatedNeuron, UnitSpec
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from evostim.clients.client import Client
-from evostim.clients.local_server import LocalServer
+from evostim.clients.http.client import Client
+from evostim.clients.http.local_server import LocalServer
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -22,11 +22,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.exc import OperationalError
 
-from evostim.clients.local_server import free_port
-from evostim.server import cli
+from evostim import cli
+from evostim.clients.http.local_server import free_port
 from evostim.server.config import Settings, token_digest
-from evostim.server.observability import JsonFormatter
-from evostim.server.store import Store
+from evostim.server.ops.observability import JsonFormatter
+from evostim.server.storage.store import Store
 from tests.conftest import counts_for
 
 TOKEN_A = "token-of-lab-a-0123456789"
@@ -112,7 +112,7 @@ def test_the_access_log_names_each_request_and_a_5xx_its_incident(
     access = [r for r in caplog.records if r.name == "evostim.access"]
     assert access[-1].status == 200 and access[-1].path == "/v1/sessions" and access[-1].method == "GET"  # type: ignore[attr-defined]
 
-    from evostim.server.errors import StateCorrupt
+    from evostim.server.sessions.errors import StateCorrupt
 
     def corrupt(*args: Any, **kwargs: Any) -> Any:
         raise StateCorrupt("the snapshot does not replay")
@@ -201,8 +201,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_a_start_logs_the_schema_upgrade_without_alembics_info_lines(tmp_path: Path) -> None:
     script = (
-        "from evostim.server.observability import configure_logging; configure_logging('info'); "
-        f"from evostim.server.store import Store; Store('sqlite:///{tmp_path / 'evostim.db'}').close()"
+        "from evostim.server.ops.observability import configure_logging; configure_logging('info'); "
+        f"from evostim.server.storage.store import Store; Store('sqlite:///{tmp_path / 'evostim.db'}').close()"
     )  # a fresh process: alembic logs its plugins when first imported
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
     lines = [json.loads(line) for line in done.stderr.splitlines()]
@@ -350,7 +350,7 @@ def test_two_workers_on_one_sqlite_file_count_each_generation_once_and_propose_w
 def test_two_replicas_on_one_postgres_take_turns_on_a_session_and_never_serve_a_stale_optimizer(
     tmp_path: Path, postgres_cluster: Any, make_api: Any
 ) -> None:
-    from evostim.clients.local_server import LocalServer
+    from evostim.clients.http.local_server import LocalServer
 
     env = {"EVOSTIM_DATABASE_URL": postgres_cluster.create_database("replicas")}
     with LocalServer(tmp_path / "a", env=env) as a, LocalServer(tmp_path / "b", env=env) as b:
@@ -379,7 +379,7 @@ def test_two_replicas_on_one_postgres_take_turns_on_a_session_and_never_serve_a_
 # -- bounded memory ----------------------------------------------------------------------------------------------
 def test_the_optimizer_cache_keeps_the_most_recent_within_its_byte_bound() -> None:
     from evostim.optimizers import create_optimizer
-    from evostim.server.stepper import OptimizerStepper, array_bytes
+    from evostim.server.sessions.stepper import OptimizerStepper, array_bytes
 
     optimizers = [create_optimizer("cholesky-cma", 100, population_size=8, seed=s) for s in range(3)]
     for optimizer in optimizers:
@@ -409,7 +409,7 @@ def test_sessions_whose_optimizers_were_evicted_propose_what_cached_ones_do(make
 def test_cached_pixels_own_their_memory(dcgan: Any) -> None:
     import numpy as np
 
-    from evostim.server.renderer import Renderer
+    from evostim.server.media.renderer import Renderer
 
     renderer = Renderer(lambda name: dcgan, cache_bytes=2**30)
     renderer.prepare("dcgan-faces", list(np.random.default_rng(0).standard_normal((4, 100))))

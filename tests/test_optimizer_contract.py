@@ -269,7 +269,7 @@ def test_the_optimizers_import_without_the_references_extra_and_never_import_it_
     )
     lazy = (
         "import sys, evostim.optimizers as o\n"
-        "from evostim.server.catalog import describe_optimizers\n"
+        "from evostim.server.sessions.catalog import describe_optimizers\n"
         "assert all(entry.available for entry in describe_optimizers())\n"
         "assert 'cma' not in sys.modules and 'cmaes' not in sys.modules, 'imported before a session asked'\n"
         "o.create_optimizer('pycma', 4, population_size=4, seed=0)\n"

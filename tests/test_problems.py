@@ -17,17 +17,19 @@ from fastapi.testclient import TestClient
 from evostim.extras import MissingExtra
 from evostim.generators.errors import GeneratorError, GeneratorPackageMissing
 from evostim.optimizers.errors import OptimizerError
-from evostim.server import errors, problems, store_errors
+from evostim.server.api import problems
+from evostim.server.api.problems import PROBLEMS, Problem, problem_for
 from evostim.server.app import create_app
 from evostim.server.config import Settings
-from evostim.server.errors import DomainError, StateCorrupt, Unauthorized
-from evostim.server.problems import PROBLEMS, Problem, problem_for
-from evostim.server.store import Store
-from evostim.server.store_errors import StoreError
+from evostim.server.sessions import errors
+from evostim.server.sessions.errors import DomainError, StateCorrupt, Unauthorized
+from evostim.server.storage import errors as store_errors
+from evostim.server.storage.errors import StoreError
+from evostim.server.storage.store import Store
 from tests.conftest import counts_for
 
 PROBLEM_JSON = "application/problem+json"
-ERROR_MODULES = ("evostim.server.errors", "evostim.server.store_errors", "evostim.optimizers.errors",
+ERROR_MODULES = ("evostim.server.sessions.errors", "evostim.server.storage.errors", "evostim.optimizers.errors",
                  "evostim.generators.errors", "evostim.extras")  # fmt: skip
 
 
@@ -129,7 +131,7 @@ def assert_incident_logged(body: dict[str, Any], caplog: pytest.LogCaptureFixtur
 # -- the table ----------------------------------------------------------------------------------------------------
 def test_if_every_error_type_has_its_own_row_in_the_table() -> None:
     missing = sorted(f"{cls.__module__}.{cls.__qualname__}" for cls in _every_error_type() - set(PROBLEMS))
-    assert not missing, f"add these error types to evostim.server.problems.PROBLEMS: {missing}"
+    assert not missing, f"add these error types to evostim.server.api.problems.PROBLEMS: {missing}"
 
 
 def test_if_the_table_is_looked_up_by_mro() -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from evostim.clients.analysis import Evolution, best_per_generation
-from evostim.clients.report import ReportImages, write_report
+from evostim.clients.analysis.evolution import Evolution, best_per_generation
+from evostim.clients.analysis.report import ReportImages, write_report
 from tests.test_analysis import random_walk, synthetic_history
 
 DATA_PNG = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')

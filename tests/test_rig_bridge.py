@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from evostim.clients import rig_bridge
-from evostim.clients.client import Client
-from evostim.clients.errors import ValidationError
-from evostim.clients.local_server import LocalServer
-from evostim.clients.rig_bridge import ERROR_FILE, RigBridge, write_atomically
+from evostim.clients.http.client import Client
+from evostim.clients.http.errors import ValidationError
+from evostim.clients.http.local_server import LocalServer
+from evostim.clients.rig import bridge as rig_bridge
+from evostim.clients.rig.bridge import ERROR_FILE, RigBridge, write_atomically
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from evostim.server.store import (
+from evostim.server.storage.errors import GenerationAlreadyClosed, UnstorableValue
+from evostim.server.storage.store import (
     IdempotencyRecord,
     ReferenceRecord,
     ResponseRecord,
@@ -19,7 +20,6 @@ from evostim.server.store import (
     StimulusRecord,
     Store,
 )
-from evostim.server.store_errors import GenerationAlreadyClosed, UnstorableValue
 
 
 @pytest.fixture

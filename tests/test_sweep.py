@@ -10,11 +10,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from evostim.clients.engine import RunResult, evolve
-from evostim.clients.panels import CnnPanel
-from evostim.clients.sweep import SweepConfig, ratio_ci, run_sweep, summarize
+from evostim.cli import main as evostim
+from evostim.clients.sweeps.engine import RunResult, evolve
+from evostim.clients.sweeps.panels import CnnPanel
+from evostim.clients.sweeps.sweep import SweepConfig, ratio_ci, run_sweep, summarize
 from evostim.generators.metric import packaged_metric
-from evostim.server.cli import main as evostim
 
 GRID: dict[str, Any] = {
     "units": ["onet.conv3.9", "rnet.dense4.3"],
@@ -163,7 +163,7 @@ def test_a_sweep_into_a_folder_of_another_problem_or_at_an_emulated_precision_is
             run_sweep(SweepConfig.model_validate({**small, **changed}), tmp_path, workers=0, progress=False)
     assert sorted(path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()) == before
     # where bfloat16 is emulated (an AVX2-only CPU: 80x slower), a local bf16 sweep is refused with the reason
-    monkeypatch.setattr("evostim.clients.sweep.native_bf16", lambda: False)
+    monkeypatch.setattr("evostim.clients.sweeps.sweep.native_bf16", lambda: False)
     with pytest.raises(SystemExit) as refused:
         evostim(["sweep", "--out", str(tmp_path / "new"), "--workers", "0", "--units", "onet.conv3.9",
                  "--optimizers", "ga", "--seeds", "1", "--precision", "bf16"])  # fmt: skip

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from evostim.clients.mtcnn import MTCNN_WIDTHS
-from evostim.clients.neurons import UnitSpec
-from evostim.clients.unit_pool import pool, responsive_units, split_units
+from evostim.clients.simulation.mtcnn import MTCNN_WIDTHS
+from evostim.clients.simulation.neurons import UnitSpec
+from evostim.clients.sweeps.unit_pool import pool, responsive_units, split_units
 
 
 def test_the_split_halves_every_layer_never_changes_and_a_small_panel_spans_all_layers() -> None:

@@ -29,9 +29,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[4]))
-from evostim.clients.engine import RunSpec, evolve
-from evostim.clients.panels import CnnPanel
-from evostim.clients.sweep import read_results
+from evostim.clients.sweeps.engine import RunSpec, evolve
+from evostim.clients.sweeps.panels import CnnPanel
+from evostim.clients.sweeps.sweep import read_results
 from evostim.generators import generator_spec, load_generator
 
 ROOT = Path(__file__).resolve().parents[4]

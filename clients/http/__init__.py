@@ -1,0 +1,1 @@
+"""The HTTP client (sync and async), its errors, DataFrames of a session, a local server for notebooks."""

@@ -1,0 +1,257 @@
+"""The batched evaluation engine: many in-silico runs stepped together, one decode and one CNN pass a generation.
+
+A run is one optimizer searching one unit under one noise model with one seed (``RunSpec``). ``evolve`` steps a
+list of runs in lockstep: each asks its optimizer for a population, all codes go through the panel at once, each
+run's clean activations get its own noise and are told to its optimizer. A run's random numbers (optimizer and
+noise) come from its spec alone, so it gives the same results alone or in any batch, up to the float round-off
+of batched convolutions (which only matters where two scores tie to that precision).
+
+The value of a run at a generation is the *clean* activation of its best image so far, the one with the highest
+observed score (the best noisy score itself flatters an optimizer).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from evostim import optimizers
+from evostim.clients.sweeps.panels import FloatArray, NoiseModel, Panel
+from evostim.extras import require
+from evostim.optimizers.geometry import project_to_sphere
+from evostim.optimizers.metric_cma import MetricAt
+from evostim.optimizers.recombination import published_cma_sigma
+
+if TYPE_CHECKING:
+    from evostim.generators.metric import MetricBasis
+
+__all__ = ["RunResult", "RunSpec", "SearchOptimizer", "basis_location", "evolve", "make_optimizer", "saved_basis"]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a sweep. ``label`` names the optimizer with its parameters in tables (default: its name)."""
+
+    optimizer: str  # a registered optimizer, or "ngopt" (nevergrad's NGOpt, the outside reference)
+    unit: str
+    noise: str  # "0", "0.2", "0.5" or "poisson"
+    seed: int
+    generations: int
+    params: Mapping[str, Any] = field(default_factory=dict)  # a basis may be a saved metric's path or shipped name
+    label: str = ""
+    population: int = 40
+    code_norm_constraint: bool = False  # show the codes projected on the prior's sphere, as sessions do
+
+    @property
+    def name(self) -> str:
+        return self.label or self.optimizer
+
+    @property
+    def key(self) -> str:
+        """A stable id of everything that defines the run (resuming a sweep skips the keys it has)."""
+        fields = {
+            "optimizer": self.optimizer,
+            "params": dict(sorted(self.params.items())),
+            "label": self.name,
+            "unit": self.unit,
+            "noise": self.noise,
+            "seed": self.seed,
+            "generations": self.generations,
+            "population": self.population,
+            "constraint": self.code_norm_constraint,
+        }
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+
+    def seeds(self) -> tuple[int, int]:
+        """(optimizer seed, noise seed), from the unit, noise and seed only: every optimizer on a (unit, noise,
+        seed) sees the same noise stream, and a run draws the same numbers whatever batch it runs in."""
+        digest = hashlib.sha256(f"{self.unit}|{self.noise}|{self.seed}".encode()).digest()
+        return int.from_bytes(digest[:4], "little"), int.from_bytes(digest[4:8], "little")
+
+
+class SearchOptimizer(Protocol):
+    def ask(self) -> FloatArray: ...
+
+    def tell(self, scores: FloatArray) -> None: ...
+
+
+def saved_basis(basis: str) -> MetricBasis:
+    """A ``basis`` given by name: the metric saved at that path by ``evostim metric``, else the metric that ships
+    with evostim under that name (``dcgan-faces.metric``); FileNotFoundError when there is neither."""
+    from evostim.generators.metric import MetricBasis, packaged_metric
+
+    path = Path(basis)
+    if path.is_file():
+        return MetricBasis.load(path)
+    shipped = packaged_metric(basis.removesuffix(".metric")) if basis.endswith(".metric") else None
+    if shipped is None:
+        raise FileNotFoundError(
+            f"basis {basis!r}: no file {path.resolve()}, and evostim ships no metric of that name "
+            "(it ships dcgan-faces.metric); make one with `evostim metric`"
+        )
+    return shipped
+
+
+def basis_location(basis: str, weights_dir: Path) -> str:
+    """Where a sweep's ``basis`` is, found as sessions find one: a file here (its absolute path, so that workers
+    that run elsewhere find it too), the lab's WEIGHTS_DIR/<name>.npz (as ``evostim metric`` saves it), or a metric
+    that ships with evostim, by its name (kept as it is)."""
+    for path in (Path(basis), weights_dir / f"{basis}.npz"):
+        if path.is_file():
+            return str(path.resolve())
+    saved_basis(basis)  # shipped, or FileNotFoundError
+    return basis
+
+
+def _resolved(optimizer: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``basis`` given by name is that metric (its rows, k x d, and its eigenvalues for an optimizer that takes
+    them)."""
+    if isinstance(params.get("basis"), str):
+        from evostim.generators.metric import with_saved_metric
+
+        saved = saved_basis(params["basis"])
+        return with_saved_metric(dict(params), saved, optimizers.parameter_names(optimizers.lookup(optimizer)))
+    return dict(params)
+
+
+class _Registered:
+    """A registered evostim optimizer (or adapter) with the space's default parameters."""
+
+    def __init__(self, spec: RunSpec, dim: int, code_norm: float, seed: int, metric_at: MetricAt | None) -> None:
+        params = _resolved(spec.optimizer, spec.params)
+        self._optimizer = optimizers.create_optimizer(
+            spec.optimizer, dim, population_size=spec.population, seed=seed, code_norm=code_norm, **params
+        )
+        if isinstance(self._optimizer, optimizers.MetricCMA):  # without a generator it refuses at its first refresh
+            self._optimizer.metric_at = metric_at
+        self._ids: tuple[int, ...] = ()
+
+    def ask(self) -> FloatArray:
+        population = self._optimizer.ask()
+        self._ids = population.ids
+        codes: FloatArray = population.codes
+        return codes
+
+    def tell(self, scores: FloatArray) -> None:
+        self._optimizer.tell(self._ids, scores)
+
+
+class _NevergradNGOpt:
+    """nevergrad's NGOpt (it picks its algorithm from dimension, budget and workers)."""
+
+    def __init__(self, spec: RunSpec, dim: int, code_norm: float, seed: int) -> None:
+        ng = require("nevergrad", extra="references", feature="the ngopt optimizer")
+        sigma = published_cma_sigma(dim, code_norm)
+        parametrization = ng.p.Array(init=np.zeros(dim)).set_mutation(sigma=sigma)
+        parametrization.random_state = np.random.RandomState(seed)
+        budget = spec.generations * spec.population
+        self._optimizer = ng.optimizers.NGOpt(
+            parametrization=parametrization, budget=budget, num_workers=spec.population
+        )
+        self._population = spec.population
+        self._pending: list[Any] = []
+
+    def ask(self) -> FloatArray:
+        self._pending = [self._optimizer.ask() for _ in range(self._population)]
+        return np.array([candidate.value for candidate in self._pending])
+
+    def tell(self, scores: FloatArray) -> None:
+        for candidate, score in zip(self._pending, scores, strict=True):
+            self._optimizer.tell(candidate, -float(score))
+
+
+def make_optimizer(spec: RunSpec, dim: int, code_norm: float, metric_at: MetricAt | None = None) -> SearchOptimizer:
+    seed = spec.seeds()[0]
+    if spec.optimizer == "ngopt":
+        return _NevergradNGOpt(spec, dim, code_norm, seed)
+    return _Registered(spec, dim, code_norm, seed, metric_at)
+
+
+@dataclass
+class RunResult:
+    """What a run measured, per generation (G of them) and in total."""
+
+    spec: RunSpec
+    best_clean: list[float] = field(default_factory=list)  # clean activation of the best-observed image so far
+    best_observed: list[float] = field(default_factory=list)  # the best observed (noisy) score so far
+    best_clean_seen: list[float] = field(default_factory=list)  # best clean activation of any image so far
+    mean_observed: list[float] = field(default_factory=list)  # the generation's mean observed score
+    best_code: list[float] = field(default_factory=list)  # the shown code of the best-observed image so far
+    optimizer_seconds: float = 0.0
+
+    def record(self, shown: FloatArray, clean: FloatArray, observed: FloatArray) -> None:
+        top = int(np.argmax(observed))
+        improved = not self.best_observed or observed[top] > self.best_observed[-1]
+        if improved:
+            self.best_code = shown[top].tolist()
+        self.best_observed.append(float(observed[top]) if improved else self.best_observed[-1])
+        self.best_clean.append(float(clean[top]) if improved else self.best_clean[-1])
+        seen = float(clean.max())
+        self.best_clean_seen.append(max(seen, self.best_clean_seen[-1]) if self.best_clean_seen else seen)
+        self.mean_observed.append(float(observed.mean()))
+
+
+@dataclass
+class _Live:
+    result: RunResult
+    optimizer: SearchOptimizer
+    noise: NoiseModel
+    rng: np.random.Generator
+
+
+def _timed(result: RunResult, call: Callable[[], Any]) -> Any:
+    started = time.perf_counter()
+    value = call()
+    result.optimizer_seconds += time.perf_counter() - started
+    return value
+
+
+def evolve(
+    panel: Panel,
+    specs: Sequence[RunSpec],
+    gains: Mapping[str, float],
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[RunResult]:
+    """Step every run of ``specs`` in lockstep on ``panel``; ``gains``: the Poisson gain of each unit.
+
+    ``progress(generation, evaluations)`` is called after each generation with that generation's evaluations."""
+    unit_index = {name: index for index, name in enumerate(panel.names)}
+    live = []
+    for spec in specs:
+        optimizer = make_optimizer(spec, panel.dim, panel.code_norm, getattr(panel, "metric_at", None))
+        noise = NoiseModel(spec.noise, float(gains[spec.unit]))
+        live.append(_Live(RunResult(spec), optimizer, noise, np.random.default_rng(spec.seeds()[1])))
+    for generation in range(max((s.generations for s in specs), default=0)):
+        active = [run for run in live if run.result.spec.generations > generation]
+        _step(panel, active, unit_index)
+        if progress is not None:
+            progress(generation, sum(run.result.spec.population for run in active))
+    return [run.result for run in live]
+
+
+def _step(panel: Panel, active: Sequence[_Live], unit_index: Mapping[str, int]) -> None:
+    """One generation of every active run: ask, one batched evaluation, observe, tell."""
+    codes = [_timed(run.result, run.optimizer.ask) for run in active]
+    shown = [_shown(run.result.spec, batch, panel.code_norm) for run, batch in zip(active, codes, strict=True)]
+    sizes = [len(batch) for batch in shown]
+    units = np.repeat([unit_index[run.result.spec.unit] for run in active], sizes).astype(np.int64)
+    clean = np.split(panel.activations(units, np.concatenate(shown)), np.cumsum(sizes)[:-1])
+    for run, run_shown, run_clean in zip(active, shown, clean, strict=True):
+        observed = run.noise.observe(run_clean, run.rng)
+        _timed(run.result, functools.partial(run.optimizer.tell, observed))
+        run.result.record(run_shown, run_clean, observed)
+
+
+def _shown(spec: RunSpec, codes: FloatArray, code_norm: float) -> FloatArray:
+    """The codes whose images are scored: projected on the prior's sphere under the constraint, else as asked."""
+    shown: FloatArray = project_to_sphere(codes, code_norm if spec.code_norm_constraint else None)
+    return shown

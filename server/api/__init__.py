@@ -1,0 +1,1 @@
+"""The HTTP edge: routes, the OpenAPI document, problem answers, the request-size guard."""

@@ -1,0 +1,1 @@
+"""Images and files out: encoding, the render cache, archives and session exports."""

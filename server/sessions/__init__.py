@@ -1,0 +1,1 @@
+"""Sessions: the service that orchestrates a generation, its typed configuration, scoring, the optimizer stepper."""

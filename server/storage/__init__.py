@@ -1,0 +1,1 @@
+"""Durable storage: the SQLAlchemy store, its errors and its schema migrations."""
