@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(
 def test_an_octave_rig_runs_three_generations_with_three_channels_and_a_safe_retry(tmp_path: Path) -> None:
     out = tmp_path / "rig.json"
     with LocalServer(tmp_path / "data") as server:
-        script = f'addpath("{ROOT / "clients" / "matlab"}"); evostim_demo_rig("{server.url}", 3, "{out}")'
+        script = f'addpath("{ROOT / "clients" / "rig" / "matlab"}"); evostim_demo_rig("{server.url}", 3, "{out}")'
         done = subprocess.run(
             ["octave", "--no-gui", "--quiet", "--eval", script], capture_output=True, text=True, timeout=240
         )

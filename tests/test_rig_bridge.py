@@ -312,7 +312,7 @@ def test_an_octave_rig_raises_on_the_bridges_error_file_and_goes_on_after_rewrit
 ) -> None:
     folder, out = tmp_path / "rig", tmp_path / "seen.json"
     script = f"""
-addpath("{ROOT / "clients" / "matlab"}");
+addpath("{ROOT / "clients" / "rig" / "matlab"}");
 folder = "{folder}";
 m = evostim_bridge_wait(folder, 0, 60);
 ids = {{m.stimuli.id}};
