@@ -19,7 +19,7 @@ from evostim.clients.http.client import Client
 from evostim.clients.http.errors import ValidationError
 from evostim.clients.http.local_server import LocalServer
 from evostim.clients.rig import bridge as rig_bridge
-from evostim.clients.rig.bridge import ERROR_FILE, RigBridge, write_atomically
+from evostim.clients.rig.bridge import ERROR_FILE, STATUS_FILE, RigBridge, write_atomically
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,6 +105,30 @@ def test_the_bridge_runs_until_the_session_finishes_with_a_rig_in_another_thread
         thread.join(timeout=30)
         assert client.session(session_id)["status"] == "finished"
         assert not list(tmp_path.glob(".*partial*"))  # no half-written files left behind
+
+
+def test_the_folder_says_when_the_session_is_stopped_resumed_and_finished(server: LocalServer, tmp_path: Path) -> None:
+    def status() -> dict[str, Any]:
+        return dict(json.loads((tmp_path / STATUS_FILE).read_text()))
+
+    with Client(server.url) as client:
+        session_id = client.create_session(population_size=4, max_generations=2, seed=6)["session"]["id"]
+        bridge = RigBridge(client, session_id, tmp_path, server_poll_seconds=0.0)
+        assert bridge.step() and status()["status"] == "running" and status()["generation"] == 0
+        client.stop(session_id)
+        assert bridge.step()  # a stopped session: the bridge keeps watching, and the rig is told
+        assert status()["status"] == "stopped" and "resumed" in status()["detail"]
+        client.resume(session_id)
+        assert bridge.step() and status()["status"] == "running"
+        rig_answers(tmp_path, 0, ["ch0"])
+        assert bridge.step() and status() | {"time": None} == {
+            "session": session_id, "status": "running", "generation": 1, "time": None,
+            "detail": "the session is running: wait for the next generation's manifest.json",
+        }  # fmt: skip
+        rig_answers(tmp_path, 1, ["ch0"])
+        assert not bridge.step()  # generation 1 was the last
+        assert status()["status"] == "finished" and status()["generation"] == 1
+        assert "no more generations" in status()["detail"]
 
 
 def test_the_rigs_baselines_reach_the_server_and_a_bad_file_is_never_posted(
@@ -327,12 +351,17 @@ end
 good = cellfun(@(id) sprintf('{{"stimulus": "%s", "counts": {{"ch0": [4, 5]}}}}', id), ids, 'UniformOutput', false);
 evostim_bridge_respond(folder, 0, ['{{"responses": [' strjoin(good, ', ') ']}}']);
 next = evostim_bridge_wait(folder, 1, 60);
+evostim_bridge_respond(folder, 1, ['{{"responses": [' strjoin(strrep(good, 'g0-', 'g1-'), ', ') ']}}']);
+ended = evostim_bridge_wait(folder, 2, 60);
 fid = fopen("{out}", 'w');
-fwrite(fid, jsonencode(struct('raised', raised, 'next', next.number, 'images', numel(next.stimuli))));
+fwrite(fid, jsonencode(struct('raised', raised, 'next', next.number, 'images', numel(next.stimuli), ...
+                              'status', next.status, 'ended', ended.status, 'left', numel(ended.stimuli))));
 fclose(fid);
 """
     with Client(server.url) as client:
-        session_id = client.create_session(population_size=4, seed=10, references={"builtin": 0})["session"]["id"]
+        session_id = client.create_session(population_size=4, seed=10, references={"builtin": 0}, max_generations=2)[
+            "session"
+        ]["id"]
         with Running(RigBridge(client, session_id, folder)):
             done = subprocess.run(
                 ["octave", "--no-gui", "--quiet", "--eval", script], capture_output=True, text=True, timeout=240
@@ -341,4 +370,5 @@ fclose(fid);
     seen = json.loads(out.read_text())
     assert seen["raised"]["identifier"] == "evostim:bridge"
     assert "the bridge needs the rig to act" in seen["raised"]["message"] and "ch9" in seen["raised"]["message"]
-    assert seen["next"] == 1 and seen["images"] == 4
+    assert seen["next"] == 1 and seen["images"] == 4 and seen["status"] == "running"
+    assert seen["ended"] == "finished" and seen["left"] == 0  # returned on status.json, not after a timeout

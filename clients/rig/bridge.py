@@ -26,6 +26,16 @@ server out of reach) is written to ``error.json`` in the watched folder (:data:`
 with exponential backoff: a lost connection, a busy server). The bridge removes ``error.json`` as soon as a pass
 succeeds again. ``evostim_bridge_wait`` (clients/matlab) raises on ``rig`` and ``operator``.
 
+The session's state: ``status.json`` in the watched folder (:data:`STATUS_FILE`) says whether the session is
+``running``, ``stopped`` (paused by the experimenter: the bridge waits for a resume) or ``finished`` (its stop rule
+ended it: no more generations come, and the bridge exits)::
+
+    {"session": "s_…", "status": "running" | "stopped" | "finished", "generation": <the open or last generation>,
+     "detail": <what it means for the rig>, "time": <UTC, ISO 8601>}
+
+It is rewritten whenever the state the bridge sees changes. ``evostim_bridge_wait`` returns on ``stopped`` and
+``finished`` (``manifest.status`` says which) instead of waiting for a manifest that will not come.
+
 Polling: while the rig has written nothing new, the bridge looks only at the folder (every ``poll_seconds``) and
 asks the server about the session every ``server_poll_seconds`` (5 s), to notice a session stopped, resumed or
 finished elsewhere; a new responses file is posted at once.
@@ -50,9 +60,15 @@ from evostim.clients.http.client import Client
 from evostim.clients.http.errors import EvostimError, ValidationError
 from evostim.protocol import ResponsesSubmit
 
-__all__ = ["ERROR_FILE", "RigBridge", "write_atomically"]
+__all__ = ["ERROR_FILE", "STATUS_FILE", "RigBridge", "write_atomically"]
 
 ERROR_FILE = "error.json"
+STATUS_FILE = "status.json"
+_STATUS_DETAIL = {
+    "running": "the session is running: wait for the next generation's manifest.json",
+    "stopped": "the session is stopped: no generation is exchanged until it is resumed (the bridge keeps watching)",
+    "finished": "the session finished (its stop rule): no more generations will come; the bridge has exited",
+}
 log = logging.getLogger("evostim.rig")
 
 
@@ -125,11 +141,16 @@ class RigBridge:
         self._next_server_look = 0.0  # time.monotonic() before which a pass with nothing new on disk skips the server
         self._last_refusal: int | None = None  # the generation whose file this pass's post had refused
         self._waiting_for_rig = False  # this pass found the refused file unchanged
+        self._status: tuple[str, int] | None = None  # (status, generation) last written to status.json
         folder.mkdir(parents=True, exist_ok=True)
 
     @property
     def error_file(self) -> Path:
         return self._folder / ERROR_FILE
+
+    @property
+    def status_file(self) -> Path:
+        return self._folder / STATUS_FILE
 
     def generation_folder(self, number: int) -> Path:
         return self._folder / f"gen_{number:04d}"
@@ -172,6 +193,7 @@ class RigBridge:
             return True
         self._next_server_look = 0.0  # a pass that fails asks the server again the next time
         session = self._client.session(self._session_id)
+        self._note_status(session["status"], session["generation"])
         if session["status"] == "finished":
             return False
         self._paused = session["status"] == "stopped"  # paused by the experimenter: keep watching
@@ -207,7 +229,22 @@ class RigBridge:
         )
         if answer["next"] is not None:
             self.publish(answer["next"])
+        self._note_status(answer["session"]["status"], answer["session"]["generation"])
         return answer["next"] is not None
+
+    def _note_status(self, status: str, generation: int) -> None:
+        """Write ``status.json`` when the session's state differs from what it last said."""
+        if self._status == (status, generation):
+            return
+        report = {
+            "session": self._session_id,
+            "status": status,
+            "generation": generation,
+            "detail": _STATUS_DETAIL.get(status, status),
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        write_atomically(self.status_file, json.dumps(report, indent=1).encode())
+        self._status = (status, generation)
 
     def _post(self, number: int, data: bytes, digest: str) -> dict[str, Any]:
         """Post the rig's file; a file refused for what it says (not for a passing failure) is remembered."""
