@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.exc import OperationalError
 
 from evostim import cli
+from evostim.cli.serve import is_loopback
 from evostim.clients.http.local_server import free_port
 from evostim.server.config import Settings, token_digest
 from evostim.server.ops.observability import JsonFormatter
@@ -256,8 +257,8 @@ def test_the_readmes_first_serve_command_starts_as_written(tmp_path: Path, monke
 
 
 def test_loopback_addresses_need_no_tokens() -> None:
-    assert all(cli._is_loopback(host) for host in ("127.0.0.1", "127.0.1.1", "::1", "[::1]", "localhost"))
-    assert not any(cli._is_loopback(host) for host in ("0.0.0.0", "::", "192.168.1.20", "rig-server.lab"))
+    assert all(is_loopback(host) for host in ("127.0.0.1", "127.0.1.1", "::1", "[::1]", "localhost"))
+    assert not any(is_loopback(host) for host in ("0.0.0.0", "::", "192.168.1.20", "rig-server.lab"))
 
 
 def test_version_and_token_commands(capsys: pytest.CaptureFixture[str]) -> None:

@@ -81,7 +81,7 @@ def _check_wheel_contents(wheel: Path) -> None:
     top = {name.split("/")[0] for name in names}
     dist_info = {name for name in top if name.endswith(".dist-info")}
     assert len(dist_info) == 1 and top - dist_info == {"evostim"}, top
-    for module in ("evostim/cli.py", "generators/dcgan_faces.py", "optimizers/__init__.py", "clients/http/client.py"):
+    for module in ("cli/__init__.py", "generators/dcgan_faces.py", "optimizers/__init__.py", "clients/http/client.py"):
         assert f"evostim/{module}" in names, module
     assert "evostim/py.typed" in names and any(n.startswith("evostim/clients/matlab/") for n in names)
     requires = [line.removeprefix("Requires-Dist: ") for line in metadata.splitlines() if line.startswith("Requires")]

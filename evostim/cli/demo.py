@@ -1,0 +1,53 @@
+"""``evostim demo``: an in-silico closed-loop evolution, a simulated neuron against a real local server."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from evostim.cli._common import Commands
+
+__all__ = ["add_commands"]
+
+
+def add_commands(commands: Commands) -> None:
+    demo = commands.add_parser("demo", help="evolve images for a simulated neuron against a real local server")
+    demo.add_argument("--out", default="out/demo", help="where the table, montage and score curve go")
+    demo.add_argument("--unit", default="onet.conv3.9", help="simulated unit, net.layer.channel[@y,x]")
+    demo.add_argument("--generations", type=int, default=60)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--repetitions", type=int, default=2, help="presentations per image")
+    demo.add_argument(
+        "--optimizer", help="the session's optimizer, e.g. cholesky-cma (default: the generator's, metric-cma)"
+    )
+    demo.add_argument(
+        "--unconstrained",
+        action="store_true",
+        help="let the code norm grow (super-stimuli; for an optimizer that leaves the sphere, e.g. cholesky-cma)",
+    )
+    demo.set_defaults(run=demo_command)
+
+
+def demo_command(args: argparse.Namespace) -> None:
+    from evostim.clients.simulation.demo import run_demo
+    from evostim.clients.simulation.neurons import UnitSpec
+    from evostim.generators import GeneratorError
+
+    try:
+        UnitSpec.parse(args.unit)  # before anything loads
+    except ValueError as error:
+        raise SystemExit(f"evostim demo: --unit: {error}") from None
+    try:
+        run_demo(
+            out_dir=Path(args.out),
+            unit=args.unit,
+            generations=args.generations,
+            seed=args.seed,
+            repetitions=args.repetitions,
+            code_norm=None if args.unconstrained else "auto",
+            optimizer=args.optimizer,
+        )
+    except (GeneratorError, FileNotFoundError) as error:  # a weights package (dcgan-faces', MTCNN's) is missing:
+        raise SystemExit(f"evostim demo: {error}") from None  # the message says what to install
