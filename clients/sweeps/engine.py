@@ -2,12 +2,20 @@
 
 A run is one optimizer searching one unit under one noise model with one seed (``RunSpec``). ``evolve`` steps a
 list of runs in lockstep: each asks its optimizer for a population, all codes go through the panel at once, each
-run's clean activations get its own noise and are told to its optimizer. A run's random numbers (optimizer and
-noise) come from its spec alone, so it gives the same results alone or in any batch, up to the float round-off
-of batched convolutions (which only matters where two scores tie to that precision).
+run's clean activations are measured by its own simulated recording (evostim.clients.simulation.neurons: noise,
+and a gain that drifts over the run's generations under a drifting model) and told to its optimizer. A run's
+random numbers (optimizer, noise, drift) come from its spec alone, so it gives the same results alone or in any
+batch, up to the float round-off of batched convolutions (which only matters where two scores tie to that
+precision).
+
+A run may also show ``references`` reference images every generation, as labs do to track drift: fixed prior
+codes (the same for every run), measured with the run's noise and drift from a stream of their own, never told to
+the optimizer. With ``drift_correction`` each generation's scores are divided by that generation's mean reference
+response relative to generation 0's before they are told.
 
 The value of a run at a generation is the *clean* activation of its best image so far, the one with the highest
-observed score (the best noisy score itself flatters an optimizer).
+observed score (the score told to the optimizer: corrected under drift correction; the best noisy score itself
+flatters an optimizer).
 """
 
 from __future__ import annotations
@@ -24,7 +32,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from evostim import optimizers
-from evostim.clients.sweeps.panels import FloatArray, NoiseModel, Panel
+from evostim.clients.simulation.neurons import Noise, Recording, ResponseModel
+from evostim.clients.sweeps.panels import FloatArray, Panel
 from evostim.extras import require
 from evostim.optimizers.geometry import project_to_sphere
 from evostim.optimizers.metric_cma import MetricAt
@@ -33,7 +42,18 @@ from evostim.optimizers.recombination import published_cma_sigma
 if TYPE_CHECKING:
     from evostim.generators.metric import MetricBasis
 
-__all__ = ["RunResult", "RunSpec", "SearchOptimizer", "basis_location", "evolve", "make_optimizer", "saved_basis"]
+__all__ = [
+    "REFERENCE_SEED",
+    "RunResult",
+    "RunSpec",
+    "SearchOptimizer",
+    "basis_location",
+    "evolve",
+    "make_optimizer",
+    "saved_basis",
+]
+
+REFERENCE_SEED = 31_415  # the prior codes of every run's reference images
 
 
 @dataclass(frozen=True)
@@ -42,13 +62,25 @@ class RunSpec:
 
     optimizer: str  # a registered optimizer, or "ngopt" (nevergrad's NGOpt, the outside reference)
     unit: str
-    noise: str  # "0", "0.2", "0.5" or "poisson"
+    noise: str  # a noise model by name (neurons.Noise): "0", "0.2", "0.5", "poisson", "negbin:1.5", "recorded"...
     seed: int
     generations: int
     params: Mapping[str, Any] = field(default_factory=dict)  # a basis may be a saved metric's path or shipped name
     label: str = ""
     population: int = 40
     code_norm_constraint: bool = False  # show the codes projected on the prior's sphere, as sessions do
+    references: int = 0  # reference images shown every generation (measured, never told)
+    drift_correction: bool = False  # scores / the generation's mean reference response (relative to generation 0)
+
+    def __post_init__(self) -> None:
+        noise = Noise.parse(self.noise)  # an unknown model stops here, naming the known ones
+        if self.references < 0:
+            raise ValueError(f"references: a count of images, not {self.references}")
+        if self.drift_correction and (self.references < 1 or not noise.counts):
+            raise ValueError(
+                "drift_correction divides the scores by the references' mean spike count: it needs references >= 1 "
+                f"and a spiking noise model, not {self.noise!r} with {self.references} references"
+            )
 
     @property
     def name(self) -> str:
@@ -68,6 +100,8 @@ class RunSpec:
             "population": self.population,
             "constraint": self.code_norm_constraint,
         }
+        if self.references or self.drift_correction:  # absent otherwise: the keys of earlier sweeps' runs stay
+            fields.update(references=self.references, drift_correction=self.drift_correction)
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
     def seeds(self) -> tuple[int, int]:
@@ -185,6 +219,7 @@ class RunResult:
     best_clean_seen: list[float] = field(default_factory=list)  # best clean activation of any image so far
     mean_observed: list[float] = field(default_factory=list)  # the generation's mean observed score
     best_code: list[float] = field(default_factory=list)  # the shown code of the best-observed image so far
+    reference_mean: list[float] = field(default_factory=list)  # the mean reference response, if it shows some
     optimizer_seconds: float = 0.0
 
     def record(self, shown: FloatArray, clean: FloatArray, observed: FloatArray) -> None:
@@ -203,8 +238,8 @@ class RunResult:
 class _Live:
     result: RunResult
     optimizer: SearchOptimizer
-    noise: NoiseModel
-    rng: np.random.Generator
+    recording: Recording
+    references: FloatArray  # clean activations (R,) of the reference images on the run's unit
 
 
 def _timed(result: RunResult, call: Callable[[], Any]) -> Any:
@@ -221,24 +256,40 @@ def evolve(
     *,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[RunResult]:
-    """Step every run of ``specs`` in lockstep on ``panel``; ``gains``: the Poisson gain of each unit.
+    """Step every run of ``specs`` in lockstep on ``panel``; ``gains``: the spike-count gain of each unit.
 
     ``progress(generation, evaluations)`` is called after each generation with that generation's evaluations."""
     unit_index = {name: index for index, name in enumerate(panel.names)}
+    references = _reference_activations(panel, specs, unit_index)
     live = []
     for spec in specs:
         optimizer = make_optimizer(spec, panel.dim, panel.code_norm, getattr(panel, "metric_at", None))
-        noise = NoiseModel(spec.noise, float(gains[spec.unit]))
-        live.append(_Live(RunResult(spec), optimizer, noise, np.random.default_rng(spec.seeds()[1])))
+        model = ResponseModel(float(gains[spec.unit]), noise=spec.noise)
+        recording = Recording(model, seed=spec.seeds()[1], generations=spec.generations)
+        live.append(_Live(RunResult(spec), optimizer, recording, references[(spec.unit, spec.references)]))
     for generation in range(max((s.generations for s in specs), default=0)):
         active = [run for run in live if run.result.spec.generations > generation]
-        _step(panel, active, unit_index)
+        _step(panel, active, unit_index, generation)
         if progress is not None:
             progress(generation, sum(run.result.spec.population for run in active))
     return [run.result for run in live]
 
 
-def _step(panel: Panel, active: Sequence[_Live], unit_index: Mapping[str, int]) -> None:
+def _reference_activations(
+    panel: Panel, specs: Sequence[RunSpec], unit_index: Mapping[str, int]
+) -> dict[tuple[str, int], FloatArray]:
+    """Clean activations (R,) of the first R reference images on a unit, by (unit, R): one evaluation per pair, so
+    that a run's references do not depend on the batch it is in."""
+    out: dict[tuple[str, int], FloatArray] = {}
+    for unit, count in sorted({(spec.unit, spec.references) for spec in specs}):
+        units = np.full(count, unit_index[unit], dtype=np.int64)
+        out[(unit, count)] = (
+            panel.activations(units, panel.random_codes(count, REFERENCE_SEED)) if count else np.empty(0)
+        )
+    return out
+
+
+def _step(panel: Panel, active: Sequence[_Live], unit_index: Mapping[str, int], generation: int) -> None:
     """One generation of every active run: ask, one batched evaluation, observe, tell."""
     codes = [_timed(run.result, run.optimizer.ask) for run in active]
     shown = [_shown(run.result.spec, batch, panel.code_norm) for run, batch in zip(active, codes, strict=True)]
@@ -246,9 +297,25 @@ def _step(panel: Panel, active: Sequence[_Live], unit_index: Mapping[str, int]) 
     units = np.repeat([unit_index[run.result.spec.unit] for run in active], sizes).astype(np.int64)
     clean = np.split(panel.activations(units, np.concatenate(shown)), np.cumsum(sizes)[:-1])
     for run, run_shown, run_clean in zip(active, shown, clean, strict=True):
-        observed = run.noise.observe(run_clean, run.rng)
+        observed = _told(run, run.recording.observe(run_clean, generation), generation)
         _timed(run.result, functools.partial(run.optimizer.tell, observed))
         run.result.record(run_shown, run_clean, observed)
+
+
+def _told(run: _Live, observed: FloatArray, generation: int) -> FloatArray:
+    """The scores told to the optimizer: as observed, or under drift correction divided by the generation's mean
+    reference response relative to generation 0's (each floored at half a spike over the R references, so that a
+    generation whose references all gave no spike does not divide by zero)."""
+    if not len(run.references):
+        return observed
+    responses = run.recording.observe_references(run.references, generation)
+    run.result.reference_mean.append(float(responses.mean()))
+    if not run.result.spec.drift_correction:
+        return observed
+    floor = 0.5 / len(run.references)
+    drift = max(run.result.reference_mean[-1], floor) / max(run.result.reference_mean[0], floor)
+    corrected: FloatArray = observed / drift
+    return corrected
 
 
 def _shown(spec: RunSpec, codes: FloatArray, code_norm: float) -> FloatArray:

@@ -2,9 +2,9 @@
 
 A *panel* scores many codes for many units at once: ``activations(unit_of_row, codes)`` decodes every code once
 and runs each CNN once over the images of its units, so a sweep's runs share one decode and one forward pass per
-generation. Defined as in the field's benchmark (Wang & Ponce, GECCO 2022): noise score = activation *
-max(0, 1 + sigma * N(0, 1)) for sigma in {0, 0.2, 0.5}, or Poisson spike counts (baseline 2, the 99th percentile
-of random images -> 20 spikes).
+generation. The noise models and the response model that turns activations into spike counts (baseline 2, the 99th
+percentile of random images -> 20 spikes) are the simulated neuron's (evostim.clients.simulation.neurons); here,
+``calibrate`` finds each unit's gain on random images.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import numpy as np
@@ -20,7 +19,7 @@ import torch
 from numpy.typing import NDArray
 
 from evostim.clients.simulation.mtcnn import load_mtcnn
-from evostim.clients.simulation.neurons import UnitSpec
+from evostim.clients.simulation.neurons import NOISE_LEVELS, UnitSpec, calibrated_gains
 from evostim.generators import generator_spec, load_generator, resolve_device
 from evostim.generators.inference import inference_copy
 from evostim.generators.metric import metric_at_code
@@ -29,7 +28,6 @@ __all__ = [
     "CNN_UNITS",
     "NOISE_LEVELS",
     "CnnPanel",
-    "NoiseModel",
     "Panel",
     "Precision",
     "SyntheticPanel",
@@ -44,7 +42,6 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 Precision = Literal["fp32", "bf16"]
 
-NOISE_LEVELS = ("0", "0.2", "0.5", "poisson")
 # 24 units over 7 layers of the two shipped CNNs (channels picked to spread over each layer).
 CNN_UNITS = (
     "onet.conv2.52", "onet.conv2.7", "onet.conv2.30",
@@ -232,28 +229,9 @@ def make_panel(kind: str, units: Sequence[str], precision: Precision = "fp32") -
     raise ValueError(f"unknown panel {kind!r}: cnn or synthetic")
 
 
-@dataclass(frozen=True)
-class NoiseModel:
-    """What a measurement adds to a clean activation: multiplicative Gaussian noise, or Poisson spike counts."""
-
-    level: str  # one of NOISE_LEVELS
-    gain: float  # Poisson: spikes per unit activation (p99 of random images -> 20 spikes over baseline 2)
-
-    def observe(self, clean: FloatArray, rng: np.random.Generator) -> FloatArray:
-        if self.level == "poisson":
-            counts: FloatArray = rng.poisson(2.0 + self.gain * np.maximum(clean, 0.0)).astype(np.float64)
-            return counts
-        sigma = float(self.level)
-        noisy: FloatArray = clean * np.maximum(0.0, 1.0 + sigma * rng.standard_normal(clean.shape))
-        return noisy
-
-
 def calibrate(panel: Panel, count: int, seed: int = 12345) -> tuple[FloatArray, FloatArray]:
-    """Per unit: the max over ``count`` random prior codes, and the Poisson gain (p99 -> 20 spikes)."""
+    """Per unit: the max over ``count`` random prior codes, and the gain of its spike counts (p99 -> 20 spikes)."""
     activations = panel.activation_matrix(panel.random_codes(count, seed=seed))
-    p99 = np.percentile(np.maximum(activations, 0.0), 99, axis=0)
-    if np.any(p99 <= 0):
-        silent = [name for name, value in zip(panel.names, p99, strict=True) if value <= 0]
-        raise ValueError(f"units silent on random images, pick others: {silent}")
+    gains = calibrated_gains(activations, panel.names)
     maxima: FloatArray = activations.max(axis=0)
-    return maxima, 18.0 / p99
+    return maxima, gains
