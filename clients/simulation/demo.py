@@ -1,7 +1,8 @@
 """``make demo``: an in-silico closed-loop evolution against a real local server.
 
-Starts the server (uvicorn, SQLite under out/demo/data), calibrates a simulated MTCNN unit on random faces,
-evolves over HTTP, stops the server, prints a table and writes a montage and a score curve.
+Starts the server (uvicorn, SQLite under out/demo/data), calibrates a simulated MTCNN unit on random faces (under
+a noise model of evostim.clients.simulation.neurons: Poisson by default, ``recorded`` for a drifting, over-dispersed
+neuron), evolves over HTTP, stops the server, prints a table and writes a montage and a score curve.
 """
 
 from __future__ import annotations
@@ -31,8 +32,11 @@ GENERATOR = "dcgan-faces"
 CHANNEL = "unit"
 
 
-def _calibrated_neuron(unit_name: str, seed: int, samples: int = 1000) -> tuple[SimulatedNeuron, float]:
-    """The unit with a gain that maps its 99th-percentile response to random faces to 20 spikes.
+def _calibrated_neuron(
+    unit_name: str, seed: int, *, noise: str, generations: int, samples: int = 1000
+) -> tuple[SimulatedNeuron, float]:
+    """The unit with a gain that maps its 99th-percentile response to random faces to 20 spikes, under ``noise``
+    over a session of ``generations``.
 
     Returns the neuron and its best expected count over ``samples`` random faces (a chance reference).
     """
@@ -41,8 +45,9 @@ def _calibrated_neuron(unit_name: str, seed: int, samples: int = 1000) -> tuple[
     codes = np.random.default_rng(10_000 + seed).standard_normal((samples, generator.latent_dim))
     images = generator.decode(codes)
     activations = unit.activation(images)
-    model = ResponseModel.calibrated(activations)
-    return SimulatedNeuron(unit, model, seed=seed), float(model.expected(activations).max())
+    model = ResponseModel.calibrated(activations, noise=noise)
+    neuron = SimulatedNeuron(unit, model, seed=seed, generations=generations)
+    return neuron, float(model.expected(activations).max())
 
 
 def _montage(results: list[GenerationResult], path: Path) -> None:
@@ -79,13 +84,14 @@ def run_demo(
     repetitions: int = 2,
     code_norm: float | Literal["auto"] | None = "auto",
     optimizer: str | None = None,
+    noise: str = "poisson",
 ) -> float:
     """Run the demo; returns the best score gain: the noise-free expected count of the best evolved image of the
     last generation over that of generation 0 (the simulated neuron knows it; a rig only sees noisy counts)."""
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
-    neuron, chance = _calibrated_neuron(unit, seed)
-    print(f"unit {unit}: calibrated; best expected count over 1,000 random faces: {chance:.1f}")
+    neuron, chance = _calibrated_neuron(unit, seed, noise=noise, generations=generations)
+    print(f"unit {unit}: calibrated; best expected count over 1,000 random faces: {chance:.1f}; noise {noise}")
     header = f"{'gen':>4} {'evolved mean':>13} {'evolved max':>12} {'reference mean':>15} {'best (expected)':>16}"
     with LocalServer(out_dir / "data") as server, Client(server.url) as client:
         print(f"server: {server.url} (SQLite in {out_dir / 'data'})")
@@ -131,5 +137,7 @@ def run_demo(
         f"best expected count: {results[-1].clean_max:.1f} (best of 1,000 random faces: {chance:.1f}, "
         f"{results[-1].clean_max / chance:.2f} x); wall time {time.perf_counter() - started:.0f} s"
     )
+    if neuron.model.kind.drift:
+        print(f"the neuron's gain drifted from 1 to {neuron.recording.gain_at(generations - 1):.2f} over the session")
     print(f"best score gain: {gain:.2f} x (noise-free; between the measured, noisy maxima: {measured_gain:.2f} x)")
     return gain

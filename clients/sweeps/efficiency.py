@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from evostim.clients.sweeps.panels import NOISE_LEVELS, FloatArray
+from evostim.clients.simulation.neurons import noise_order
+from evostim.clients.sweeps.panels import FloatArray
 from evostim.clients.sweeps.sweep import bootstrap_ci, read_results
 
 __all__ = ["Efficiency", "EvaluationsToTarget", "sample_efficiency"]
@@ -147,7 +148,7 @@ def _row(optimizer: str, noise: str, pairings: Sequence[Pairing], context: dict[
 
 def _noise_levels(pairings: Sequence[Pairing]) -> list[str]:
     present = {p[1] for p in pairings}
-    return [*[n for n in NOISE_LEVELS if n in present], "all"]
+    return [*sorted(present, key=noise_order), "all"]
 
 
 def _paired(
@@ -206,9 +207,9 @@ def _print(efficiency: Efficiency, checkpoints: Sequence[int], echo: Callable[[s
     echo(f"evaluations to reach {efficiency.baseline}'s final score (at {efficiency.budget}) / {efficiency.budget}, "
          "of the mean curve and per unit x seed [95% CI]; value / best of any run after N evaluations")  # fmt: skip
     header = "".join(f"{f'value at {n}':>24}" for n in checkpoints)
-    echo(f"{'optimizer':<22}{'noise':>8}{'runs':>6}{'ratio':>20}{'reached':>9}{'ERT ratio':>20}{'median ratio':>20}"
+    echo(f"{'optimizer':<22}{'noise':>12}{'runs':>6}{'ratio':>20}{'reached':>9}{'ERT ratio':>20}{'median ratio':>20}"
          f"{header}")  # fmt: skip
     for row in efficiency.rows:
         values = "".join(f"{_interval(row.normalized[n]):>24}" for n in checkpoints)
-        echo(f"{row.optimizer:<22}{row.noise:>8}{row.pairings:>6}{_interval(row.ratio, 2):>20}{row.reached:>9.0%}"
+        echo(f"{row.optimizer:<22}{row.noise:>12}{row.pairings:>6}{_interval(row.ratio, 2):>20}{row.reached:>9.0%}"
              f"{_interval(row.ert_ratio, 2):>20}{_interval(row.median_ratio, 2):>20}{values}")  # fmt: skip
