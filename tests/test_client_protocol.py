@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 
 import evostim
-from evostim.clients.http import client as client_module
-from evostim.clients.http import errors
+from evostim.clients.http import calls, errors
 from evostim.clients.http.client import AsyncClient, Client
 
 PROBLEM = {"Content-Type": "application/problem+json"}
@@ -154,8 +153,8 @@ def test_two_logical_calls_get_two_keys_and_a_given_key_is_sent_as_is() -> None:
 def test_an_unkeyed_post_is_never_retried() -> None:
     # No method of the client sends one; the rule itself still refuses to send a post twice without a key.
     script = Script(httpx.ReadError("reset"), httpx.Response(200, json={}))
-    unkeyed = client_module._Call("POST", "/v1/sessions/s_1/stop")
-    assert not unkeyed.retryable and client_module._post("/x").retryable and client_module._get("/x").retryable
+    unkeyed = calls.Call("POST", "/v1/sessions/s_1/stop")
+    assert not unkeyed.retryable and calls.post("/x").retryable and calls.get("/x").retryable
     with pytest.raises(httpx.ReadError), sync_client(script) as client:
         client._send(unkeyed)
     assert len(script.requests) == 1 and script.keys == [None]
@@ -185,11 +184,11 @@ def test_a_conflict_or_a_refusal_is_never_retried(answer: httpx.Response, raised
 
 
 def test_a_retry_waits_at_least_the_servers_retry_after_but_never_long() -> None:
-    assert client_module._delay(0.25, 0) == 0.25 and client_module._delay(0.25, 3) == 2.0
+    assert calls.delay(0.25, 0) == 0.25 and calls.delay(0.25, 3) == 2.0
     later = httpx.Response(503, headers={"Retry-After": "2"})
-    assert client_module._delay(0.25, 0, later) == 2.0
-    assert client_module._delay(0.25, 0, httpx.Response(503, headers={"Retry-After": "3600"})) == 30.0
-    assert client_module._delay(0.25, 1, httpx.Response(503, headers={"Retry-After": "soon"})) == 0.5
+    assert calls.delay(0.25, 0, later) == 2.0
+    assert calls.delay(0.25, 0, httpx.Response(503, headers={"Retry-After": "3600"})) == 30.0
+    assert calls.delay(0.25, 1, httpx.Response(503, headers={"Retry-After": "soon"})) == 0.5
 
 
 # -- bodies from the wire types ---------------------------------------------------------------------------------------
