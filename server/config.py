@@ -20,26 +20,40 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="EVOSTIM_", env_file=".env", extra="ignore")
 
-    environment: Literal["development", "production"] = "development"
-    data_dir: Path = Path("data")
+    environment: Literal["development", "production"] = Field(
+        default="development", description="production refuses to start without EVOSTIM_TOKENS or with short tokens"
+    )
+    # Where `evostim serve` listens and how many processes it runs (its --host, --port, --workers win over these).
+    host: str = Field(default="127.0.0.1", description="address to listen on (beyond loopback: tokens needed)")
+    port: int = Field(default=8000, ge=0, le=65535, description="port to listen on")
+    workers: int = Field(default=1, ge=1, description="server processes on one database")
+    data_dir: Path = Field(default=Path("data"), description="folder of the SQLite file evostim.db")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: SQLite file in data_dir")
     device: str = Field(default="auto", description="torch device for generators: auto, cpu, cuda, cuda:1, ...")
     weights_dir: Path = Field(default=Path("weights"), description="folder of the lab's generator weight files")
     # Comma-separated in the environment: EVOSTIM_TOKENS=token-a,token-b. Each entry is a token or its digest
     # "sha256:<64 hex>" (`evostim token` prints both); after validation only digests are kept (auth.py).
-    tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    tokens: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated bearer tokens (or their digests) that drive sessions"
+    )
     # Lab-wide viewing (a dashboard beside the rig): these tokens GET every session, and may not post.
-    read_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    read_tokens: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated tokens that read every session and post nothing"
+    )
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
+        default="info", description="debug, info, warning, error or critical (JSON lines on stderr)"
+    )
     # /readyz loads these generators (once per process): the server is ready when they are usable.
-    ready_generators: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["dcgan-faces"])
+    ready_generators: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["dcgan-faces"], description="comma-separated generators that /readyz loads"
+    )
     optimizer_cache_mb: int = Field(default=64, ge=0, description="array bytes of optimizers kept between posts")
     # glibc gives each thread that contends for malloc an arena of its own (up to 8 per core), and the server's
     # request threads leave them fragmented: measured by benchmarks/load.py, RSS grew ~90 MB a round of 50 sessions
     # with glibc's default and ~20 MB with 2 (once the image cache was full). 0 keeps glibc's default.
     malloc_arenas: int = Field(default=2, ge=0, description="glibc malloc arenas of the server process")
     snapshot_every: int = Field(default=10, ge=1, description="optimizer snapshot every N generations")
-    image_cache_mb: int = Field(default=256, ge=1)
+    image_cache_mb: int = Field(default=256, ge=1, description="encoded images kept in memory, MB")
     reference_seed: int = Field(default=20190502, description="seed of the built-in reference latents")
     # What one request may ask for (the wire schema's bounds are the most any server takes). A bigger body is a
     # 413 before it is read; the others are 422s that name the setting.

@@ -365,3 +365,19 @@ def test_evostim_export_writes_a_file(server: LocalServer, tmp_path: Path, capsy
     with pytest.raises(SystemExit, match="no session 's_unknown'"):
         cli(["export", "s_unknown", "--url", server.url, "--out", str(tmp_path / "none.npz")])
     assert not (tmp_path / "none.npz").exists()
+
+
+def test_evostim_report_writes_one_html_file_of_a_session_on_the_server(
+    server: LocalServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Client(server.url) as client:
+        session_id = _run_session(client, 4)
+    out = tmp_path / "report.html"
+    cli(["report", session_id, "--url", server.url, "--out", str(out), "--title", "Beto, channel 12"])
+    assert str(out) in capsys.readouterr().out
+    text = out.read_text(encoding="utf-8")
+    assert "<h1>Beto, channel 12</h1>" in text and session_id in text and "http://" not in text
+    assert "Best image of each generation" in text and text.count('src="data:image/png;base64,') >= 3
+    with pytest.raises(SystemExit, match=r"evostim report: .*no session 's_unknown'"):
+        cli(["report", "s_unknown", "--url", server.url, "--out", str(tmp_path / "none.html")])
+    assert not (tmp_path / "none.html").exists()

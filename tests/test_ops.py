@@ -3,6 +3,7 @@ ids, hashed and read-only tokens, the refusals of `evostim serve`, several worke
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import logging
@@ -268,6 +269,53 @@ def test_version_and_token_commands(capsys: pytest.CaptureFixture[str]) -> None:
     cli.main(["token"])
     token, digest = (line.rsplit(" ", 1)[1] for line in capsys.readouterr().out.splitlines())
     assert len(token) >= 32 and digest == token_digest(token)
+
+
+def help_of(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as stopped:
+        cli.main([*argv, "--help"])
+    assert stopped.value.code == 0
+    return " ".join(capsys.readouterr().out.split())  # the words, however the terminal's width wrapped them
+
+
+def test_the_help_lists_every_command_in_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
+    text = help_of([], capsys)
+    commands = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert set(commands) == {"serve", "token", "demo", "metric", "rig", "export", "report", "db", "sweep"}
+    for name, parser in commands.items():
+        assert f" {name} " in text, name
+        assert parser.format_help()  # every command's own help renders
+    assert "``" not in text and ":class:" not in text and "`evostim COMMAND --help`" in text
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_serve_help_names_every_setting_and_the_defaults_show(capsys: pytest.CaptureFixture[str]) -> None:
+    text = help_of(["serve"], capsys)
+    for name in Settings.model_fields:
+        assert f"EVOSTIM_{name.upper()} " in text, name
+    assert "(default: EVOSTIM_HOST or 127.0.0.1)" in text and "(default: EVOSTIM_PORT or 8000)" in text
+    assert "EVOSTIM_MAX_POPULATION population_size of a session (default: 500)" in text
+    demo = help_of(["demo"], capsys)
+    assert "(default: onet.conv3.9)" in demo and "generations to run (default: 60)" in demo
+    assert "presentations per image (default: 2)" in demo and "(default: out/demo)" in demo
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_serve_reads_host_port_and_workers_from_the_settings_and_its_options_win(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[dict[str, Any]] = []
+    monkeypatch.setattr("uvicorn.run", lambda app, **options: started.append(options))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EVOSTIM_PORT", "8123")
+    cli.main(["serve"])
+    cli.main(["serve", "--port", "9000", "--host", "::1"])
+    assert [(o["host"], o["port"]) for o in started] == [("127.0.0.1", 8123), ("::1", 9000)]
+    monkeypatch.setenv("EVOSTIM_PORT", "http")
+    assert refusal(["serve"]).startswith("evostim serve: refusing to start: EVOSTIM_PORT: Input should be a valid")
+    monkeypatch.delenv("EVOSTIM_PORT")
+    monkeypatch.setenv("EVOSTIM_WORKERS", "0")
+    assert refusal(["serve"]).startswith("evostim serve: refusing to start: EVOSTIM_WORKERS: Input should be greater")
 
 
 # -- several worker processes on one SQLite file -----------------------------------------------------------------

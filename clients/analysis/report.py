@@ -1,12 +1,19 @@
 """One self-contained HTML report of an evolution: summary, score curves, step size, best images, trajectory PCA.
 
 Every figure is an inline base64 PNG drawn with matplotlib's Agg canvas (no pyplot state), the CSS is inline, and
-nothing is fetched from anywhere: the file opens offline and can be mailed or archived as it is::
+nothing is fetched from anywhere: the file opens offline and can be mailed or archived as it is. From a session on
+a server (what ``evostim report SESSION`` does)::
+
+    report_from_server(client, session_id, "session.html")
+
+or from an evolution and the images you have::
 
     evolution = Evolution.from_history(client.history(session_id, codes=True))
     best = best_per_generation(evolution)
-    images = ReportImages(best={i: fetch_png(i) for i in best.ids if i is not None})
+    images = ReportImages(best={i: client.image(stimulus_url(session_id, i)) for i in best.ids if i is not None})
     write_report(evolution, "session.html", images=images)
+
+(``stimulus_url`` from :mod:`evostim.clients.http.calls`.)
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -40,7 +47,10 @@ from evostim.clients.analysis.evolution import (
     trajectory_signature,
 )
 
-__all__ = ["ReportImages", "write_report"]
+if TYPE_CHECKING:
+    from evostim.clients.http.client import Client
+
+__all__ = ["ReportImages", "report_from_server", "write_report"]
 
 _CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222; max-width: 1100px;
@@ -84,6 +94,16 @@ def write_report(
     target = Path(path)
     target.write_text(document, encoding="utf-8")
     return target
+
+
+def report_from_server(client: Client, session_id: str, path: str | Path, *, title: str | None = None) -> Path:
+    """Write the report of a session on a server: its history with codes, and each generation's best image."""
+    from evostim.clients.http.calls import stimulus_url
+
+    evolution = Evolution.from_history(client.history(session_id, codes=True))
+    best = [i for i in best_per_generation(evolution).ids if i is not None]
+    images = ReportImages(best={i: client.image(stimulus_url(session_id, i)) for i in best})
+    return write_report(evolution, path, images=images, title=title)
 
 
 # -- sections ---------------------------------------------------------------------------------------------------

@@ -1,30 +1,37 @@
-"""The ``evostim`` command: one parser tree here, one module per job beside it, each importing its heavy parts
-only when its command runs (serve and token: ``serve``; ``db``; ``demo``; ``metric``; ``rig``; ``export``;
-``sweep``)."""
+"""The ``evostim`` command: the parser tree here, one module per job beside it (``serve``: serve and token; ``db``;
+``demo``; ``metric``; ``rig``; ``export``; ``report``; ``sweep``), each importing its heavy parts only when its command
+runs."""
 
 from __future__ import annotations
 
 import argparse
 
-from evostim.cli import db, demo, export, metric, rig, serve, sweep
+from evostim.cli import db, demo, export, metric, report, rig, serve, sweep
 from evostim.cli._common import version
 from evostim.extras import MissingExtra
 
 __all__ = ["build_parser", "main"]
 
 _DESCRIPTION = """\
-The ``evostim`` command: ``serve`` runs the server, ``demo`` runs an in-silico closed-loop evolution,
-``metric`` computes a generator's metric eigenbasis for the ``subspace`` optimizer, ``rig`` bridges a rig
-that exchanges files instead of HTTP, ``export`` downloads a whole session as npz, Parquet or NWB, ``db upgrade``
-creates or migrates the database."""
+evostim: closed-loop neuron-stimulus search. The server evolves generator images, a rig (or a simulated neuron)
+scores them, the server proposes the next generation."""
+
+_EPILOG = """\
+`evostim COMMAND --help` shows a command's options. The server's settings are EVOSTIM_* environment variables
+(`evostim serve --help` lists them); the client commands find the server through EVOSTIM_URL and EVOSTIM_TOKEN."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: every subcommand, each with its options."""
-    parser = argparse.ArgumentParser(prog="evostim", description=_DESCRIPTION)
+    parser = argparse.ArgumentParser(
+        prog="evostim",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    for group in (serve, demo, metric, rig, export, db, sweep):
+    commands = parser.add_subparsers(dest="command", required=True, title="commands", metavar="COMMAND")
+    for group in (serve, demo, metric, rig, export, report, db, sweep):
         group.add_commands(commands)
     return parser
 

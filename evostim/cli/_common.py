@@ -19,6 +19,7 @@ __all__ = [
     "redacted",
     "server_url",
     "setting_error",
+    "unreachable",
     "version",
 ]
 
@@ -54,3 +55,12 @@ def setting_error(error: Any) -> str:
     where = ".".join(str(part) for part in error.get("loc", ()))
     message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
     return f"EVOSTIM_{where.upper()}: {message}" if where else message
+
+
+def unreachable(command: str, url: str, error: Exception) -> str:
+    """The one line a client command ends with when no server answers at ``url`` (after the client's retries)."""
+    reason = " ".join(f"{type(error).__name__}: {error}".split())
+    return (
+        f"evostim {command}: no server answers at {url} ({reason}); start it, or give its address with --url or "
+        "EVOSTIM_URL"
+    )

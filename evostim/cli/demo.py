@@ -13,12 +13,21 @@ __all__ = ["add_commands"]
 
 
 def add_commands(commands: Commands) -> None:
-    demo = commands.add_parser("demo", help="evolve images for a simulated neuron against a real local server")
-    demo.add_argument("--out", default="out/demo", help="where the table, montage and score curve go")
-    demo.add_argument("--unit", default="onet.conv3.9", help="simulated unit, net.layer.channel[@y,x]")
-    demo.add_argument("--generations", type=int, default=60)
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--repetitions", type=int, default=2, help="presentations per image")
+    demo = commands.add_parser(
+        "demo",
+        help="evolve images for a simulated neuron against a real local server",
+        description="Start a server on a free loopback port, calibrate a simulated neuron (a CNN unit with spiking "
+        "noise) and evolve images for it over HTTP; prints a table, writes the images and the score curve.",
+    )
+    demo.add_argument(
+        "--out", default="out/demo", help="where the table, montage and score curve go (default: %(default)s)"
+    )
+    demo.add_argument(
+        "--unit", default="onet.conv3.9", help="simulated unit, net.layer.channel[@y,x] (default: %(default)s)"
+    )
+    demo.add_argument("--generations", type=int, default=60, help="generations to run (default: %(default)s)")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the session and the neuron (default: %(default)s)")
+    demo.add_argument("--repetitions", type=int, default=2, help="presentations per image (default: %(default)s)")
     demo.add_argument(
         "--optimizer", help="the session's optimizer, e.g. cholesky-cma (default: the generator's, metric-cma)"
     )

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evostim.cli._common import TOKEN_HELP, URL_HELP, client_token, server_url
+from evostim.cli._common import TOKEN_HELP, URL_HELP, client_token, server_url, unreachable
 
 if TYPE_CHECKING:
     from evostim.cli._common import Commands
@@ -17,7 +17,7 @@ __all__ = ["add_commands"]
 def add_commands(commands: Commands) -> None:
     export = commands.add_parser("export", help="download a whole session as npz, parquet or nwb")
     export.add_argument("session", help="the session id")
-    export.add_argument("--format", choices=["npz", "parquet", "nwb"], default="npz")
+    export.add_argument("--format", choices=["npz", "parquet", "nwb"], default="npz", help="default: %(default)s")
     export.add_argument("--url", default=server_url(), help=URL_HELP)
     export.add_argument("--token", help=TOKEN_HELP)
     export.add_argument("--out", help="file to write (default: SESSION.FORMAT)")
@@ -37,9 +37,5 @@ def export_command(args: argparse.Namespace) -> None:
     except EvostimError as error:  # the server's problem detail, e.g. the extra it needs
         raise SystemExit(f"evostim export: {error}") from None
     except httpx.TransportError as error:  # nothing listens there, or the connection broke (after the retries)
-        reason = " ".join(f"{type(error).__name__}: {error}".split())
-        raise SystemExit(
-            f"evostim export: no server answers at {args.url} ({reason}); start it, or give its address with --url "
-            "or EVOSTIM_URL"
-        ) from None
+        raise SystemExit(unreachable("export", args.url, error)) from None
     print(f"{out} ({out.stat().st_size:,} bytes)")

@@ -17,12 +17,20 @@ __all__ = ["add_commands"]
 
 def add_commands(commands: Commands) -> None:
     metric = commands.add_parser("metric", help="top eigenvectors of a generator's metric, saved for `subspace`")
-    metric.add_argument("--generator", default="dcgan-faces")
-    metric.add_argument("--samples", type=int, default=32, help="codes the metric is averaged over")
-    metric.add_argument("--top", type=int, default=40, help="eigenvectors to keep")
-    metric.add_argument("--seed", type=int, default=0)
-    metric.add_argument("--device", default="auto")
-    metric.add_argument("--weights-dir", default=os.environ.get("EVOSTIM_WEIGHTS_DIR", "weights"))
+    metric.add_argument("--generator", default="dcgan-faces", help="the generator (default: %(default)s)")
+    metric.add_argument(
+        "--samples", type=int, default=32, help="codes the metric is averaged over (default: %(default)s)"
+    )
+    metric.add_argument("--top", type=int, default=40, help="eigenvectors to keep (default: %(default)s)")
+    metric.add_argument("--seed", type=int, default=0, help="seed of the sample codes (default: %(default)s)")
+    metric.add_argument(
+        "--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1, ... (default: %(default)s)"
+    )
+    metric.add_argument(
+        "--weights-dir",
+        default=os.environ.get("EVOSTIM_WEIGHTS_DIR", "weights"),
+        help="folder of the generator's weights, where the file goes (default: EVOSTIM_WEIGHTS_DIR or weights)",
+    )
     metric.add_argument(
         "--window",
         type=float,

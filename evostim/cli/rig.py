@@ -21,15 +21,24 @@ def add_commands(commands: Commands) -> None:
     rig.add_argument("--session", required=True, help="the session to run")
     rig.add_argument("--server", default=server_url(), help=URL_HELP)
     rig.add_argument("--token", help=TOKEN_HELP)
-    rig.add_argument("--poll", type=float, default=0.2, help="seconds between looks for the rig's responses file")
+    rig.add_argument(
+        "--poll",
+        type=float,
+        default=0.2,
+        help="seconds between looks for the rig's responses file (default: %(default)s)",
+    )
     rig.add_argument(
         "--server-poll",
         type=float,
         default=5.0,
-        help="seconds between looks at the session on the server while the rig has written nothing new",
+        help="seconds between looks at the session on the server while the rig has written nothing new "
+        "(default: %(default)s)",
     )
     rig.add_argument(
-        "--max-backoff", type=float, default=30.0, help="longest wait between retries while the server is unreachable"
+        "--max-backoff",
+        type=float,
+        default=30.0,
+        help="longest wait in seconds between retries while the server is unreachable (default: %(default)s)",
     )
     rig.set_defaults(run=rig_command)
 

@@ -7,6 +7,8 @@ import ipaddress
 import logging
 import os
 import secrets
+import shutil
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,21 +22,22 @@ __all__ = ["add_commands", "is_loopback"]
 
 
 def add_commands(commands: Commands) -> None:
-    serve = commands.add_parser("serve", help="run the HTTP server (settings from EVOSTIM_* variables)")
-    serve.add_argument("--host", default=os.environ.get("EVOSTIM_HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(os.environ.get("EVOSTIM_PORT", "8000")))
-    serve.add_argument("--data-dir", help="directory of the SQLite file (default: EVOSTIM_DATA_DIR or ./data)")
+    serve = commands.add_parser(
+        "serve",
+        help="run the HTTP server (settings from EVOSTIM_* variables)",
+        description="Run the HTTP server: the API under /v1, the dashboard at /, /healthz, /readyz, /metrics.",
+        epilog=settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("--host", help="address to listen on (default: EVOSTIM_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: EVOSTIM_PORT or 8000)")
+    serve.add_argument("--data-dir", help="folder of the SQLite file (default: EVOSTIM_DATA_DIR or ./data)")
     serve.add_argument(
         "--log-level",
         choices=["debug", "info", "warning", "error", "critical"],
         help="default: EVOSTIM_LOG_LEVEL or info (JSON lines on stderr)",
     )
-    serve.add_argument(
-        "--workers",
-        type=int,
-        default=int(os.environ.get("EVOSTIM_WORKERS", "1")),
-        help="server processes on one database (default: EVOSTIM_WORKERS or 1)",
-    )
+    serve.add_argument("--workers", type=int, help="server processes on one database (default: EVOSTIM_WORKERS or 1)")
     serve.add_argument(
         "--insecure-no-auth",
         action="store_true",
@@ -42,8 +45,40 @@ def add_commands(commands: Commands) -> None:
     )
     serve.set_defaults(run=serve_command)
 
-    token = commands.add_parser("token", help="make a random bearer token and print it with its digest")
+    token = commands.add_parser(
+        "token",
+        help="make a random bearer token and print it with its digest",
+        description="Make a random bearer token. The rig keeps the token (EVOSTIM_TOKEN); the server needs only its "
+        "digest (EVOSTIM_TOKENS or EVOSTIM_READ_TOKENS), so its configuration holds no secret.",
+    )
     token.set_defaults(run=token_command)
+
+
+def settings_help() -> str:
+    """The server's settings as ``serve --help`` lists them: every field of :class:`Settings` (the only source of
+    settings), with its variable, its description and its default."""
+    from evostim.server.config import Settings
+
+    width = max(shutil.get_terminal_size().columns - 2, 60)  # as argparse wraps the options
+    variables = {f"EVOSTIM_{name.upper()}": field for name, field in Settings.model_fields.items()}
+    column = max(len(variable) for variable in variables) + 4
+    lines = textwrap.wrap(
+        "settings: EVOSTIM_* environment variables, or a .env file in the working directory (an option above wins "
+        "over its variable):",
+        width=width,
+    )
+    for variable, field in variables.items():
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, list):
+            default = ",".join(default) or "none"
+        shown = "" if default is None else f" (default: {default})"
+        lines += textwrap.wrap(
+            f"{field.description or ''}{shown}",
+            width=width,
+            initial_indent=f"  {variable:<{column - 2}}",
+            subsequent_indent=" " * column,
+        )
+    return "\n".join(lines)
 
 
 def serve_command(args: argparse.Namespace) -> None:
@@ -51,9 +86,12 @@ def serve_command(args: argparse.Namespace) -> None:
 
     from evostim.server.ops.observability import configure_logging, limit_malloc_arenas
 
-    if args.workers < 1:
+    if args.workers is not None and args.workers < 1:
         raise SystemExit("evostim serve: --workers must be 1 or more")
     settings = _serve_settings(args)
+    args.host = args.host or settings.host
+    args.port = settings.port if args.port is None else args.port
+    args.workers = args.workers or settings.workers
     configure_logging(settings.log_level)
     limit_malloc_arenas(settings.malloc_arenas)  # before the server starts its threads
     _refuse_open_without_tokens(args.host, settings.tokens, insecure=args.insecure_no_auth)

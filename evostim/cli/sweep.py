@@ -15,7 +15,9 @@ __all__ = ["add_commands"]
 def add_commands(commands: Commands) -> None:
     sweep = commands.add_parser("sweep", help="in-silico runs: units x optimizers x seeds x noise x budgets, on Ray")
     sweep.add_argument("config", nargs="?", help="a YAML or TOML file of the grid (default: the 24-unit panel)")
-    sweep.add_argument("--out", default="out/sweep", help="results folder; a sweep run again into it resumes")
+    sweep.add_argument(
+        "--out", default="out/sweep", help="results folder; a sweep run again into it resumes (default: %(default)s)"
+    )
     sweep.add_argument("--address", help="a Ray cluster's address (default: a local Ray on every core)")
     sweep.add_argument("--workers", type=int, help="Ray workers, one CPU each (0: in this process, no Ray)")
     sweep.add_argument("--units", help="comma-separated units, e.g. onet.conv3.9,rnet.dense4.3")
@@ -28,7 +30,9 @@ def add_commands(commands: Commands) -> None:
         choices=["fp32", "bf16"],
         help="bf16: about 1.7x faster on CPUs with bf16 instructions; unit responses correlate 0.999 with fp32's",
     )
-    sweep.add_argument("--baseline", default="ga", help="the optimizer the table counts wins against")
+    sweep.add_argument(
+        "--baseline", default="ga", help="the optimizer the table counts wins against (default: %(default)s)"
+    )
     sweep.add_argument("--summary-only", action="store_true", help="only print the table of the results in --out")
     sweep.set_defaults(run=sweep_command)
 
