@@ -29,6 +29,13 @@ def add_commands(commands: Commands) -> None:
     demo.add_argument("--seed", type=int, default=0, help="seed of the session and the neuron (default: %(default)s)")
     demo.add_argument("--repetitions", type=int, default=2, help="presentations per image (default: %(default)s)")
     demo.add_argument(
+        "--noise",
+        default="poisson",
+        help="the neuron's noise model: poisson, negbin:F (over-dispersed counts, Fano factor F), drift (Poisson, "
+        "its gain declining 30-50%% over the session), negbin:F+drift, recorded (negbin:1.5+drift), or a Gaussian "
+        "level such as 0.2 (default: %(default)s)",
+    )
+    demo.add_argument(
         "--optimizer", help="the session's optimizer, e.g. cholesky-cma (default: the generator's, metric-cma)"
     )
     demo.add_argument(
@@ -41,13 +48,17 @@ def add_commands(commands: Commands) -> None:
 
 def demo_command(args: argparse.Namespace) -> None:
     from evostim.clients.simulation.demo import run_demo
-    from evostim.clients.simulation.neurons import UnitSpec
+    from evostim.clients.simulation.neurons import Noise, UnitSpec
     from evostim.generators import GeneratorError
 
     try:
         UnitSpec.parse(args.unit)  # before anything loads
     except ValueError as error:
         raise SystemExit(f"evostim demo: --unit: {error}") from None
+    try:
+        Noise.parse(args.noise)
+    except ValueError as error:
+        raise SystemExit(f"evostim demo: --noise: {error}") from None
     try:
         run_demo(
             out_dir=Path(args.out),
@@ -57,6 +68,7 @@ def demo_command(args: argparse.Namespace) -> None:
             repetitions=args.repetitions,
             code_norm=None if args.unconstrained else "auto",
             optimizer=args.optimizer,
+            noise=args.noise,
         )
     except (GeneratorError, FileNotFoundError) as error:  # a weights package (dcgan-faces', MTCNN's) is missing:
         raise SystemExit(f"evostim demo: {error}") from None  # the message says what to install
