@@ -176,6 +176,47 @@ def test_the_step_size_card_plots_what_the_optimizer_reports(
     assert label in _texts(browser, "#step-card svg text")
 
 
+# The page's fetch, wrapped: every history it loads has its stored summaries shifted, so what the page draws can only
+# have come from them (a page recomputing the summary from the scores would draw the unshifted numbers).
+_SHIFTED_HISTORY = """
+const original = window.fetch;
+window.fetch = async (...args) => {
+  const answer = await original(...args);
+  if (!String(args[0]).includes('/history')) return answer;
+  const history = await answer.json();
+  for (const g of history.generations) {
+    if (g.optimizer) for (const key of ['evolved_mean', 'evolved_max']) g.optimizer[key] += 1000;
+  }
+  return new Response(JSON.stringify(history), { status: 200, headers: { 'Content-Type': 'application/json' } });
+};
+location.hash = '#/sessions/' + arguments[0];
+"""
+
+
+def test_the_score_plot_draws_the_servers_stored_summaries_and_recomputes_nothing(
+    server: LocalServer, browser: Any
+) -> None:
+    with Client(server.url) as client:
+        created = client.create_session(seed=9, population_size=6, references={"builtin": 2})
+        session_id = created["session"]["id"]
+        _post_generations(client, session_id, 3)
+        summaries = [g["optimizer"] for g in client.history(session_id)["generations"][:3]]
+    assert all({"evolved_mean", "evolved_sd", "evolved_max", "reference_mean"} <= set(s) for s in summaries)
+    browser.get(f"{server.url}/#/")
+    _wait(browser, lambda d: _texts(d, "h1") == ["Sessions"])
+    browser.execute_script(_SHIFTED_HISTORY, session_id)
+    _wait(browser, lambda d: _points(d) == 3)
+    titles = {name: _texts(browser, f"#score-plot circle.pt.{name} title") for name in ("mean", "max", "ref")}
+    expected = {
+        "mean": [f"generation {g}: {s['evolved_mean'] + 1000:.3f}" for g, s in enumerate(summaries)],
+        "max": [f"generation {g}: {s['evolved_max'] + 1000:.3f}" for g, s in enumerate(summaries)],
+        "ref": [f"generation {g}: {s['reference_mean']:.3f}" for g, s in enumerate(summaries)],
+    }
+    assert titles == expected
+    assert browser.execute_script("return document.querySelectorAll('#score-plot polygon').length") == 1  # ± 1 SD
+    browser.get("about:blank")  # the page with the wrapped fetch is gone: the next test loads a fresh one
+
+
 def test_sessions_list_shows_and_filters(server: LocalServer, browser: Any) -> None:
     with Client(server.url) as client:
         client.create_session(seed=8, population_size=4, references={"builtin": 0}, metadata={"animal": "Zelda"})

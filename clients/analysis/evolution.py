@@ -23,6 +23,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFont
 
+from evostim.summary import Statistics, statistics
+
 __all__ = [
     "AnalysisError",
     "BestStimuli",
@@ -44,9 +46,6 @@ __all__ = [
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 ImageArray = NDArray[np.uint8]
-
-# Per-generation summary entries that are scores, not the optimizer's own state (the rest: sigma, mean_norm, ...).
-SCORE_SUMMARIES = ("evolved_mean", "evolved_max", "reference_mean", "best_score")
 
 
 class AnalysisError(ValueError):
@@ -193,61 +192,44 @@ class ScoreTrajectory:
     channel_reference_sem: FloatArray  # (G, C)
 
 
-def _grouped(values: FloatArray, groups: IntArray, size: int) -> tuple[IntArray, FloatArray, FloatArray, FloatArray]:
-    """(N,) values in (N,) groups 0..size-1 -> per group (size,) count, mean, sample std, max, ignoring NaN."""
-    ok = ~np.isnan(values)
-    v, g = values[ok], groups[ok]
-    n = np.bincount(g, minlength=size)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.bincount(g, weights=v, minlength=size) / n
-        std = np.sqrt(np.bincount(g, weights=(v - mean[g]) ** 2, minlength=size) / (n - 1))
-    std[n < 2] = np.nan
-    top = np.full(size, -np.inf)
-    np.maximum.at(top, g, v)
-    top[n == 0] = np.nan
-    return n.astype(np.int64), mean, std, top
+def _per_generation(evolution: Evolution, values: FloatArray, mask: NDArray[np.bool_]) -> list[Statistics]:
+    """The statistics of ``values`` (N,) or (N, C) over the stimuli in ``mask`` (N,), one per generation."""
+    return [statistics(values[mask & (evolution.position == p)]) for p in range(len(evolution.numbers))]
 
 
-def _sem(n: IntArray, std: FloatArray) -> FloatArray:
-    """(G,) counts and standard deviations -> standard errors of the mean."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.asarray(std / np.sqrt(n), dtype=np.float64)
-
-
-def _channel_stats(evolution: Evolution, mask: NDArray[np.bool_]) -> tuple[FloatArray, FloatArray]:
-    """Per generation (G, C) mean and SEM of the per-channel responses of the stimuli in mask (N,)."""
-    size = len(evolution.numbers)
-    means, sems = [], []
-    for column in range(len(evolution.channels)):
-        n, mean, std, _ = _grouped(evolution.responses[mask, column], evolution.position[mask], size)
-        means.append(mean)
-        sems.append(_sem(n, std))
-    shape = (size, len(evolution.channels))
-    return np.stack(means, axis=1).reshape(shape), np.stack(sems, axis=1).reshape(shape)
+def _stacked(described: list[Statistics], field: str, shape: tuple[int, ...]) -> Any:
+    """One field of per-generation statistics as one array of ``shape`` (G,) or (G, C)."""
+    return np.array([getattr(d, field) for d in described]).reshape(shape)
 
 
 def score_trajectory(evolution: Evolution) -> ScoreTrajectory:
-    """Per generation (G,) mean / std / SEM / max of evolved scores and mean / SEM of references; (G, C) per channel."""
-    size, position, evolved = len(evolution.numbers), evolution.position, evolution.evolved
-    n, mean, std, top = _grouped(evolution.score[evolved], position[evolved], size)
-    ref_n, ref_mean, ref_std, _ = _grouped(evolution.score[~evolved], position[~evolved], size)
-    channel_mean, channel_sem = _channel_stats(evolution, evolved)
-    channel_ref_mean, channel_ref_sem = _channel_stats(evolution, ~evolved)
+    """Per generation (G,) mean / std / SEM / max of evolved scores and mean / SEM of references; (G, C) per channel.
+
+    Each generation's numbers are :func:`evostim.summary.statistics` of its scores, the server's summary's own.
+    """
+    size, evolved = len(evolution.numbers), evolution.evolved
+    mine, theirs = (
+        _per_generation(evolution, evolution.score, evolved),
+        _per_generation(evolution, evolution.score, ~evolved),
+    )
+    by_channel = (size, len(evolution.channels))
+    channel_mine = _per_generation(evolution, evolution.responses, evolved)
+    channel_theirs = _per_generation(evolution, evolution.responses, ~evolved)
     return ScoreTrajectory(
         numbers=evolution.numbers,
-        evolved_n=n,
-        evolved_mean=mean,
-        evolved_std=std,
-        evolved_sem=_sem(n, std),
-        evolved_max=top,
-        reference_n=ref_n,
-        reference_mean=ref_mean,
-        reference_sem=_sem(ref_n, ref_std),
+        evolved_n=_stacked(mine, "n", (size,)).astype(np.int64),
+        evolved_mean=_stacked(mine, "mean", (size,)),
+        evolved_std=_stacked(mine, "sd", (size,)),
+        evolved_sem=_stacked(mine, "sem", (size,)),
+        evolved_max=_stacked(mine, "max", (size,)),
+        reference_n=_stacked(theirs, "n", (size,)).astype(np.int64),
+        reference_mean=_stacked(theirs, "mean", (size,)),
+        reference_sem=_stacked(theirs, "sem", (size,)),
         channels=evolution.channels,
-        channel_evolved_mean=channel_mean,
-        channel_evolved_sem=channel_sem,
-        channel_reference_mean=channel_ref_mean,
-        channel_reference_sem=channel_ref_sem,
+        channel_evolved_mean=_stacked(channel_mine, "mean", by_channel),
+        channel_evolved_sem=_stacked(channel_mine, "sem", by_channel),
+        channel_reference_mean=_stacked(channel_theirs, "mean", by_channel),
+        channel_reference_sem=_stacked(channel_theirs, "sem", by_channel),
     )
 
 
@@ -265,15 +247,11 @@ def best_per_generation(evolution: Evolution) -> BestStimuli:
     """(G,) id and score of each generation's highest-scoring evolved stimulus (the first one on ties)."""
     ids: list[str | None] = []
     scores = np.full(len(evolution.numbers), np.nan)
-    candidates = evolution.evolved & ~np.isnan(evolution.score)
     for g, number in enumerate(evolution.numbers):
-        rows = np.flatnonzero(candidates & (evolution.generation == number))
-        if rows.size == 0:
-            ids.append(None)
-            continue
-        best = rows[np.argmax(evolution.score[rows])]
-        ids.append(evolution.ids[best])
-        scores[g] = evolution.score[best]
+        rows = np.flatnonzero(evolution.evolved & (evolution.generation == number))
+        described = statistics(evolution.score[rows])
+        ids.append(None if described.n == 0 else evolution.ids[rows[int(described.argmax)]])
+        scores[g] = described.max
     return BestStimuli(numbers=evolution.numbers, ids=tuple(ids), scores=scores)
 
 

@@ -33,7 +33,6 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from evostim.clients.analysis.evolution import (
-    SCORE_SUMMARIES,
     AnalysisError,
     Evolution,
     FloatArray,
@@ -46,6 +45,7 @@ from evostim.clients.analysis.evolution import (
     score_trajectory,
     trajectory_signature,
 )
+from evostim.summary import SCORE_SUMMARIES
 
 if TYPE_CHECKING:
     from evostim.clients.http.client import Client

@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from evostim.extras import require
+from evostim.summary import statistics
 
 if TYPE_CHECKING:
     import pandas
@@ -79,12 +80,12 @@ class BestImages:
 
 
 def best_stimuli(arrays: dict[str, NDArray[Any]]) -> list[tuple[int, str, float]]:
-    """(generation, stimulus id, score) of the best-scoring evolved stimulus of each generation that has a score."""
+    """(generation, stimulus id, score) of the best-scoring evolved stimulus of each generation that has a score
+    (the first one on ties, as the server's summary names it)."""
     best = []
     evolved = arrays["kind"] == "evolved"
-    scored = evolved & ~np.isnan(arrays["score"])
-    for generation in np.unique(arrays["generation"][scored]):
-        rows = np.flatnonzero(scored & (arrays["generation"] == generation))
-        row = rows[np.argmax(arrays["score"][rows])]
-        best.append((int(generation), str(arrays["stimulus_id"][row]), float(arrays["score"][row])))
+    for generation in np.unique(arrays["generation"][evolved & ~np.isnan(arrays["score"])]):
+        rows = np.flatnonzero(evolved & (arrays["generation"] == generation))
+        described = statistics(arrays["score"][rows])
+        best.append((int(generation), str(arrays["stimulus_id"][rows[int(described.argmax)]]), float(described.max)))
     return best

@@ -196,17 +196,17 @@ async function listPage(signal) {
 // -- one session --------------------------------------------------------------------------------------------
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-function summarize(generation) {
-  const scored = generation.stimuli.filter((s) => s.score !== null);
-  const evolved = scored.filter((s) => s.kind === 'evolved');
-  if (generation.status !== 'closed' || !evolved.length) return null;
-  const scores = evolved.map((s) => s.score);
-  const m = mean(scores);
-  const sd = Math.sqrt(mean(scores.map((x) => (x - m) ** 2)));
-  const refs = scored.filter((s) => s.kind === 'reference').map((s) => s.score);
-  const best = evolved.reduce((a, b) => (b.score > a.score ? b : a));
-  return { x: generation.number, mean: m, sd, max: Math.max(...scores), ref: refs.length ? mean(refs) : null, best,
-    step: stepSize(generation.optimizer) };
+// The score summary the server stored with each closed generation (evostim/summary.py, in the history among the
+// generation's optimizer entries), drawn as it is: nothing is recomputed here. The best image is the first evolved
+// stimulus that scored the summary's max, the one the server names.
+const number = (x) => (typeof x === 'number' ? x : null);
+
+function summaryOf(generation) {
+  const summary = generation.optimizer || {};
+  if (generation.status !== 'closed' || number(summary.evolved_mean) === null) return null;
+  const best = generation.stimuli.find((s) => s.kind === 'evolved' && s.score === summary.evolved_max) || null;
+  return { x: generation.number, mean: summary.evolved_mean, sd: number(summary.evolved_sd), max: summary.evolved_max,
+    ref: number(summary.reference_mean), best, step: stepSize(summary) };
 }
 
 // The step size an optimizer reports in its summary: CMA-ES's sigma, or the sphere searches' angle (sphere-cma,
@@ -227,7 +227,7 @@ function imageTile(sessionId, stimulus, caption, extraClass = '') {
 function scoreCard(rows) {
   const series = [
     { name: 'mean', color: COLORS.mean, points: rows.map((r) => ({ x: r.x, y: r.mean })),
-      band: rows.map((r) => ({ x: r.x, lo: r.mean - r.sd, hi: r.mean + r.sd })) },
+      band: rows.filter((r) => r.sd !== null).map((r) => ({ x: r.x, lo: r.mean - r.sd, hi: r.mean + r.sd })) },
     { name: 'max', color: COLORS.max, points: rows.map((r) => ({ x: r.x, y: r.max })) },
     { name: 'ref', color: COLORS.ref, dash: '5 4', points: rows.filter((r) => r.ref !== null).map((r) => ({ x: r.x, y: r.ref })) },
   ];
@@ -291,9 +291,9 @@ function statsBar(session) {
 
 function drawSession(view, history) {
   const { session, generations } = history;
-  const rows = generations.map(summarize).filter((r) => r !== null);
+  const rows = generations.map(summaryOf).filter((r) => r !== null);
   const open = generations.filter((g) => g.status === 'open').pop() || generations[generations.length - 1];
-  const gallery = rows.map((r) => imageTile(session.id, r.best, `gen ${r.x} · ${fmt(r.best.score)}`));
+  const gallery = rows.filter((r) => r.best !== null).map((r) => imageTile(session.id, r.best, `gen ${r.x} · ${fmt(r.max)}`));
   const current = open ? open.stimuli.map((s) => imageTile(session.id, s, s.kind === 'reference' ? `ref ${s.index}` : `#${s.index}`)) : [];
   const config = { ...session.config };
   delete config.metadata;

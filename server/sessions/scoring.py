@@ -15,10 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from evostim import summary
 from evostim.protocol import ResponsesSubmit, StimulusResponse
 from evostim.server.sessions.config import Objective, ResponseUnits, SessionConfig
 from evostim.server.sessions.errors import GenerationClosed, GenerationNotFound, InvalidResponses, SessionNotRunning
 from evostim.server.storage.store import ResponseRecord, SessionRecord, StimulusRecord
+from evostim.summary import GenerationSummary
 
 __all__ = ["GenerationSummary", "Scored", "check_open", "objective_score", "score_responses", "summarize"]
 
@@ -162,28 +164,7 @@ def _as_rate(values: Sequence[float], units: ResponseUnits, window_ms: float | N
     return array
 
 
-@dataclass(frozen=True)
-class GenerationSummary:
-    """A closed generation's scores: evolved mean and max, reference mean, and its best evolved stimulus."""
-
-    evolved_mean: float
-    evolved_max: float
-    reference_mean: float | None
-    best_stimulus: str
-
-    def as_dict(self) -> dict[str, float]:
-        means = {"evolved_mean": self.evolved_mean, "evolved_max": self.evolved_max}
-        return means if self.reference_mean is None else {**means, "reference_mean": self.reference_mean}
-
-
 def summarize(stimuli: Sequence[StimulusRecord], scores: Mapping[str, float]) -> GenerationSummary:
-    """Summary of a scored generation (at least one evolved stimulus measured, as ``score_responses`` ensures)."""
-    evolved = [s.stimulus_id for s in stimuli if s.kind == "evolved" and s.stimulus_id in scores]
-    references = [scores[s.stimulus_id] for s in stimuli if s.kind == "reference" and s.stimulus_id in scores]
-    evolved_scores = [scores[sid] for sid in evolved]
-    return GenerationSummary(
-        evolved_mean=float(np.mean(evolved_scores)),
-        evolved_max=float(np.max(evolved_scores)),
-        reference_mean=float(np.mean(references)) if references else None,
-        best_stimulus=evolved[int(np.argmax(evolved_scores))],
-    )
+    """Summary of a scored generation (at least one evolved stimulus measured, as ``score_responses`` ensures): the
+    one summary of :mod:`evostim.summary`, stored with the generation and returned by the history."""
+    return summary.summarize([s.stimulus_id for s in stimuli], [s.kind for s in stimuli], scores)
