@@ -5,7 +5,8 @@ GeneratorError
 ├── GeneratorWeightsMissing     the weights file or package is absent (install it or set the path)
 │   └── GeneratorPackageMissing the package that ships the weights is not installed (the message has the command)
 ├── GeneratorWeightsMismatch    the weights file does not fit the architecture (wrong keys or shapes)
-└── BadLatentCodes              codes of the wrong shape or with non-finite values
+├── BadLatentCodes              codes of the wrong shape or with non-finite values
+└── MetricNotFound              no metric of that name for this generator (make one with `evostim metric`)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ __all__ = [
     "GeneratorPackageMissing",
     "GeneratorWeightsMismatch",
     "GeneratorWeightsMissing",
+    "MetricNotFound",
     "UnknownGenerator",
 ]
 
@@ -49,3 +51,7 @@ class BadLatentCodes(GeneratorError, ValueError):
 
 class GeneratorWeightsMismatch(GeneratorError):
     """The weights file does not fit the architecture: the message lists the missing, unexpected and misshapen keys."""
+
+
+class MetricNotFound(GeneratorError, FileNotFoundError):
+    """No metric of that name: no such file, none that ships with evostim, or one computed for another generator."""

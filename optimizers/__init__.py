@@ -1,8 +1,9 @@
 """Pure ask/tell optimizers with exact, plain-data state (numpy only: no torch, HTTP or storage).
 
 Adding an optimizer: write its module (a class deriving from ``Optimizer`` that declares ``name``, a
-``parameters`` record, ``start`` and ``extra``; see README "Adding an optimizer") and add one ``register(...)``
-line below (a lab's own module may call ``evostim.optimizers.register`` itself instead).
+``parameters`` record, ``start``, ``extra`` and what it ``needs`` from its host; see README "Adding an optimizer")
+and add one ``register(...)`` line below (a lab's own module may call ``evostim.optimizers.register`` itself
+instead).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from evostim.optimizers.errors import (
     UnknownOptimizer,
 )
 from evostim.optimizers.genetic import GeneticAlgorithm
+from evostim.optimizers.host import NO_HOST, Host, MetricAt, Need
 from evostim.optimizers.metric_cma import MetricCMA
 from evostim.optimizers.parameters import Context, Parameters, doc
 from evostim.optimizers.references import CmaesCMA, CmaesSepCMA, PycmaCMA
@@ -39,6 +41,7 @@ from evostim.optimizers.subspace import Subspace
 
 __all__ = [
     "DEFAULT_OPTIMIZER",
+    "NO_HOST",
     "OPTIMIZERS",
     "CholeskyCMA",
     "CmaesCMA",
@@ -47,9 +50,12 @@ __all__ = [
     "DuplicateCandidate",
     "Extra",
     "GeneticAlgorithm",
+    "Host",
     "IncompatibleState",
     "InvalidParameter",
+    "MetricAt",
     "MetricCMA",
+    "Need",
     "NoPendingPopulation",
     "Optimizer",
     "OptimizerError",

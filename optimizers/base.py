@@ -25,6 +25,7 @@ from evostim.optimizers.errors import (
     PendingPopulation,
     UnknownCandidate,
 )
+from evostim.optimizers.host import NO_HOST, Host, Need
 from evostim.optimizers.parameters import Context, Parameters
 from evostim.optimizers.serialization import decode_array, encode_array, rng_from_state, rng_state
 
@@ -97,6 +98,8 @@ class Optimizer(ABC):
       and check of each parameter besides dim, population_size and seed);
     - ``start``: how it starts from given codes (:class:`Start`), or None if it cannot;
     - ``extra``: the optional package it needs (:class:`Extra`), or None;
+    - ``needs``: the host's services it uses (:class:`~evostim.optimizers.host.Need`), read as ``self.host``; and
+      ``session_defaults`` where a session on a generator gets defaults of its own (see ``optimizers/host.py``);
 
     and defines ``__init__(dim, *, population_size, seed, params)`` taking the built record, ``_propose`` (sample λ
     codes), ``_update`` (learn from the measured ones), and ``_dynamic_state`` / ``_load_dynamic_state`` for
@@ -107,6 +110,15 @@ class Optimizer(ABC):
     parameters: ClassVar[type[Parameters]] = Parameters
     start: ClassVar[Start | None] = None
     extra: ClassVar[Extra | None] = None
+    needs: ClassVar[tuple[Need, ...]] = ()
+
+    @classmethod
+    def session_defaults(cls, params: dict[str, Any], host: Host) -> dict[str, Any]:
+        """A session's parameters (as requested) with the defaults a session on ``host``'s generator gets.
+
+        Sweeps apply none; an optimizer without host-dependent defaults returns ``params`` as they are.
+        """
+        return params
 
     @classmethod
     def defaults_for_space(cls, dim: int, code_norm: float) -> dict[str, Any]:
@@ -118,8 +130,9 @@ class Optimizer(ABC):
         return {}
 
     @classmethod
-    def create(cls, dim: int, *, population_size: int = 40, seed: int = 0, **params: Any) -> Self:
-        """Build the optimizer from plain-data parameters: checked against ``parameters``, defaults filled in.
+    def create(cls, dim: int, *, population_size: int = 40, seed: int = 0, host: Host = NO_HOST, **params: Any) -> Self:
+        """Build the optimizer from plain-data parameters: checked against ``parameters``, defaults filled in;
+        ``host``: what its host provides (the services its class ``needs``).
 
         Raises InvalidParameter naming a bad or unknown parameter, MissingExtra if ``extra`` is not installed.
         """
@@ -127,11 +140,14 @@ class Optimizer(ABC):
             cls.extra.require(f"the {cls.name} optimizer")
         _check_shape(dim, population_size)
         record = cls.parameters.build(params, Context(dim=int(dim), population_size=int(population_size)))
-        return cls(dim, population_size=population_size, seed=seed, params=record)
+        optimizer = cls(dim, population_size=population_size, seed=seed, params=record)
+        optimizer._host = host
+        return optimizer
 
     def __init__(self, dim: int, *, population_size: int, seed: int, params: Parameters) -> None:
         _check_shape(dim, population_size)
         self._params = params
+        self._host = NO_HOST
         self._dim = int(dim)
         self._population_size = int(population_size)
         self._seed = int(seed)
@@ -152,6 +168,11 @@ class Optimizer(ABC):
     @property
     def population_size(self) -> int:
         return self._population_size
+
+    @property
+    def host(self) -> Host:
+        """What the host that runs it provides (given at construction; nothing for an optimizer built alone)."""
+        return self._host
 
     @property
     def context(self) -> Context:
@@ -289,14 +310,14 @@ class Optimizer(ABC):
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> Self:
-        """Rebuild an optimizer from :meth:`state_dict` output."""
+    def from_state(cls, state: dict[str, Any], *, host: Host = NO_HOST) -> Self:
+        """Rebuild an optimizer from :meth:`state_dict` output (``host``: as for :meth:`create`)."""
         if state.get("schema") != STATE_SCHEMA_VERSION:
             raise IncompatibleState(f"state schema {state.get('schema')!r}, expected {STATE_SCHEMA_VERSION}")
         if state.get("optimizer") != cls.name:
             raise IncompatibleState(f"state of optimizer {state.get('optimizer')!r} given to {cls.name!r}")
         optimizer = cls.create(
-            state["dim"], population_size=state["population_size"], seed=state["seed"], **state["settings"]
+            state["dim"], population_size=state["population_size"], seed=state["seed"], host=host, **state["settings"]
         )
         optimizer._rng = rng_from_state(state["rng"])
         optimizer._generation = state["generation"]

@@ -1,34 +1,17 @@
 """CMA-ES in the generator's metric eigenframe, on the prior's sphere, with the mean's own image as a candidate.
 
-Why: most latent directions barely change the image (dcgan-faces: 90% of the metric's trace in 29 of 100
-directions), so an isotropic search spends most of its evaluations on steps the neuron cannot see. And the
-rank-one covariance learning of CMA-ES is far too slow to find this out within a recording: its learning rate
-is about 2 / d^2, a few percent of the covariance over 75 generations. So this optimizer is told the shape up
-front, from the metric (Wang & Ponce, ICLR 2021): it samples in the span of the top ``dimensions`` eigenvectors,
-each direction's step scaled by (eigenvalue / largest eigenvalue) ** ``exponent`` (0: equal steps in the
-subspace; -0.5: whitened, equal image change per step; > 0: leaning further on the top directions).
-
-Codes are ``norm * unit(center + (scales * y) @ basis)``: always on the sphere of the prior's code norm, so the
-images stay natural ones. The inner search over y is sphere-cma (its step falling from 50° to 2° over 75
-generations, faster than sphere-cma's own 7.33°: the metric has already shaped the steps; its steps drawn in
-mirrored pairs (t and -t), so the recombined step holds no random drift of the samples themselves, only what
-the responses within pairs told apart) or cholesky-cma. With
-``mean_candidate`` one candidate of each generation is the inner mean's own code: under noise the recombined
-mean is usually better than any sample, and showing it makes the best-observed image a good one (it is
-measured, not told to the inner search). With ``refresh_every`` it searches, from every N-th generation on,
-the top directions of the metric at its current mean instead of the averaged one (the metric at one code is far
-more concentrated); the host that runs it (a sweep's panel, a session's generator) computes that metric. With
-``window`` that metric counts image change where the neuron looks: pixels weighted by a Gaussian at the image
-centre, where a lab centres its images on the receptive field (a metric file made with a window carries it).
-With ``starts`` it begins several independent searches, shows them in turn for ``trial_generations`` each and
-goes on with the one whose best image scored highest: a search settles on its region within its first
-generations, and under noise the rankings that choose it are the least reliable.
+Most latent directions barely change the image, and CMA-ES's covariance learning is far too slow to find that out
+within a recording, so this optimizer is told the shape up front, from the metric (Wang & Ponce, ICLR 2021): it
+samples in the span of the top ``dimensions`` eigenvectors, each direction's step scaled by (eigenvalue / largest
+eigenvalue) ** ``exponent``. Codes are ``norm * unit(center + (scales * y) @ basis)``, on the sphere of the prior's
+code norm; the search over y is sphere-cma (mirrored steps) or cholesky-cma. Options: the inner mean's own code
+shown as a candidate (``mean_candidate``); the directions refreshed from the metric at the current mean
+(``refresh_every``, ``window``: the host computes that metric); several independent starts of which the best goes
+on (``starts``). Why each piece is there and how each default was chosen: docs/sample_efficiency.md.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,17 +22,15 @@ from evostim.optimizers.base import FloatArray, Optimizer, Start
 from evostim.optimizers.checks import at_least, between, code, optional, positive
 from evostim.optimizers.cholesky_cma import CholeskyCMA
 from evostim.optimizers.errors import InvalidParameter
+from evostim.optimizers.host import Host, Need
+from evostim.optimizers.metric_cma_search import Search, inner_name, inner_search, start_seed
 from evostim.optimizers.parameters import Context, Parameters, doc
 from evostim.optimizers.recombination import FC6_CODE_NORM
-from evostim.optimizers.serialization import decode_array, encode_array
+from evostim.optimizers.serialization import encode_array
 from evostim.optimizers.sphere_cma import SphereCMA
 from evostim.optimizers.subspace import _as_matrix, _basis, _searched_rows
 
-__all__ = ["MetricAt", "MetricCMA", "MetricCMAParameters"]
-
-# The generator's metric (d, d) at a code (d,), its pixels weighted by a centred window (None: every pixel alike):
-# what a host gives metric-cma to refresh its directions with.
-MetricAt = Callable[[FloatArray, float | None], FloatArray]
+__all__ = ["MetricCMA", "MetricCMAParameters"]
 
 
 def _eigenvalues(name: str, value: Any, context: Context) -> FloatArray | None:
@@ -61,15 +42,6 @@ def _eigenvalues(name: str, value: Any, context: Context) -> FloatArray | None:
     return values
 
 
-_INNER: dict[str, type[CholeskyCMA] | type[SphereCMA]] = {"cholesky-cma": CholeskyCMA, "sphere-cma": SphereCMA}
-
-
-def _inner_name(name: str, value: str, context: Context) -> str:
-    if value not in _INNER:
-        raise InvalidParameter(f"{name} must be one of {', '.join(_INNER)}, got {value!r}")
-    return value
-
-
 # Each start holds a whole inner search in memory and in the stored state.
 MAX_STARTS = 10
 
@@ -78,7 +50,7 @@ _OPTIONAL_ANGLE = optional(between(0, 180, open_low=True, open_high=True))  # de
 
 @dataclass(frozen=True)
 class MetricCMAParameters(Parameters):
-    """What a session may set for metric-cma."""
+    """What a session may set for metric-cma (``sphere-cma inside``: passed on to the inner sphere-cma)."""
 
     basis: Any = field(
         default=None,
@@ -91,7 +63,7 @@ class MetricCMAParameters(Parameters):
     eigenvalues: Any = field(
         default=None,
         metadata=doc(
-            "the basis rows' eigenvalues (k; with a metric file, read from it); default: all equal", check=_eigenvalues
+            "the basis rows' eigenvalues (k; a metric file brings its own); null: all equal", check=_eigenvalues
         ),
     )
     dimensions: int | None = field(
@@ -101,88 +73,70 @@ class MetricCMAParameters(Parameters):
     exponent: float = field(
         default=-0.25,
         metadata=doc(
-            "each direction's step scales as (eigenvalue / largest) ** exponent: 0 equal, -0.5 whitened "
-            "(default -0.25: half-way, the best on the tuning units)",
+            "each direction's step scales as (eigenvalue / largest) ** exponent: 0 equal, -0.5 whitened",
             check=between(-1, 1),
         ),
     )
     start_exponent: float | None = field(
         default=None,
         metadata=doc(
-            "with refresh_every: the exponent of the given basis's steps, used until the first refresh (from then "
-            "on the local metric's steps scale by exponent); null: exponent",
+            "with refresh_every: the exponent of the given basis's steps until the first refresh; null: exponent",
             check=optional(between(-1, 1)),
         ),
     )
     inner: str = field(
         default="sphere-cma",
-        metadata=doc("the search over the scaled coordinates: cholesky-cma or sphere-cma", check=_inner_name),
+        metadata=doc("the search over the scaled coordinates: cholesky-cma or sphere-cma", check=inner_name),
     )
     mean_candidate: bool = field(default=True, metadata=doc("show the inner mean's own code as one candidate"))
     mean_repeats: int = field(
         default=1,
-        metadata=doc(
-            "with mean_candidate: show the mean's code this many times a generation (under noise each showing is "
-            "another measurement of the search's best guess)",
-            check=at_least(1),
-        ),
+        metadata=doc("with mean_candidate: show the mean's code this many times a generation", check=at_least(1)),
     )
     angle_start: float | None = field(
         default=None,
-        metadata=doc(
-            "sphere-cma inside: its angular step at the first generation, in degrees; null: sphere-cma's own, 50",
-            check=_OPTIONAL_ANGLE,
-        ),
+        metadata=doc("sphere-cma inside: its first angular step, in degrees; null: its own, 50", check=_OPTIONAL_ANGLE),
     )
     learning_rate: float | None = field(
         default=None,
         metadata=doc(
-            "sphere-cma inside: how far past the recombined mean the new mean goes; null: sphere-cma's own, 1.5",
+            "sphere-cma inside: how far past the recombined mean the new mean goes; null: its own, 1.5",
             check=optional(between(0, 3, open_low=True)),
         ),
     )
     mu: int | None = field(
         default=None,
-        metadata=doc(
-            "samples recombined into the inner search's new mean; null: half the inner population",
-            check=optional(at_least(1)),
-        ),
+        metadata=doc("samples recombined into the inner search's new mean; null: half", check=optional(at_least(1))),
     )
     angle_end: float | None = field(
         default=None,
         metadata=doc(
-            "sphere-cma inside: its angular step at decay_generations, in degrees; null: 2, the best on the "
-            "tuning units (sphere-cma's own default is 7.33)",
+            "sphere-cma inside: its angular step at decay_generations, in degrees; null: 2 (its own default: 7.33)",
             check=_OPTIONAL_ANGLE,
         ),
     )
     decay_generations: int | None = field(
         default=None,
-        metadata=doc(
-            "sphere-cma inside: the length of its angular schedule; null: sphere-cma's own, 75",
-            check=optional(at_least(1)),
-        ),
+        metadata=doc("sphere-cma inside: its schedule's length; null: its own, 75", check=optional(at_least(1))),
     )
     warmup_generations: int | None = field(
         default=None,
         metadata=doc(
-            "sphere-cma inside: its first this many generations search at warmup_angle before its schedule; "
-            "null: sphere-cma's own, 0 (no warm-up)",
+            "sphere-cma inside: generations searched at warmup_angle before its schedule; null: its own, 0",
             check=optional(at_least(0)),
         ),
     )
     warmup_angle: float | None = field(
         default=None,
         metadata=doc(
-            "sphere-cma inside: the warm-up generations' angular step, in degrees; null: sphere-cma's own, 90",
-            check=_OPTIONAL_ANGLE,
+            "sphere-cma inside: the warm-up's angular step, in degrees; null: its own, 90", check=_OPTIONAL_ANGLE
         ),
     )
     wide_samples: int | None = field(
         default=None,
         metadata=doc(
-            "sphere-cma inside: how many samples a generation it draws at wide_angle (a hedge for a search stuck "
-            "on a weak slope); null: sphere-cma's own, 0",
+            "sphere-cma inside: samples a generation drawn at wide_angle (a hedge for a search stuck on a weak "
+            "slope); null: its own, 0",
             check=optional(at_least(0)),
         ),
     )
@@ -192,10 +146,7 @@ class MetricCMAParameters(Parameters):
     )
     mirrored: bool | None = field(
         default=None,
-        metadata=doc(
-            "sphere-cma inside: draw its steps in mirrored pairs (t and -t); null: yes, the best on the tuning "
-            "units (sphere-cma's own default is no)"
-        ),
+        metadata=doc("sphere-cma inside: draw its steps in mirrored pairs (t and -t); null: yes (its own default: no)"),
     )
     adapt_angle: bool | None = field(
         default=None,
@@ -208,7 +159,7 @@ class MetricCMAParameters(Parameters):
         default=None,
         metadata=doc(
             "sphere-cma inside, with adapt_angle: how slowly its factor moves (a multiple of the standard "
-            "damping); null: sphere-cma's own, 1",
+            "damping); null: its own, 1",
             check=optional(positive),
         ),
     )
@@ -217,28 +168,26 @@ class MetricCMAParameters(Parameters):
         metadata=doc(
             "sphere-cma inside: every this many generations, search the top directions of the generator's metric "
             "at the current mean instead (the host computes it, exactly, for latent spaces up to 512-d); null: keep "
-            "the given basis (sessions on such generators default to 5, the best on the tuning units)",
+            "the given basis (sessions on such generators default to 5)",
             check=optional(at_least(1)),
         ),
     )
     window: float | None = field(
         default=None,
         metadata=doc(
-            "with refresh_every: weight the pixels of the refreshed metric by a Gaussian at the image centre whose "
+            "with refresh_every: weight the refreshed metric's pixels by a Gaussian at the image centre whose "
             "standard deviation is this fraction of the image side (where the neuron looks); null: every pixel "
-            "alike (sessions on the generator's own metric default to 0.125, the best on held-out units; a metric "
-            "file made with ``evostim metric --window`` brings its own)",
+            "alike (sessions on the generator's own metric default to 0.125; a metric file of "
+            "``evostim metric --window`` brings its own)",
             check=optional(between(0, 10, open_low=True)),
         ),
     )
     starts: int = field(
         default=1,
         metadata=doc(
-            "independent searches begun (each with its own random draws), shown in turn for trial_generations "
-            "generations each; then the one whose best image scored highest goes on alone, its step schedule "
-            "where its own generations left it (a hedge against a search that settles early on a poor region, "
-            f"which noisy first rankings make likelier); at most {MAX_STARTS} (sessions default to 2, the best on "
-            "held-out units)",
+            "independent searches begun, shown in turn for trial_generations generations each; then the one whose "
+            "best image scored highest goes on alone (a hedge against a search that settles early on a poor "
+            f"region); at most {MAX_STARTS} (sessions default to 2)",
             check=at_least(1, at_most=MAX_STARTS),
         ),
     )
@@ -258,87 +207,11 @@ class MetricCMAParameters(Parameters):
     )
 
 
-# The inner sphere-cma's final angle, in degrees: on 144 tuning pairings it reached cholesky-cma's final score
-# soonest (2: 0.45 of its evaluations, pooled; sphere-cma's own 7.33: 0.53; docs/sample_efficiency.md).
-TUNED_ANGLE_END = 2.0
-# Mirrored steps inside: on the same tuning pairings 0.39 of cholesky-cma's evaluations, against 0.45 unmirrored.
-TUNED_MIRRORED = True
-
-
-# The inner sphere-cma's own parameters that metric-cma passes on when told (null: the inner search's default).
-_SPHERE_ONLY = (
-    "angle_start",
-    "angle_end",
-    "decay_generations",
-    "warmup_generations",
-    "warmup_angle",
-    "wide_samples",
-    "wide_angle",
-    "learning_rate",
-    "mirrored",
-    "adapt_angle",
-    "adapt_damping",
-)
-
-
-@dataclass
-class _Search:
-    """One search: its inner search over scaled coordinates, and the coordinates (codes are
-    ``center + (y * scales) @ basis``, projected onto the sphere)."""
-
-    inner: CholeskyCMA | SphereCMA
-    basis: FloatArray
-    scales: FloatArray
-    center: FloatArray
-    best: float = -math.inf  # the highest score any of its images got (with starts > 1: which search goes on)
-
-    def state(self, with_coordinates: bool) -> dict[str, Any]:
-        state: dict[str, Any] = {"inner": self.inner.state_dict()}
-        if with_coordinates:  # refreshed: the coordinates it searches now
-            state.update(basis=encode_array(self.basis), scales=encode_array(self.scales))
-            state["center"] = encode_array(self.center)
-        if math.isfinite(self.best):
-            state["best"] = self.best
-        return state
-
-    @classmethod
-    def restored(cls, state: dict[str, Any], given: _Search) -> _Search:
-        """A search from its stored state; the ``given`` coordinates where it stored none (never refreshed)."""
-        inner = _INNER[state["inner"]["optimizer"]].from_state(state["inner"])
-        best = float(state.get("best", -math.inf))
-        if "basis" not in state:
-            return cls(inner, given.basis, given.scales, given.center, best)
-        basis, scales, center = (decode_array(state[name]) for name in ("basis", "scales", "center"))
-        return cls(inner, basis, scales, center, best)
-
-
-def _start_seed(seed: int, start: int) -> int:
-    """The first search keeps the optimizer's seed (one start runs exactly as before); the others draw their own."""
-    return seed if start == 0 else int(np.random.SeedSequence([seed, start]).generate_state(1)[0])
-
-
-def _inner_search(
-    params: MetricCMAParameters, k: int, dim: int, population_size: int, seed: int
-) -> CholeskyCMA | SphereCMA:
-    """The search over the k scaled coordinates, with the defaults of a k-d space whose codes have the prior's
-    norm there, and the sphere-cma parameters told (sphere-cma inside ends at the tuned 2°, with mirrored steps,
-    unless told)."""
-    inner = _INNER[params.inner]
-    told = {name: getattr(params, name) for name in _SPHERE_ONLY if getattr(params, name) is not None}
-    refreshed = ["refresh_every"] if params.refresh_every is not None else []  # metric-cma's own, on sphere-cma's mean
-    if (told or refreshed) and inner is not SphereCMA:
-        raise InvalidParameter(
-            f"{', '.join([*told, *refreshed])}: only with sphere-cma inside (inner={params.inner!r})"
-        )
-    if inner is SphereCMA:
-        told.setdefault("angle_end", TUNED_ANGLE_END)
-        told.setdefault("mirrored", TUNED_MIRRORED)
-    if params.mu is not None:
-        told["mu"] = params.mu
-    inner_norm = params.sphere_norm * math.sqrt(k / dim)
-    return inner.create(
-        k, population_size=population_size, seed=seed, **inner.defaults_for_space(k, inner_norm), **told
-    )
+# A session's defaults (on a generator whose metric at a code the host computes): docs/sample_efficiency.md,
+# rounds 6 (refresh), 11 (window) and 13 (starts).
+SESSION_REFRESH_EVERY = 5
+SESSION_WINDOW = 0.125
+SESSION_STARTS = 2
 
 
 def _given_scales(params: MetricCMAParameters, values: FloatArray | None, k: int) -> FloatArray:
@@ -358,6 +231,23 @@ class MetricCMA(Optimizer):
     name = "metric-cma"
     parameters = MetricCMAParameters
     start = Start.from_mean("center")
+    needs = (Need("metric_at", when="refresh_every"),)  # the generator's metric at the mean, to refresh at
+
+    @classmethod
+    def session_defaults(cls, params: dict[str, Any], host: Host) -> dict[str, Any]:
+        """The generator's own metric as the basis (by name: ``<generator>.metric``), refreshed at the mean where
+        the host computes the metric at a code (sphere-cma inside), with the metric of a centred window, from two
+        starts. A basis the lab names brings its own window (a file of ``evostim metric --window``), or none."""
+        params = {"starts": SESSION_STARTS, **params}
+        generators_own = params.get("basis") is None
+        if generators_own:
+            params["basis"] = f"{host.generator}.metric"
+        refreshable = params.get("inner", "sphere-cma") == "sphere-cma" and host.metric_at is not None
+        if "refresh_every" not in params and refreshable:
+            params["refresh_every"] = SESSION_REFRESH_EVERY
+        if "window" not in params and generators_own and params.get("refresh_every") is not None:
+            params["window"] = SESSION_WINDOW
+        return params
 
     @classmethod
     def defaults_for_space(cls, dim: int, code_norm: float) -> dict[str, Any]:
@@ -379,7 +269,6 @@ class MetricCMA(Optimizer):
         self._exponent = params.exponent
         self._refresh_every = params.refresh_every
         self._window = params.window
-        self.metric_at: MetricAt | None = None  # given by the host when refresh_every is set
         self._mean_candidate = params.mean_candidate
         self._sphere_norm = params.sphere_norm
         self._mean_repeats = params.mean_repeats if params.mean_candidate else 0
@@ -392,15 +281,10 @@ class MetricCMA(Optimizer):
         center = np.zeros(dim) if params.center is None else np.array(params.center)
         self._trial_generations = params.trial_generations
         self._searches = [
-            _Search(_inner_search(params, k, dim, inner_size, _start_seed(seed, i)), self._given_basis, scales, center)
+            Search(inner_search(params, k, dim, inner_size, start_seed(seed, i)), self._given_basis, scales, center)
             for i in range(params.starts)
         ]
         self._active = 0  # the search that shows this generation
-
-    @property
-    def needs_generator_metric(self) -> bool:
-        """Whether the host must set ``metric_at`` (the generator's metric at a code) before the first ask."""
-        return self._refresh_every is not None
 
     @property
     def inner(self) -> CholeskyCMA | SphereCMA:
@@ -408,7 +292,7 @@ class MetricCMA(Optimizer):
         return self._search.inner
 
     @property
-    def _search(self) -> _Search:
+    def _search(self) -> Search:
         return self._searches[self._active]
 
     def _codes(self, inner_codes: FloatArray) -> FloatArray:
@@ -446,12 +330,13 @@ class MetricCMA(Optimizer):
         search = self._search
         inner = search.inner
         assert isinstance(inner, SphereCMA) and inner.mean is not None
-        if self.metric_at is None:
-            raise InvalidParameter("metric-cma with refresh_every needs the generator's metric (set metric_at)")
+        metric_at = self.host.metric_at
+        if metric_at is None:
+            raise InvalidParameter("metric-cma with refresh_every needs the generator's metric, from its host")
         inner_mean = inner.mean / np.linalg.norm(inner.mean)
         code = self._codes(inner_mean[None])[0]
         radial = code / np.linalg.norm(code)
-        metric = np.asarray(self.metric_at(code, self._window), dtype=np.float64)
+        metric = np.asarray(metric_at(code, self._window), dtype=np.float64)
         values, vectors = np.linalg.eigh(metric)
         k = len(search.basis)
         top = vectors[:, np.argsort(values)[::-1][:k]]
@@ -507,7 +392,7 @@ class MetricCMA(Optimizer):
 
     def _load_dynamic_state(self, state: dict[str, Any]) -> None:
         given = self._searches[0]
-        self._searches = [_Search.restored(saved, given) for saved in state.get("searches", [state])]
+        self._searches = [Search.restored(saved, given) for saved in state.get("searches", [state])]
         self._active = int(state.get("active", 0))
 
     def summary(self) -> dict[str, float]:

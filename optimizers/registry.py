@@ -1,7 +1,8 @@
 """The optimizer registry: names -> classes, construction with checked parameters, starts, rebuilding from state.
 
-Adding an optimizer is one module (a class declaring ``name``, ``parameters``, ``start``, ``extra``) and one
-``register(TheClass)`` call; ``register`` checks the declaration, so a mistake fails at import, not in a session.
+Adding an optimizer is one module (a class declaring ``name``, ``parameters``, ``start``, ``extra`` and what it
+``needs`` from its host) and one ``register(TheClass)`` call; ``register`` checks the declaration, so a mistake
+fails at import, not in a session.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from numpy.typing import NDArray
 
 from evostim.optimizers.base import Optimizer
 from evostim.optimizers.errors import InvalidParameter, UnknownOptimizer
+from evostim.optimizers.host import NO_HOST, SERVICES, Host
 from evostim.optimizers.parameters import Parameters, supported_type
 
 __all__ = [
@@ -34,7 +36,8 @@ def register(cls: type[Optimizer]) -> type[Optimizer]:
     """Add an optimizer class under its ``name``; a name can be registered only once.
 
     Raises TypeError / ValueError when the class's declaration is incomplete: no name, a parameter record that is
-    not a frozen dataclass of documented fields of supported types, or a start naming no parameter.
+    not a frozen dataclass of documented fields of supported types, a start naming no parameter, or a need of a
+    service no host provides.
     """
     _check_declaration(cls)
     if cls.name in OPTIMIZERS:
@@ -54,6 +57,18 @@ def _check_declaration(cls: type[Optimizer]) -> None:
     _check_fields(name, record)
     if cls.start is not None and cls.start.parameter not in record.names():
         raise TypeError(f"{name}: start names {cls.start.parameter!r}, which is not one of {record.names()}")
+    _check_needs(cls)
+
+
+def _check_needs(cls: type[Optimizer]) -> None:
+    names = cls.parameters.names()
+    if "host" in names:
+        raise TypeError(f"{cls.name}: a parameter may not be named 'host' (create() takes the host by that name)")
+    for need in cls.needs:
+        if need.service not in SERVICES:
+            raise TypeError(f"{cls.name}: needs {need.service!r}, which no host provides; hosts provide {SERVICES}")
+        if need.when is not None and need.when not in names:
+            raise TypeError(f"{cls.name}: needs {need.service} when {need.when!r}, which is not one of {names}")
 
 
 def _check_fields(name: str, record: type[Parameters]) -> None:
@@ -85,19 +100,27 @@ def parameter_names(cls: type[Optimizer]) -> list[str]:
 
 
 def create_optimizer(
-    name: str, dim: int, *, population_size: int, seed: int, code_norm: float | None = None, **params: Any
+    name: str,
+    dim: int,
+    *,
+    population_size: int,
+    seed: int,
+    code_norm: float | None = None,
+    host: Host = NO_HOST,
+    **params: Any,
 ) -> Optimizer:
     """Build a registered optimizer; bad or unknown parameters raise InvalidParameter naming them (prefixed by the
     optimizer's name), a missing extra raises MissingExtra.
 
     ``code_norm`` (the norm of the generator's prior codes) rescales the defaults that depend on the
-    space; parameters given explicitly win.
+    space; parameters given explicitly win. ``host``: what the host provides (``evostim.generators.host`` fills
+    it and checks the optimizer's needs against it).
     """
     cls = lookup(name)
     if code_norm is not None:
         params = {**cls.defaults_for_space(dim, code_norm), **params}
     try:
-        return cls.create(dim, population_size=population_size, seed=seed, **params)
+        return cls.create(dim, population_size=population_size, seed=seed, host=host, **params)
     except InvalidParameter as error:
         raise InvalidParameter(f"{name}: {error}") from None
 
@@ -113,6 +136,6 @@ def start_parameters(name: str, codes: NDArray[np.float64]) -> dict[str, Any]:
     return start.params_for(np.atleast_2d(np.asarray(codes, dtype=np.float64)))
 
 
-def optimizer_from_state(state: dict[str, Any]) -> Optimizer:
-    """Rebuild whichever optimizer wrote ``state``."""
-    return lookup(str(state.get("optimizer"))).from_state(state)
+def optimizer_from_state(state: dict[str, Any], *, host: Host = NO_HOST) -> Optimizer:
+    """Rebuild whichever optimizer wrote ``state``, given ``host`` as :func:`create_optimizer` is."""
+    return lookup(str(state.get("optimizer"))).from_state(state, host=host)

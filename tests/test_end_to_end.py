@@ -15,7 +15,8 @@ from evostim.clients.http.local_server import LocalServer
 from evostim.clients.simulation.insilico import run_closed_loop
 from evostim.clients.simulation.neurons import CnnUnit, ResponseModel, SimulatedNeuron, UnitSpec
 from evostim.generators import ImageGenerator
-from evostim.generators.metric import metric_at_code, packaged_metric, with_saved_metric
+from evostim.generators.host import generator_host
+from evostim.generators.metric import packaged_metric, with_saved_metric
 from evostim.optimizers.geometry import project_to_sphere
 
 
@@ -34,11 +35,10 @@ def local_replay(history: dict[str, Any], generator: ImageGenerator) -> list[np.
         metric = packaged_metric("dcgan-faces")
         assert metric is not None
         params = with_saved_metric(params, metric, optimizers.parameter_names(optimizers.lookup(name)))
+    host = generator_host(generator.spec, lambda: generator.module)  # the session's generator's metric at a code
     optimizer = optimizers.create_optimizer(
-        name, 100, population_size=config["population_size"], seed=config["seed"], **params
+        name, 100, population_size=config["population_size"], seed=config["seed"], host=host, **params
     )
-    if isinstance(optimizer, optimizers.MetricCMA) and optimizer.needs_generator_metric:
-        optimizer.metric_at = metric_at_code(generator.module)
     proposals = []
     for generation in history["generations"]:
         population = optimizer.ask()

@@ -217,7 +217,7 @@ def test_the_shipped_metric_is_what_evostim_metric_computes_today(tmp_path: Path
 def test_without_a_shipped_metric_a_metric_cma_session_computes_it_once_and_keeps_it(
     tmp_path: Path, make_api: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("evostim.server.sessions.setup.packaged_metric", lambda name: None)
+    monkeypatch.setattr("evostim.generators.metric_lookup.packaged_metric", lambda name: None)
     api = make_api(weights_dir=tmp_path)
     create(api, optimizer={"name": "metric-cma"}, population_size=6, references={"builtin": 0})
     saved = MetricBasis.load(tmp_path / "dcgan-faces.metric.npz")  # computed by the first session, exactly

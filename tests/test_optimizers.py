@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 from evostim import optimizers
-from evostim.optimizers import InvalidParameter, Optimizer
+from evostim.optimizers import Host, InvalidParameter, Optimizer
 
 DIM = 12
 
@@ -47,7 +47,8 @@ def objective(codes: FloatArray) -> FloatArray:
 
 
 def through_json(optimizer: Optimizer) -> Optimizer:
-    return optimizers.optimizer_from_state(json.loads(json.dumps(optimizer.state_dict())))
+    """The optimizer stored and restored, as a session does (with its host)."""
+    return optimizers.optimizer_from_state(json.loads(json.dumps(optimizer.state_dict())), host=optimizer.host)
 
 
 ALL = sorted(optimizers.OPTIMIZERS)
@@ -500,14 +501,14 @@ def test_metric_cma_refreshed_at_its_mean_keeps_the_mean_and_searches_the_metric
     local = np.diag(np.arange(DIM, 0, -1.0))  # the metric at any code: coordinate 0 changes the image most
     optimizer = optimizers.MetricCMA.create(DIM, population_size=8, seed=0, sphere_norm=3.0, basis=basis(DIM, 6),
                                             dimensions=4, refresh_every=2)  # fmt: skip
-    assert optimizer.needs_generator_metric
+    assert [need.active(optimizer.settings) for need in optimizer.needs] == [True]  # the metric at a code
     first = optimizer.ask()  # the given basis: no metric needed yet
     optimizer.tell(first.ids, objective(first.codes))
     mean_before = optimizer.ask().codes[-1]  # the mean candidate, in the given basis
     optimizer.tell(optimizer.pending_ids, objective(optimizer.pending_codes))
     with pytest.raises(InvalidParameter, match=r"needs the generator's metric"):
-        optimizer.ask()  # a refresh is due and nobody gave the metric
-    optimizer.metric_at = lambda code, window: local
+        optimizer.ask()  # a refresh is due and its host (none) gave no metric
+    optimizer = optimizers.MetricCMA.from_state(optimizer.state_dict(), host=Host(metric_at=lambda code, window: local))
     inner_mean = optimizer.inner.mean
     assert inner_mean is not None
     mean_code = optimizer._codes(inner_mean[None])[0]  # where the mean is, in the given basis
@@ -520,7 +521,6 @@ def test_metric_cma_refreshed_at_its_mean_keeps_the_mean_and_searches_the_metric
     optimizer.tell(optimizer.pending_ids, objective(codes))
     restored = through_json(optimizer)
     assert isinstance(restored, optimizers.MetricCMA)
-    restored.metric_at = optimizer.metric_at
     np.testing.assert_array_equal(restored.ask().codes, optimizer.ask().codes)  # the refreshed basis is in its state
     with pytest.raises(InvalidParameter, match=r"refresh_every: only with sphere-cma inside"):
         optimizers.MetricCMA.create(DIM, population_size=8, seed=0, basis=basis(DIM, 4), inner="cholesky-cma",
@@ -536,8 +536,8 @@ def test_metric_cma_refreshes_with_the_metric_of_its_window() -> None:
 
     for window in (None, 0.125):
         optimizer = optimizers.MetricCMA.create(DIM, population_size=8, seed=0, sphere_norm=3.0, basis=basis(DIM, 6),
-                                                dimensions=4, refresh_every=1, window=window)  # fmt: skip
-        optimizer.metric_at = metric_at
+                                                dimensions=4, refresh_every=1, window=window,
+                                                host=Host(metric_at=metric_at))  # fmt: skip
         first = optimizer.ask()
         optimizer.tell(first.ids, objective(first.codes))
         optimizer.ask()  # refreshed
@@ -552,8 +552,8 @@ def test_metric_cma_steps_by_start_exponent_in_the_given_basis_and_by_exponent_o
     local = np.diag(np.arange(DIM, 0, -1.0) ** 2)  # the metric at any code: steep along coordinate 0
     optimizer = optimizers.MetricCMA.create(DIM, population_size=8, seed=0, sphere_norm=3.0, basis=rows, dimensions=3,
                                             eigenvalues=[16.0, 4.0, 1.0], exponent=-0.5, start_exponent=0.0,
-                                            refresh_every=1)  # fmt: skip
-    optimizer.metric_at = lambda code, window: local
+                                            refresh_every=1,
+                                            host=Host(metric_at=lambda code, window: local))  # fmt: skip
     first = optimizer.ask()  # equal steps along the given directions (start_exponent 0), not whitened ones
     expected = optimizer.inner.pending_codes @ rows[:3]
     np.testing.assert_allclose(first.codes[:7], 3.0 * expected / np.linalg.norm(expected, axis=1, keepdims=True))
@@ -620,14 +620,14 @@ def test_metric_cma_restored_after_its_refreshes_continues_bit_identically(start
 
     def shown(restore: bool) -> list[FloatArray]:
         optimizer = optimizers.MetricCMA.create(DIM, population_size=9, seed=11, basis=basis(DIM, 6),
-                                                refresh_every=2, starts=starts, trial_generations=1)  # fmt: skip
+                                                refresh_every=2, starts=starts, trial_generations=1,
+                                                host=Host(metric_at=lambda code, window: local))  # fmt: skip
         codes = []
         for _ in range(8):
             if restore:
                 restored = through_json(optimizer)
                 assert isinstance(restored, optimizers.MetricCMA)
                 optimizer = restored
-            optimizer.metric_at = lambda code, window: local
             population = optimizer.ask()
             codes.append(population.codes)
             optimizer.tell(population.ids, objective(population.codes))

@@ -26,31 +26,26 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from evostim import optimizers
 from evostim.clients.simulation.neurons import Noise, Recording, ResponseModel
 from evostim.clients.sweeps.panels import FloatArray, Panel
 from evostim.extras import require
+from evostim.generators.host import hosted_optimizer
+from evostim.generators.metric_lookup import find_metric
+from evostim.optimizers import Host
 from evostim.optimizers.geometry import project_to_sphere
-from evostim.optimizers.metric_cma import MetricAt
 from evostim.optimizers.recombination import published_cma_sigma
-
-if TYPE_CHECKING:
-    from evostim.generators.metric import MetricBasis
 
 __all__ = [
     "REFERENCE_SEED",
     "RunResult",
     "RunSpec",
     "SearchOptimizer",
-    "basis_location",
     "evolve",
     "make_optimizer",
-    "saved_basis",
 ]
 
 REFERENCE_SEED = 31_415  # the prior codes of every run's reference images
@@ -117,55 +112,20 @@ class SearchOptimizer(Protocol):
     def tell(self, scores: FloatArray) -> None: ...
 
 
-def saved_basis(basis: str) -> MetricBasis:
-    """A ``basis`` given by name: the metric saved at that path by ``evostim metric``, else the metric that ships
-    with evostim under that name (``dcgan-faces.metric``); FileNotFoundError when there is neither."""
-    from evostim.generators.metric import MetricBasis, packaged_metric
-
-    path = Path(basis)
-    if path.is_file():
-        return MetricBasis.load(path)
-    shipped = packaged_metric(basis.removesuffix(".metric")) if basis.endswith(".metric") else None
-    if shipped is None:
-        raise FileNotFoundError(
-            f"basis {basis!r}: no file {path.resolve()}, and evostim ships no metric of that name "
-            "(it ships dcgan-faces.metric); make one with `evostim metric`"
-        )
-    return shipped
-
-
-def basis_location(basis: str, weights_dir: Path) -> str:
-    """Where a sweep's ``basis`` is, found as sessions find one: a file here (its absolute path, so that workers
-    that run elsewhere find it too), the lab's WEIGHTS_DIR/<name>.npz (as ``evostim metric`` saves it), or a metric
-    that ships with evostim, by its name (kept as it is)."""
-    for path in (Path(basis), weights_dir / f"{basis}.npz"):
-        if path.is_file():
-            return str(path.resolve())
-    saved_basis(basis)  # shipped, or FileNotFoundError
-    return basis
-
-
-def _resolved(optimizer: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """A ``basis`` given by name is that metric (its rows, k x d, and its eigenvalues for an optimizer that takes
-    them)."""
-    if isinstance(params.get("basis"), str):
-        from evostim.generators.metric import with_saved_metric
-
-        saved = saved_basis(params["basis"])
-        return with_saved_metric(dict(params), saved, optimizers.parameter_names(optimizers.lookup(optimizer)))
-    return dict(params)
-
-
 class _Registered:
     """A registered evostim optimizer (or adapter) with the space's default parameters."""
 
-    def __init__(self, spec: RunSpec, dim: int, code_norm: float, seed: int, metric_at: MetricAt | None) -> None:
-        params = _resolved(spec.optimizer, spec.params)
-        self._optimizer = optimizers.create_optimizer(
-            spec.optimizer, dim, population_size=spec.population, seed=seed, code_norm=code_norm, **params
+    def __init__(self, spec: RunSpec, dim: int, code_norm: float, seed: int, host: Host | None) -> None:
+        self._optimizer = hosted_optimizer(
+            spec.optimizer,
+            dim,
+            population_size=spec.population,
+            seed=seed,
+            code_norm=code_norm,
+            host=host,
+            find_metric=functools.partial(find_metric, paths=True),  # where the configuration found it
+            **spec.params,
         )
-        if isinstance(self._optimizer, optimizers.MetricCMA):  # without a generator it refuses at its first refresh
-            self._optimizer.metric_at = metric_at
         self._ids: tuple[int, ...] = ()
 
     def ask(self) -> FloatArray:
@@ -202,11 +162,12 @@ class _NevergradNGOpt:
             self._optimizer.tell(candidate, -float(score))
 
 
-def make_optimizer(spec: RunSpec, dim: int, code_norm: float, metric_at: MetricAt | None = None) -> SearchOptimizer:
+def make_optimizer(spec: RunSpec, dim: int, code_norm: float, host: Host | None = None) -> SearchOptimizer:
+    """The run's optimizer; ``host``: the panel's (None: not known yet, its optimizer's needs not checked)."""
     seed = spec.seeds()[0]
     if spec.optimizer == "ngopt":
         return _NevergradNGOpt(spec, dim, code_norm, seed)
-    return _Registered(spec, dim, code_norm, seed, metric_at)
+    return _Registered(spec, dim, code_norm, seed, host)
 
 
 @dataclass
@@ -263,7 +224,7 @@ def evolve(
     references = _reference_activations(panel, specs, unit_index)
     live = []
     for spec in specs:
-        optimizer = make_optimizer(spec, panel.dim, panel.code_norm, getattr(panel, "metric_at", None))
+        optimizer = make_optimizer(spec, panel.dim, panel.code_norm, getattr(panel, "host", None))
         model = ResponseModel(float(gains[spec.unit]), noise=spec.noise)
         recording = Recording(model, seed=spec.seeds()[1], generations=spec.generations)
         live.append(_Live(RunResult(spec), optimizer, recording, references[(spec.unit, spec.references)]))

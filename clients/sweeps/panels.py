@@ -21,8 +21,8 @@ from numpy.typing import NDArray
 from evostim.clients.simulation.mtcnn import load_mtcnn
 from evostim.clients.simulation.neurons import NOISE_LEVELS, UnitSpec, calibrated_gains
 from evostim.generators import generator_spec, load_generator, resolve_device
+from evostim.generators.host import generator_host
 from evostim.generators.inference import inference_copy
-from evostim.generators.metric import metric_at_code
 
 __all__ = [
     "CNN_UNITS",
@@ -112,7 +112,7 @@ class CnnPanel:
         # The session's network rewritten for batch decoding: the same images to ~1e-6, 11% faster in fp32.
         module = load_generator(generator, str(self.device)).module
         self._decoder = inference_copy(module)
-        self.metric_at = metric_at_code(module)  # the generator's metric at a code (metric-cma's refresh)
+        self.host = generator_host(spec, lambda: module)  # what optimizers need from the generator
         self._networks = {net: load_mtcnn(net).to(self.device) for net in sorted({u.net for u in self.units})}
 
     @contextlib.contextmanager

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from tqdm.auto import tqdm
 
 from evostim import optimizers
-from evostim.clients.sweeps.engine import RunResult, RunSpec, basis_location, evolve, make_optimizer
+from evostim.clients.sweeps.engine import RunResult, RunSpec, evolve, make_optimizer
 from evostim.clients.sweeps.panels import (
     CNN_UNITS,
     NOISE_LEVELS,
@@ -47,6 +47,7 @@ from evostim.clients.sweeps.panels import (
     panel_space,
 )
 from evostim.extras import require
+from evostim.generators.metric_lookup import metric_location
 
 __all__ = ["OptimizerEntry", "SweepConfig", "SweepSummary", "read_results", "run_sweep", "summarize"]
 
@@ -76,7 +77,7 @@ class OptimizerEntry(BaseModel):
         if not isinstance(params.get("basis"), str):
             return params
         try:
-            found = basis_location(params["basis"], Path(os.environ.get("EVOSTIM_WEIGHTS_DIR", "weights")))
+            found = metric_location(params["basis"], Path(os.environ.get("EVOSTIM_WEIGHTS_DIR", "weights")))
         except FileNotFoundError as error:
             raise ValueError(str(error)) from None
         return {**params, "basis": found}

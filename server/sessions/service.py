@@ -33,8 +33,7 @@ from evostim.generators import (
     ImageGenerator,
     generator_spec,
 )
-from evostim.generators.metric import metric_at_code
-from evostim.optimizers.metric_cma import MetricAt
+from evostim.generators.host import Hosts
 from evostim.protocol import (
     BlockManifest,
     BlockResponsesSubmit,
@@ -155,9 +154,8 @@ class SessionService:
             store,
             snapshot_every=settings.snapshot_every,
             cache_bytes=settings.optimizer_cache_mb * 2**20,
-            metric_for=self._metric_at,
+            host_for=Hosts(lambda name: self._generator(name).module),  # what optimizers need from a generator
         )
-        self._metrics: dict[str, MetricAt] = {}
         self._limits = Limits.from_settings(settings)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -171,12 +169,6 @@ class SessionService:
 
     def _generator(self, name: str) -> ImageGenerator:
         return self._load_generator(name, self._settings.device, self._settings.weights_dir)
-
-    def _metric_at(self, name: str) -> MetricAt:
-        """The generator's metric at a code (one CPU copy of the network per generator, made once)."""
-        if name not in self._metrics:
-            self._metrics[name] = metric_at_code(self._generator(name).module)
-        return self._metrics[name]
 
     def _loaded_spec(self, name: str) -> GeneratorSpec:
         """The generator's spec, its weights loaded once (a missing weights file refuses the session here)."""
@@ -214,9 +206,14 @@ class SessionService:
         seed = request.seed if request.seed is not None else secrets.randbits(53)
         start = None if request.init is None else start_codes(self._store, owner, request.init, spec)
         optimizer, settings = build_optimizer(
-            request, spec, seed, start, self._settings.weights_dir, module=lambda: self._generator(spec.name).module
+            request,
+            spec,
+            seed,
+            start,
+            self._settings.weights_dir,
+            module=lambda: self._generator(spec.name).module,
+            host=self._stepper.host(spec.name),
         )
-        self._stepper.attach(optimizer, spec.name)
         references = [
             ReferenceRecord(i, code)
             for i, code in enumerate(reference_codes(request, spec, self._settings.reference_seed))

@@ -1,33 +1,26 @@
 """What a new session starts from: its optimizer (parameters, saved basis, start codes) and its reference codes.
 
 Reads the store only to take another session's best measured codes; writes nothing there (the one file it may
-write is a generator's metric, computed once for metric-cma sessions).
+write is a generator's metric, computed once where a session names it and none is saved).
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import re
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from numpy.typing import NDArray
 from torch import nn
 
 from evostim import optimizers
 from evostim.generators import GeneratorSpec
-from evostim.generators.metric import (
-    DENSE_METRIC_DIMENSIONS,
-    MetricBasis,
-    metric_eigenbasis,
-    packaged_metric,
-    with_saved_metric,
-)
-from evostim.optimizers import InvalidParameter, Optimizer, OptimizerError
+from evostim.generators.errors import MetricNotFound
+from evostim.generators.host import hosted_optimizer, session_parameters
+from evostim.generators.metric_lookup import find_metric, named_settings
+from evostim.optimizers import Host, InvalidParameter, Optimizer, OptimizerError
 from evostim.optimizers.geometry import project_to_sphere
 from evostim.protocol import InitConfig, SessionCreate
 from evostim.server.sessions.config import SessionConfig
@@ -35,35 +28,9 @@ from evostim.server.sessions.errors import InvalidSessionConfig
 from evostim.server.sessions.limits import is_session_id
 from evostim.server.storage.store import Store
 
-__all__ = [
-    "build_optimizer",
-    "generator_metric",
-    "named_metric",
-    "reference_codes",
-    "start_codes",
-    "start_parameters",
-]
+__all__ = ["build_optimizer", "reference_codes", "start_codes", "start_parameters"]
 
 FloatArray = NDArray[np.float64]
-log = logging.getLogger("evostim")
-
-
-def named_metric(
-    name: str, spec: GeneratorSpec, weights_dir: Path, module: Callable[[], nn.Module] | None = None
-) -> MetricBasis:
-    """The eigenbasis saved by ``evostim metric`` as WEIGHTS_DIR/<name>.npz, checked against the generator; the
-    generator's own name (``dcgan-faces.metric``) without such a file: its shipped or computed metric."""
-    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", name):
-        raise InvalidSessionConfig(f"basis name {name!r} must be a file name (letters, digits, . _ -)")
-    path = weights_dir / f"{name}.npz"
-    if not path.is_file():
-        if name == f"{spec.name}.metric" and module is not None:
-            return generator_metric(spec, weights_dir, module)
-        raise InvalidSessionConfig(f"basis {name!r}: no file {path}; make it with `evostim metric`")
-    saved = MetricBasis.load(path)
-    if saved.generator != spec.name:
-        raise InvalidSessionConfig(f"basis {name!r} was computed for {saved.generator}, not {spec.name}")
-    return saved
 
 
 def start_parameters(optimizer_name: str, start: FloatArray) -> dict[str, Any]:
@@ -74,50 +41,9 @@ def start_parameters(optimizer_name: str, start: FloatArray) -> dict[str, Any]:
         raise InvalidSessionConfig(str(error)) from None
 
 
-def generator_metric(spec: GeneratorSpec, weights_dir: Path, module: Callable[[], nn.Module]) -> MetricBasis:
-    """The generator's metric where the lab has saved none: the one evostim ships (dcgan-faces), else computed and
-    saved as WEIGHTS_DIR/<generator>.metric.npz on first use where that is cheap: exactly, for latent spaces of at
-    most 512 dimensions (about 10 s for 100 dimensions on 2 CPU cores)."""
-    path = weights_dir / f"{spec.name}.metric.npz"
-    shipped = packaged_metric(spec.name)
-    if shipped is not None:
-        return shipped
-    if spec.latent_dim > DENSE_METRIC_DIMENSIONS:
-        raise InvalidSessionConfig(
-            f"metric-cma on {spec.name} needs its metric: run `evostim metric --generator {spec.name}` once"
-        )
-    codes = torch.as_tensor(spec.sample_prior(np.random.default_rng(0), 32)).float()
-    generator = module()
-    device = next(generator.parameters()).device
-    metric = metric_eigenbasis(generator, codes.to(device), spec.latent_dim, generator=spec.name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial.npz")
-    metric.save(partial)
-    os.replace(partial, path)  # whole or not at all, also when two processes compute it at once
-    log.info("computed the %s metric for metric-cma sessions and saved it to %s", spec.name, path)
-    return metric
-
-
-# metric-cma in a session refreshes its directions at its mean this often (generations) unless told: on held-out
-# units 0.43 of cholesky-cma's evaluations against 0.52 without (docs/sample_efficiency.md, round 6).
-SESSION_REFRESH_EVERY = 5
-# ... and refreshes with the metric of a window at the image centre (standard deviation 1/8 of the side): on
-# held-out units 0.39 of cholesky-cma's evaluations against 0.43 without, 0.43 on 36 fresh ones
-# (docs/sample_efficiency.md, round 11).
-SESSION_WINDOW = 0.125
-# ... and begins two searches, the better after 3 generations each going on: on 36 fresh held-out units 0.33 of
-# cholesky-cma's evaluations against 0.37 with one, and higher at the full budget (docs/sample_efficiency.md,
-# round 13).
-SESSION_STARTS = 2
-
-
 def default_optimizer(spec: GeneratorSpec) -> str:
     """The optimizer a session on this generator runs when it names none."""
     return spec.default_optimizer or optimizers.DEFAULT_OPTIMIZER
-
-
-# Parameters that may name a saved metric instead of holding its arrays (sessions store the name, not the arrays).
-_METRIC_PARAMETERS = ("basis", "eigenvalues", "dimensions")
 
 
 def build_optimizer(
@@ -127,75 +53,38 @@ def build_optimizer(
     start: FloatArray | None,
     weights_dir: Path,
     module: Callable[[], nn.Module] | None = None,
+    host: Host | None = None,
 ) -> tuple[Optimizer, dict[str, Any]]:
-    """The session's optimizer and the settings to store with the session: a named basis resolved for the optimizer
-    but kept as its name in the settings (metric-cma without one: the generator's metric, ``<generator>.metric``,
-    the lab's file, the shipped one, or computed through ``module``; and refreshed at its mean every
-    ``SESSION_REFRESH_EVERY`` generations where that is within reach, with the metric of ``SESSION_WINDOW``,
-    from ``SESSION_STARTS`` starts), start codes turned into its start parameter. A request that names no
-    optimizer gets the generator's default."""
+    """The session's optimizer, hosted by the session's generator (``host``: its declared needs and session defaults;
+    evostim.generators.host), and the settings to store with the session: a basis named (the generator's own,
+    ``<generator>.metric``, is the lab's file, the shipped one, or computed through ``module``) resolved for the
+    optimizer but kept as its name in the settings, start codes turned into its start parameter. A request that
+    names no optimizer gets the generator's default."""
     name = request.optimizer.name or default_optimizer(spec)
-    params = _with_session_defaults(name, dict(request.optimizer.params), spec)
-    named = dict(params)
-    if isinstance(params.get("basis"), str) and name in optimizers.OPTIMIZERS:
-        saved = named_metric(params["basis"], spec, weights_dir, module)
-        params = with_saved_metric(params, saved, optimizers.parameter_names(optimizers.lookup(name)))
-    if start is not None:
-        params = {**start_parameters(name, start), **params}
+    given = dict(request.optimizer.params)
+    if host is not None:
+        given = session_parameters(name, given, host)
+    params = given if start is None else {**start_parameters(name, start), **given}
+    lookup = partial(find_metric, weights_dir=weights_dir, generator=spec, module=module)
     try:
-        optimizer = optimizers.create_optimizer(
+        optimizer = hosted_optimizer(
             name,
             spec.latent_dim,
             population_size=request.population_size,
             seed=seed,
             code_norm=spec.typical_norm,  # the generator's scale sets the step-size defaults
+            host=host,
+            find_metric=lookup,
             **params,
         )
-    except InvalidParameter as error:  # create_optimizer names the optimizer already
+    except MetricNotFound as error:
+        raise InvalidSessionConfig(str(error)) from None
+    except InvalidParameter as error:  # it names the optimizer already
         raise InvalidSessionConfig(f"optimizer {error}") from None
     except OptimizerError as error:
         raise InvalidSessionConfig(f"optimizer {name}: {error}") from None
-    _check_metric_at_code(optimizer, spec)
-    return optimizer, _stored_settings(optimizer, named)
-
-
-def _with_session_defaults(name: str, params: dict[str, Any], spec: GeneratorSpec) -> dict[str, Any]:
-    """metric-cma in a session: the generator's metric as its basis, refreshed at its mean where within reach
-    (sphere-cma inside, the exact metric at a code computable), with the metric of a centred window, from two
-    starts."""
-    if name != "metric-cma":
-        return params
-    params.setdefault("starts", SESSION_STARTS)
-    generators_own = params.get("basis") is None
-    if generators_own:
-        params["basis"] = f"{spec.name}.metric"
-    refreshable = params.get("inner", "sphere-cma") == "sphere-cma" and spec.latent_dim <= DENSE_METRIC_DIMENSIONS
-    if "refresh_every" not in params and refreshable:
-        params["refresh_every"] = SESSION_REFRESH_EVERY
-    # A basis the lab names brings its own window (a file of `evostim metric --window`), or none.
-    if "window" not in params and generators_own and params.get("refresh_every") is not None:
-        params["window"] = SESSION_WINDOW
-    return params
-
-
-def _check_metric_at_code(optimizer: Optimizer, spec: GeneratorSpec) -> None:
-    """An optimizer that asks for the metric at its mean gets it exactly: d Jacobian products, for small d only."""
-    needs_metric = isinstance(optimizer, optimizers.MetricCMA) and optimizer.needs_generator_metric
-    if needs_metric and spec.latent_dim > DENSE_METRIC_DIMENSIONS:
-        raise InvalidSessionConfig(
-            f"optimizer {optimizer.name}: refresh_every needs the metric at a code, computed exactly up to "
-            f"{DENSE_METRIC_DIMENSIONS}-d latent spaces; {spec.name}'s is {spec.latent_dim}-d"
-        )
-
-
-def _stored_settings(optimizer: Optimizer, named: dict[str, Any]) -> dict[str, Any]:
-    """The optimizer's settings, with a basis that was given by name kept as that name (and the eigenvalues and
-    dimensions as given), so that a session's config stays small and a fork resolves the name again."""
-    settings = optimizer.settings
-    if not isinstance(named.get("basis"), str):
-        return settings
-    defaults = {spec.name: spec.default for spec in type(optimizer).parameters.specs()}
-    return {**settings, **{key: named.get(key, defaults[key]) for key in _METRIC_PARAMETERS if key in defaults}}
+    defaults = {parameter.name: parameter.default for parameter in type(optimizer).parameters.specs()}
+    return optimizer, named_settings(optimizer.settings, given, defaults)
 
 
 def start_codes(store: Store, owner: str, init: InitConfig, spec: GeneratorSpec) -> FloatArray:

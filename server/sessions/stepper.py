@@ -18,9 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from evostim import optimizers
-from evostim.optimizers import MetricCMA, Optimizer, Population
+from evostim.optimizers import NO_HOST, Host, Optimizer, Population
 from evostim.optimizers.geometry import project_to_sphere
-from evostim.optimizers.metric_cma import MetricAt
 from evostim.server.sessions.config import SessionConfig
 from evostim.server.sessions.errors import StateCorrupt
 from evostim.server.storage.store import SessionRecord, StimulusRecord, Store
@@ -33,8 +32,9 @@ def encode_state(optimizer: Optimizer) -> bytes:
     return zlib.compress(json.dumps(optimizer.state_dict()).encode(), 1)
 
 
-def decode_state(blob: bytes) -> Optimizer:
-    return optimizers.optimizer_from_state(json.loads(zlib.decompress(blob)))
+def decode_state(blob: bytes, host: Host = NO_HOST) -> Optimizer:
+    """The optimizer a blob of :func:`encode_state` holds, given its host (what its class needs from it)."""
+    return optimizers.optimizer_from_state(json.loads(zlib.decompress(blob)), host=host)
 
 
 def tell_measured(optimizer: Optimizer, stimuli: Sequence[StimulusRecord], scores: Mapping[str, float]) -> None:
@@ -76,10 +76,10 @@ class OptimizerStepper:
         *,
         snapshot_every: int,
         cache_bytes: int = 64 * 2**20,
-        metric_for: Callable[[str], MetricAt] | None = None,
+        host_for: Callable[[str], Host] | None = None,
     ) -> None:
         self._store = store
-        self._metric_for = metric_for  # generator name -> its metric at a code, for optimizers that ask for it
+        self._host_for = host_for  # generator name -> the host of the optimizers that search it
         self._snapshot_every = snapshot_every
         # session id -> optimizer asked for its open generation, least recently stepped first, bounded by the
         # optimizers' array bytes: a lab's abandoned sessions must not hold memory forever (at d = 4,096 one
@@ -96,10 +96,9 @@ class OptimizerStepper:
         population = optimizer.ask()
         return population, encode_state(optimizer)
 
-    def attach(self, optimizer: Optimizer, generator: str) -> None:
-        """Give an optimizer that searches the metric where it stands (metric-cma's refresh) the generator's."""
-        if isinstance(optimizer, MetricCMA) and optimizer.needs_generator_metric and self._metric_for is not None:
-            optimizer.metric_at = self._metric_for(generator)
+    def host(self, generator: str) -> Host:
+        """The host of the optimizers that search ``generator``: given to them when they are built and restored."""
+        return NO_HOST if self._host_for is None else self._host_for(generator)
 
     # -- load ----------------------------------------------------------------------------------------
     def load(self, session: SessionRecord, config: SessionConfig) -> Optimizer:
@@ -113,8 +112,7 @@ class OptimizerStepper:
         if snapshot is None:
             raise StateCorrupt(f"session {session.id} has no optimizer snapshot")
         start, blob = snapshot
-        optimizer = decode_state(blob)
-        self.attach(optimizer, config.generator)
+        optimizer = decode_state(blob, self.host(config.generator))
         if start < session.generation:
             self._replay(optimizer, session, config, start)
         self.keep(session.id, optimizer)

@@ -20,6 +20,7 @@ runs with the sweep folder's cholesky-cma and round 6's runs on the same pairing
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -70,7 +71,7 @@ def run(out: str, sigma: float, alpha: float, units: list[str], whole_start: boo
     values, vectors = np.linalg.eigh(averaged / len(codes))
     order = np.argsort(values)[::-1][:35]
     panel = CnnPanel(units, precision="fp32")
-    panel.metric_at = metric  # every refresh: the windowed metric at the mean
+    panel.host = dataclasses.replace(panel.host, metric_at=metric)  # every refresh: the windowed metric at the mean
     params = {"basis": vectors[:, order].T, "eigenvalues": values[order], "angle_end": 2.0, "mirrored": True,
               "refresh_every": 5}  # fmt: skip
     specs = [RunSpec(optimizer="metric-cma", unit=unit, noise=noise, seed=seed, generations=75, params=params,

@@ -1,0 +1,113 @@
+"""One search of metric-cma (one per start): its inner search over the scaled coordinates, and those coordinates.
+
+Codes are ``center + (y * scales) @ basis``, projected onto the sphere, for the inner search's samples y. The inner
+search is sphere-cma (ending at a 2° step, with mirrored steps, unless told: docs/sample_efficiency.md, rounds 2
+and 4) or cholesky-cma, set up for a k-d space whose codes have the prior's norm there.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from evostim.optimizers.base import FloatArray
+from evostim.optimizers.cholesky_cma import CholeskyCMA
+from evostim.optimizers.errors import InvalidParameter
+from evostim.optimizers.parameters import Context
+from evostim.optimizers.serialization import decode_array, encode_array
+from evostim.optimizers.sphere_cma import SphereCMA
+
+if TYPE_CHECKING:
+    from evostim.optimizers.metric_cma import MetricCMAParameters
+
+__all__ = ["INNER", "TUNED_ANGLE_END", "TUNED_MIRRORED", "Search", "inner_name", "inner_search", "start_seed"]
+
+INNER: dict[str, type[CholeskyCMA] | type[SphereCMA]] = {"cholesky-cma": CholeskyCMA, "sphere-cma": SphereCMA}
+
+# The inner sphere-cma's final angle (degrees) and mirrored steps, unless told.
+TUNED_ANGLE_END = 2.0
+TUNED_MIRRORED = True
+
+# The inner sphere-cma's own parameters that metric-cma passes on when told (null: the inner search's default).
+_SPHERE_ONLY = (
+    "angle_start",
+    "angle_end",
+    "decay_generations",
+    "warmup_generations",
+    "warmup_angle",
+    "wide_samples",
+    "wide_angle",
+    "learning_rate",
+    "mirrored",
+    "adapt_angle",
+    "adapt_damping",
+)
+
+
+def inner_name(name: str, value: str, context: Context) -> str:
+    """The check of the ``inner`` parameter: one of :data:`INNER`."""
+    if value not in INNER:
+        raise InvalidParameter(f"{name} must be one of {', '.join(INNER)}, got {value!r}")
+    return value
+
+
+@dataclass
+class Search:
+    """One search: its inner search over scaled coordinates, and the coordinates it searches."""
+
+    inner: CholeskyCMA | SphereCMA
+    basis: FloatArray
+    scales: FloatArray
+    center: FloatArray
+    best: float = -math.inf  # the highest score any of its images got (with starts > 1: which search goes on)
+
+    def state(self, with_coordinates: bool) -> dict[str, Any]:
+        state: dict[str, Any] = {"inner": self.inner.state_dict()}
+        if with_coordinates:  # refreshed: the coordinates it searches now
+            state.update(basis=encode_array(self.basis), scales=encode_array(self.scales))
+            state["center"] = encode_array(self.center)
+        if math.isfinite(self.best):
+            state["best"] = self.best
+        return state
+
+    @classmethod
+    def restored(cls, state: dict[str, Any], given: Search) -> Search:
+        """A search from its stored state; the ``given`` coordinates where it stored none (never refreshed)."""
+        inner = INNER[state["inner"]["optimizer"]].from_state(state["inner"])
+        best = float(state.get("best", -math.inf))
+        if "basis" not in state:
+            return cls(inner, given.basis, given.scales, given.center, best)
+        basis, scales, center = (decode_array(state[name]) for name in ("basis", "scales", "center"))
+        return cls(inner, basis, scales, center, best)
+
+
+def start_seed(seed: int, start: int) -> int:
+    """The first search keeps the optimizer's seed (one start runs exactly as before); the others draw their own."""
+    return seed if start == 0 else int(np.random.SeedSequence([seed, start]).generate_state(1)[0])
+
+
+def inner_search(
+    params: MetricCMAParameters, k: int, dim: int, population_size: int, seed: int
+) -> CholeskyCMA | SphereCMA:
+    """The search over the k scaled coordinates, with the defaults of a k-d space whose codes have the prior's
+    norm there, and the sphere-cma parameters told (sphere-cma inside ends at the tuned 2°, with mirrored steps,
+    unless told)."""
+    inner = INNER[params.inner]
+    told = {name: getattr(params, name) for name in _SPHERE_ONLY if getattr(params, name) is not None}
+    refreshed = ["refresh_every"] if params.refresh_every is not None else []  # metric-cma's own, on sphere-cma's mean
+    if (told or refreshed) and inner is not SphereCMA:
+        raise InvalidParameter(
+            f"{', '.join([*told, *refreshed])}: only with sphere-cma inside (inner={params.inner!r})"
+        )
+    if inner is SphereCMA:
+        told.setdefault("angle_end", TUNED_ANGLE_END)
+        told.setdefault("mirrored", TUNED_MIRRORED)
+    if params.mu is not None:
+        told["mu"] = params.mu
+    inner_norm = params.sphere_norm * math.sqrt(k / dim)
+    return inner.create(
+        k, population_size=population_size, seed=seed, **inner.defaults_for_space(k, inner_norm), **told
+    )
