@@ -38,7 +38,9 @@ def add_commands(commands: Commands) -> None:
 
 
 def sweep_command(args: argparse.Namespace) -> None:
-    from evostim.clients.sweeps.sweep import SweepConfig, config_with, run_sweep, summarize
+    from evostim.clients.sweeps.grid import SweepConfig, config_with
+    from evostim.clients.sweeps.summary import summarize
+    from evostim.clients.sweeps.sweep import run_sweep
 
     try:
         config = SweepConfig.from_file(Path(args.config)) if args.config else SweepConfig()
