@@ -184,13 +184,9 @@ class BigGanDeep(nn.Module):
         if not 0 < truncation <= 1:
             raise ValueError(f"truncation must be in (0, 1], got {truncation}")
         self.truncation = truncation
-        self.embeddings = nn.Linear(config.num_classes, config.z_dim, bias=False)  # one-hot class -> embedding
+        # one-hot class -> embedding: a code's second half is such an embedding; kept so the weights file loads whole
+        self.embeddings = nn.Linear(config.num_classes, config.z_dim, bias=False)
         self.generator = Generator(config)
-
-    def class_code(self, noise: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-        """Codes for ImageNet class indices (B,) with the given noise (B, 128): a good first generation."""
-        one_hot = F.one_hot(classes, self.embeddings.in_features).float()
-        return torch.cat([noise, self.embeddings(one_hot)], dim=1)
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
         images: torch.Tensor = (self.generator(codes, self.truncation) + 1) / 2
