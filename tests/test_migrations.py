@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, func, inspect, select, text
 
 from evostim.cli import main
+from evostim.server.storage import migrations
 from evostim.server.storage.migrations import SchemaMismatch, head
 from evostim.server.storage.migrations.baseline import baseline_metadata
 from evostim.server.storage.store import Store, schema_metadata
@@ -59,6 +61,25 @@ def differences_from_models(engine: Engine) -> list[Any]:
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         return list(compare_metadata(context, schema_metadata()))
+
+
+def back_to_a_layout_before_migrations(engine: Engine, *statements: str) -> None:
+    """Undo what the revisions did (0001's stamp, 0002's and 0003's columns, 0004's dropped table), then
+    ``statements``: the tables as a version before migrations left them."""
+    with engine.begin() as connection:
+        for statement in ["DROP TABLE alembic_version", *(f"ALTER TABLE sessions DROP COLUMN {c}" for c in _ADDED)]:
+            connection.execute(text(statement))
+        baseline_metadata().tables["references"].create(connection)
+        for statement in statements:
+            connection.execute(text(statement))
+
+
+_ADDED = ("updated_at", "best_mean", "best_mean_generation")  # sessions' columns of revisions 0002 and 0003
+_DROPPED = "references"  # revision 0004: its rows are generation 0's reference stimuli
+
+
+def without_dropped(counts: dict[str, int]) -> dict[str, int]:
+    return {table: count for table, count in counts.items() if table != _DROPPED}
 
 
 def run_a_session(api: TestClient) -> str:
@@ -105,12 +126,8 @@ def test_a_database_made_before_migrations_is_adopted_without_losing_a_row(
     api = make_api()
     session_id = run_a_session(api)
     before = history(api, session_id)
-    with engine.begin() as connection:  # revision 0001 is the old create path; without its stamp and 0002's column,
-        # the old layout
-        undone = ["DROP TABLE alembic_version", "ALTER TABLE sessions DROP COLUMN updated_at"]
-        for statement in [*undone, *LAYOUTS_BEFORE_MIGRATIONS[layout]]:
-            connection.execute(text(statement))
-    kept = rows(engine)
+    back_to_a_layout_before_migrations(engine, *LAYOUTS_BEFORE_MIGRATIONS[layout])
+    kept = without_dropped(rows(engine))
 
     reopened = make_api()
     assert revision(engine) == head() and differences_from_models(engine) == []
@@ -130,7 +147,7 @@ def test_the_previous_versions_database_file_is_adopted_and_its_session_goes_on(
     database = tmp_path / "evostim.db"
     shutil.copyfile(PREVIOUS_VERSION_FILE, database)
     engine = create_engine(f"sqlite:///{database}")
-    kept = rows(engine)
+    kept = without_dropped(rows(engine))
     with TestClient(create_app(Settings(data_dir=tmp_path))) as api:
         assert revision(engine) == head() and rows(engine) == kept
         past = history(api, PREVIOUS_VERSION_SESSION)
@@ -164,10 +181,7 @@ def test_evostim_db_upgrade_creates_adopts_and_reruns(
     assert capsys.readouterr().out.strip().endswith(f"at revision {head()} (head)")
     main(["db", "upgrade", "--url", database_url])  # again: nothing to do
     assert capsys.readouterr().out.strip().endswith(f"at revision {head()} (head)")
-    with engine.begin() as connection:
-        connection.execute(text("DROP TABLE alembic_version"))  # back to a layout from before migrations
-        connection.execute(text("ALTER TABLE sessions DROP COLUMN updated_at"))
-        connection.execute(text("DROP TABLE creation_keys"))
+    back_to_a_layout_before_migrations(engine, "DROP TABLE creation_keys")
     main(["db", "upgrade", "--url", database_url])
     assert revision(engine) == head() and differences_from_models(engine) == []
     with engine.begin() as connection:
@@ -208,3 +222,42 @@ def test_revision_0002_backfills_last_activity_from_the_latest_closed_generation
         again = api.get(f"/v1/sessions/{PREVIOUS_VERSION_SESSION}").json()
         assert again["last_activity"] == answer["session"]["last_activity"] > session["last_activity"]
     engine.dispose()
+
+
+def test_revision_0003_backfills_the_plateau_rules_running_summary(tmp_path: Path) -> None:
+    """The previous version's file: generations 0 and 1 closed with mean evolved scores 5.125 and 4.5."""
+    database = tmp_path / "evostim.db"
+    shutil.copyfile(PREVIOUS_VERSION_FILE, database)
+    store = Store(f"sqlite:///{database}")
+    session = store.get_session(PREVIOUS_VERSION_SESSION)
+    store.close()
+    assert session is not None and (session.best_mean, session.best_mean_generation) == (5.125, 0)
+
+
+def test_revision_0004_drops_the_references_table_whose_rows_are_generation_0s_reference_stimuli(
+    database_url: str, engine: Engine, make_api: Any
+) -> None:
+    """Nothing is lost: the dropped table held the codes of each session's reference stimuli, and downgrading
+    rebuilds it from them."""
+    legacy = create_engine(f"sqlite:///{PREVIOUS_VERSION_FILE}")
+    with legacy.connect() as connection:  # what the previous version wrote there: the same codes
+        dropped = connection.execute(text('SELECT "index", code FROM "references" ORDER BY "index"')).all()
+        kept = connection.execute(text(_REFERENCE_STIMULI), {"s": PREVIOUS_VERSION_SESSION}).all()
+    legacy.dispose()
+    assert len(dropped) == 4 and [tuple(row) for row in dropped] == [tuple(row) for row in kept]
+
+    api = make_api()
+    session_id = create(api, population_size=4, references={"builtin": 3})["session"]["id"]
+    with engine.begin() as connection:
+        command.downgrade(migrations._config(connection), "0003")
+        rebuilt = connection.execute(text('SELECT "index", code FROM "references" ORDER BY "index"')).all()
+        shown = connection.execute(text(_REFERENCE_STIMULI), {"s": session_id}).all()
+    assert len(rebuilt) == 3 and [tuple(row) for row in rebuilt] == [tuple(row) for row in shown]
+    assert create(make_api(), population_size=4)["session"]["status"] == "running"  # upgraded again on open
+    assert revision(engine) == head() and differences_from_models(engine) == []
+
+
+_REFERENCE_STIMULI = (
+    "SELECT \"index\", code FROM stimuli WHERE session_id = :s AND generation = 0 AND kind = 'reference' "
+    'ORDER BY "index"'
+)

@@ -14,7 +14,7 @@ import pytest
 from evostim.server.storage.errors import GenerationAlreadyClosed, UnstorableValue
 from evostim.server.storage.store import (
     IdempotencyRecord,
-    ReferenceRecord,
+    PostInputs,
     ResponseRecord,
     SessionRecord,
     StimulusRecord,
@@ -51,7 +51,7 @@ def new_session(store: Store, session_id: str = "s_1", **fields: Any) -> Session
         }
     )
     first = stimuli(0)
-    store.create_session(record, [ReferenceRecord(0, np.ones(8))], first, [s.stimulus_id for s in first], b"\x00state")
+    store.create_session(record, first, [s.stimulus_id for s in first], b"\x00state")
     return SessionRecord(**{**record.__dict__, "updated_at": record.created_at})  # as stored: active since created
 
 
@@ -77,9 +77,13 @@ def test_what_goes_in_comes_out_equal(store: Store) -> None:
     record = new_session(store)
     assert store.get_session("s_1") == record
     closed_at = datetime(2024, 5, 1, 12, 41, 7, 250000, tzinfo=UTC)
-    close_generation(store, at=closed_at)
+    close_generation(store, at=closed_at, best_mean=(1.75, 0))
     assert store.get_session("s_1") == SessionRecord(
-        **{**record.__dict__, "generation": 1, "best_score": 1.75, "best_stimulus": "g0-e0", "updated_at": closed_at}
+        **{
+            **record.__dict__,
+            **{"generation": 1, "best_score": 1.75, "best_stimulus": "g0-e0", "updated_at": closed_at},
+            **{"best_mean": 1.75, "best_mean_generation": 0},
+        }
     )
     # In UTC, whatever the backend hands back (naive from SQLite, the server's zone from Postgres: here New York).
     assert store.list_sessions("anonymous", limit=1, offset=0)[0][0].created_at.tzinfo is UTC
@@ -94,8 +98,22 @@ def test_what_goes_in_comes_out_equal(store: Store) -> None:
         ResponseRecord("g0-e0", 0, False, {"a": [1.0, 2.5]}, 1.75, {"a": [0.5, 0.5]})
     ]
     assert store.latest_snapshot("s_1", 5) == (1, b"\x00\xffnext")
-    assert store.get_idempotency("s_1", "key-1") == IdempotencyRecord("key-1", "0" * 64, 200, {"next": 1})
+    replayed = store.get_post_inputs("s_1", 0, "key-1")
+    assert replayed is not None and replayed.replay == IdempotencyRecord("key-1", "0" * 64, 200, {"next": 1})
     assert store.count_sessions("running") == 1
+
+
+def test_what_a_post_reads_comes_in_one_round_trip(store: Store) -> None:
+    record = new_session(store)
+    opened = store.get_post_inputs("s_1", 0, "a-new-key")
+    assert opened is not None and opened.session == record and opened.replay is None
+    assert [s.stimulus_id for s in opened.stimuli] == [s.stimulus_id for s in stimuli(0)]
+    assert all(np.array_equal(a.code, b.code) for a, b in zip(opened.stimuli, stimuli(0), strict=True))
+    unkeyed = store.get_post_inputs("s_1", 0, None)
+    assert unkeyed is not None and unkeyed.replay is None and len(unkeyed.stimuli) == len(opened.stimuli)
+    # Not the open generation: nothing to score (the post is refused by the session's state alone).
+    assert store.get_post_inputs("s_1", 1, None) == PostInputs(record, [], None)
+    assert store.get_post_inputs("s_2", 0, "a-new-key") is None
 
 
 def test_a_generation_closes_once(store: Store) -> None:

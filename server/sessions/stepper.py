@@ -22,6 +22,7 @@ from evostim.optimizers import NO_HOST, Host, Optimizer, Population
 from evostim.optimizers.geometry import project_to_sphere
 from evostim.server.sessions.config import SessionConfig
 from evostim.server.sessions.errors import StateCorrupt
+from evostim.server.sessions.plateau import plateaued
 from evostim.server.storage.store import SessionRecord, StimulusRecord, Store
 
 __all__ = ["OptimizerStepper", "Step", "array_bytes", "decode_state", "encode_state", "tell_measured"]
@@ -154,16 +155,7 @@ class OptimizerStepper:
         """Stop rules: ``max_generations`` reached, or the mean evolved score on a plateau."""
         if config.max_generations is not None and session.generation + 1 >= config.max_generations:
             return True
-        return self._plateaued(session, config.plateau_generations, evolved_mean)
-
-    def _plateaued(self, session: SessionRecord, patience: int | None, evolved_mean: float) -> bool:
-        """The mean evolved score has not beaten its earlier best for ``patience`` generations."""
-        if patience is None or session.generation < patience:
-            return False
-        generations = self._store.list_generations(session.id)
-        means = [g.summary["evolved_mean"] for g in generations if g.closed and g.summary]
-        means.append(evolved_mean)
-        return max(means[-patience:]) <= max(means[:-patience])
+        return plateaued(session, config.plateau_generations, evolved_mean)  # a running summary: no read
 
     # -- cache ---------------------------------------------------------------------------------------
     def keep(self, session_id: str, optimizer: Optimizer | None) -> None:

@@ -10,7 +10,7 @@ from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import TypeDecorator
 from sqlalchemy.engine import Connection
 
-from evostim.server.storage.store import schema_metadata
+from evostim.server.storage.tables import schema_metadata
 
 
 def _render_item(kind: str, item: Any, _context: AutogenContext) -> str | Literal[False]:

@@ -1,0 +1,165 @@
+"""Reading sessions: the owner's view of a stored session with its configuration parsed once, and every answer that
+only reads (a session, the list, a generation's manifest, an image, the history, an export, a generation's zip).
+
+A session's configuration never changes after creation, so each one is parsed once per process and kept (a bounded
+cache by session id): the store hands back the JSON object it keeps, and ``Session`` carries it typed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from evostim.generators import generator_spec
+from evostim.protocol import ExportFormat, GenerationPublic, SessionHistory, SessionPublic, SessionsPublic
+from evostim.server.media import exports
+from evostim.server.media.images import ImageFormat
+from evostim.server.media.renderer import Renderer
+from evostim.server.sessions import presenters
+from evostim.server.sessions.config import SessionConfig
+from evostim.server.sessions.errors import GenerationNotFound, InvalidRequest, SessionNotFound, StimulusNotFound
+from evostim.server.sessions.limits import is_session_id
+from evostim.server.storage.store import ANY_OWNER, ResponseRecord, SessionRecord, StimulusRecord, Store
+
+__all__ = ["Session", "SessionReader", "may_see", "session_not_found"]
+
+_ZIP_BATCH = 16  # images rendered at a time for images.zip: bounds memory at large sizes
+_CONFIGS_KEPT = 4096  # parsed configurations kept (a few kB each); one evicted is parsed again when read
+
+
+@dataclass(frozen=True)
+class Session:
+    """A stored session and its typed configuration."""
+
+    record: SessionRecord
+    config: SessionConfig
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def public(self) -> SessionPublic:
+        return presenters.session_public(self.record, self.config)
+
+
+def may_see(owner: str, record: SessionRecord) -> bool:
+    """Another owner's session does not exist for you (a lab-wide viewer, ANY_OWNER, reads every session)."""
+    return record.owner == owner or owner == ANY_OWNER
+
+
+def session_not_found(session_id: str) -> SessionNotFound:
+    return SessionNotFound(f"no session {session_id!r}")
+
+
+class SessionReader:
+    """The owner's sessions as ``Session`` values, and the answers that only read them."""
+
+    def __init__(self, store: Store, renderer: Renderer) -> None:
+        self._store = store
+        self._renderer = renderer
+        self._configs: OrderedDict[str, SessionConfig] = OrderedDict()
+        self._guard = threading.Lock()
+
+    def typed(self, record: SessionRecord, config: SessionConfig | None = None) -> Session:
+        """``record`` with its configuration: ``config`` when the caller just made it, else parsed once and kept."""
+        with self._guard:
+            known = config or self._configs.pop(record.id, None) or SessionConfig.from_stored(record.config)
+            self._configs[record.id] = known  # the most recently read last
+            if len(self._configs) > _CONFIGS_KEPT:
+                self._configs.popitem(last=False)
+        return Session(record, known)
+
+    def session(self, owner: str, session_id: str) -> Session:
+        """``owner``'s session ``session_id`` (SessionNotFound for a malformed id, an unknown one, another's)."""
+        record = self._store.get_session(session_id) if is_session_id(session_id) else None
+        if record is None or not may_see(owner, record):
+            raise session_not_found(session_id)
+        return self.typed(record)
+
+    def get_session(self, owner: str, session_id: str) -> SessionPublic:
+        return self.session(owner, session_id).public
+
+    def list_sessions(self, owner: str, *, limit: int, offset: int) -> SessionsPublic:
+        records, total = self._store.list_sessions(owner, limit=limit, offset=offset)
+        items = [self.typed(r).public for r in records]
+        return SessionsPublic(items=items, total=total, limit=limit, offset=offset)
+
+    def get_generation(self, owner: str, session_id: str, number: int) -> GenerationPublic:
+        session = self.session(owner, session_id)
+        generation = self._store.get_generation(session_id, number)
+        if generation is None:
+            raise GenerationNotFound(
+                f"session {session_id} has no generation {number}; the open generation is {session.record.generation}"
+            )
+        stimuli = self._store.get_stimuli(session_id, number)
+        image_size = generator_spec(session.config.generator).image_size
+        return presenters.manifest(session_id, image_size, number, stimuli, generation.order, closed=generation.closed)
+
+    def image(self, owner: str, session_id: str, stimulus_id: str, fmt: ImageFormat, size: int | None) -> bytes:
+        session = self.session(owner, session_id)
+        stimulus = self._store.get_stimulus(session_id, stimulus_id)
+        if stimulus is None:
+            raise StimulusNotFound(f"session {session_id} has no stimulus {stimulus_id!r}")
+        return self._renderer.image(session.config.generator, stimulus.code, fmt, size)
+
+    def history(
+        self, owner: str, session_id: str, *, codes: bool = False, first: int = 0, stop: int | None = None
+    ) -> SessionHistory:
+        """Generations ``first <= g < stop`` (``stop`` None: to the last); latent codes only when asked."""
+        if stop is not None and stop < first:
+            raise InvalidRequest(f"to_generation ({stop}) is exclusive and must not be below from_generation ({first})")
+        session = self.session(owner, session_id)
+        listed = self._store.list_generations(session_id)
+        generations = [g for g in listed if g.number >= first and (stop is None or g.number < stop)]
+        stimuli: list[StimulusRecord] = []
+        responses: dict[str, ResponseRecord] = {}
+        if generations:
+            last = generations[-1].number
+            stimuli = self._store.get_stimuli(session_id, first, last)
+            responses = {r.stimulus_id: r for r in self._store.get_responses(session_id, first, last)}
+        return presenters.history(session.public, generations, stimuli, responses, codes=codes)
+
+    # -- data out (server/media/exports.py) ------------------------------------------------------------------
+    def export(self, owner: str, session_id: str, fmt: ExportFormat, path: Path) -> None:
+        """Write the whole session to ``path`` in ``fmt`` (npz, parquet, nwb); a missing extra refuses first."""
+        exports.check_extra(fmt)
+        exports.write_export(self._export_data(self.session(owner, session_id)), fmt, path)
+
+    def _export_data(self, session: Session) -> exports.SessionData:
+        config, session_id = session.config, session.id
+
+        def read(first: int, last: int) -> tuple[list[StimulusRecord], dict[str, ResponseRecord]]:
+            responses = self._store.get_responses(session_id, first, last)
+            return self._store.get_stimuli(session_id, first, last), {r.stimulus_id: r for r in responses}
+
+        return exports.SessionData(
+            session=session.public,
+            channels=tuple(config.channels),
+            latent_dim=generator_spec(config.generator).latent_dim,
+            generations=self._store.list_generations(session_id),
+            read=read,
+            pixels=lambda codes: self._renderer.pixels(config.generator, codes),
+        )
+
+    def generation_images(
+        self, owner: str, session_id: str, number: int, fmt: ImageFormat, size: int | None
+    ) -> Iterator[tuple[str, bytes]]:
+        """Every image of generation ``number`` as (``<stimulus id>.<fmt>``, bytes), rendered a batch at a time as
+        the iterator is read (the session and generation are checked at once)."""
+        session = self.session(owner, session_id)
+        if self._store.get_generation(session_id, number) is None:
+            raise GenerationNotFound(f"session {session_id} has no generation {number}")
+        generator = session.config.generator
+        stimuli = self._store.get_stimuli(session_id, number)
+
+        def images() -> Iterator[tuple[str, bytes]]:
+            for start in range(0, len(stimuli), _ZIP_BATCH):
+                batch = stimuli[start : start + _ZIP_BATCH]
+                encoded = self._renderer.render(generator, [s.code for s in batch], fmt, size)
+                yield from ((f"{s.stimulus_id}.{fmt}", data) for s, data in zip(batch, encoded, strict=True))
+
+        return images()
