@@ -57,11 +57,14 @@ class Hosts:
         return host
 
 
-def session_parameters(name: str, params: Mapping[str, Any], host: Host) -> dict[str, Any]:
-    """A session's optimizer parameters with the defaults its class declares for ``host`` (``session_defaults``);
-    an unknown optimizer's as given (refused where it is built)."""
+def session_parameters(
+    name: str, params: Mapping[str, Any], host: Host, *, generations: int | None = None
+) -> dict[str, Any]:
+    """A session's optimizer parameters with the defaults its class declares for ``host`` and a session planned to
+    last ``generations`` generations (``session_defaults``; None: open-ended); an unknown optimizer's as given
+    (refused where it is built)."""
     cls = optimizers.OPTIMIZERS.get(name)
-    return dict(params) if cls is None else cls.session_defaults(dict(params), host)
+    return dict(params) if cls is None else cls.session_defaults(dict(params), host, generations=generations)
 
 
 def hosted_optimizer(

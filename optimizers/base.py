@@ -113,8 +113,9 @@ class Optimizer(ABC):
     needs: ClassVar[tuple[Need, ...]] = ()
 
     @classmethod
-    def session_defaults(cls, params: dict[str, Any], host: Host) -> dict[str, Any]:
-        """A session's parameters (as requested) with the defaults a session on ``host``'s generator gets.
+    def session_defaults(cls, params: dict[str, Any], host: Host, *, generations: int | None = None) -> dict[str, Any]:
+        """A session's parameters (as requested) with the defaults a session on ``host``'s generator gets;
+        ``generations``: the session's planned length (its ``max_generations``; None: open-ended).
 
         Sweeps apply none; an optimizer without host-dependent defaults returns ``params`` as they are.
         """
