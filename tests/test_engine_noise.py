@@ -99,3 +99,20 @@ def test_drift_correction_recovers_the_undrifted_ranking_of_generations_on_a_toy
     assert _rank_correlation(results[False].mean_observed) < 0.0
     last = 1.0 + 0.005 * (generations - 1)
     assert results[True].best_clean[-1] > last - 0.02 > results[False].best_clean[-1]  # the best image: a late one
+
+
+def test_a_sweep_grid_takes_the_recorded_models_and_refuses_a_correction_it_cannot_make() -> None:
+    from evostim.clients.sweeps.grid import SweepConfig, validated
+
+    grid = {"units": ["bump0.k8"], "panel": "synthetic", "noise": ["recorded", "negbin:2"], "seeds": 1}
+    config = SweepConfig.model_validate({**grid, "references": 4, "drift_correction": True})
+    assert {(spec.noise, spec.references, spec.drift_correction) for spec in config.specs()} == {
+        ("recorded", 4, True),
+        ("negbin:2", 4, True),
+    }
+    with pytest.raises(ValueError, match="needs references >= 1"):
+        validated({**grid, "drift_correction": True})
+    with pytest.raises(ValueError, match="a spiking noise model"):
+        validated({**grid, "noise": ["0.5"], "references": 4, "drift_correction": True})
+    with pytest.raises(ValueError, match=r"noise: unknown noise model 'adapt'"):
+        validated({**grid, "noise": ["adapt"]})

@@ -12,8 +12,9 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from evostim import optimizers
+from evostim.clients.simulation.neurons import NOISE_LEVELS, Noise
 from evostim.clients.sweeps.engine import RunSpec, make_optimizer
-from evostim.clients.sweeps.panels import CNN_UNITS, NOISE_LEVELS, Precision, panel_space
+from evostim.clients.sweeps.panels import CNN_UNITS, Precision, panel_space
 from evostim.extras import require
 from evostim.generators.metric_lookup import metric_location
 
@@ -70,6 +71,8 @@ class SweepConfig(BaseModel):
     precision: Precision = "fp32"
     random_codes: int = Field(default=10_000, ge=10, description="random images per unit for calibration")
     runs_per_task: int = Field(default=16, ge=1, description="runs stepped together in one batch")
+    references: int = Field(default=0, ge=0, le=1000, description="reference images shown every generation, untold")
+    drift_correction: bool = Field(default=False, description="scores / the generation's mean reference response")
 
     @field_validator("optimizers", mode="before")
     @classmethod
@@ -83,17 +86,23 @@ class SweepConfig(BaseModel):
 
     @field_validator("noise", mode="before")
     @classmethod
-    def _noise_levels(cls, value: Any) -> Any:
-        levels = [str(level) for level in value]
-        unknown = [level for level in levels if level not in NOISE_LEVELS]
-        if unknown:
-            raise ValueError(f"unknown noise levels {unknown}; known: {', '.join(NOISE_LEVELS)}")
-        return levels
+    def _noise_models(cls, value: Any) -> Any:
+        models = [str(model) for model in value]
+        for model in models:
+            Noise.parse(model)  # an unknown one: a line naming the known ones
+        return models
 
     @field_validator("generations", mode="before")
     @classmethod
     def _one_budget(cls, value: Any) -> Any:
         return [value] if isinstance(value, int) else value
+
+    @model_validator(mode="after")
+    def _references_measure_every_noise_model(self) -> SweepConfig:
+        """Drift correction needs references and spike counts under every noise model of the grid."""
+        for noise in self.noise:
+            RunSpec("", "", noise, 0, 1, references=self.references, drift_correction=self.drift_correction)
+        return self
 
     @model_validator(mode="after")
     def _optimizers_take_their_parameters(self) -> SweepConfig:
@@ -134,6 +143,8 @@ class SweepConfig(BaseModel):
                 generations=budget,
                 population=self.population,
                 code_norm_constraint=self.code_norm_constraint,
+                references=self.references,
+                drift_correction=self.drift_correction,
             )
             for unit in self.units
             for entry in self.optimizers

@@ -28,6 +28,8 @@ def _spec_columns(spec: RunSpec) -> dict[str, Any]:
         "generations": spec.generations,
         "population": spec.population,
         "code_norm_constraint": spec.code_norm_constraint,
+        "references": spec.references,
+        "drift_correction": spec.drift_correction,
     }
 
 
@@ -57,6 +59,7 @@ def _generation_rows(result: RunResult) -> Iterator[dict[str, Any]]:
             "best_observed": observed,
             "best_clean_seen": seen,
             "mean_observed": mean,
+            "reference_mean": result.reference_mean[generation] if result.reference_mean else None,
         }
 
 

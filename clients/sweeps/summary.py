@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from evostim import optimizers
-from evostim.clients.sweeps.panels import NOISE_LEVELS, FloatArray
+from evostim.clients.simulation.neurons import noise_order
+from evostim.clients.sweeps.panels import FloatArray
 from evostim.clients.sweeps.results import read_results
 
 __all__ = ["Row", "SweepSummary", "bootstrap_ci", "ratio_ci", "summarize"]
@@ -101,7 +102,7 @@ def summarize(out: Path, *, baseline: str = "ga", echo: Callable[[str], None] = 
         ceiling[run["unit"]] = max(ceiling[run["unit"]], run["best_clean_seen"])
         groups[(run["optimizer"], run["noise"], run["generations"])].append(run)
     context = _Context(groups, ceiling, {u: v[0] for u, v in calibration.items()}, baseline, np.random.default_rng(0))
-    order = sorted(groups, key=lambda k: (k[2], NOISE_LEVELS.index(k[1]), k[0]))
+    order = sorted(groups, key=lambda k: (k[2], noise_order(k[1]), k[0]))
     rows = [_row(*key, _ordered(groups[key]), context) for key in order]
     normalized = {key: np.array([r["best_clean"] / ceiling[r["unit"]] for r in _ordered(groups[key])]) for key in order}
     _print_table(rows, baseline, len({r["unit"] for r in runs}), echo)
@@ -117,11 +118,11 @@ def _interval(values: tuple[float, float, float]) -> str:
 
 def _print_table(rows: list[Row], baseline: str, units: int, echo: Callable[[str], None]) -> None:
     echo(f"{units} units; value = clean activation of each run's best image; 95% bootstrap CIs over units x seeds")
-    echo(f"{'optimizer':<16}{'noise':>8}{'evals':>7}{'runs':>6}{'(a) / best any run':>26}"
+    echo(f"{'optimizer':<16}{'noise':>12}{'evals':>7}{'runs':>6}{'(a) / best any run':>26}"
          f"{'(b) / max of random':>26}{f'wins vs {baseline}':>14}{'optimizer s/run':>17}")  # fmt: skip
     for row in rows:
         wins = "-" if row.wins is None else f"{row.wins:.0%}"
-        echo(f"{row.optimizer:<16}{row.noise:>8}{row.evaluations:>7}{row.runs:>6}{_interval(row.best_any_run):>26}"
+        echo(f"{row.optimizer:<16}{row.noise:>12}{row.evaluations:>7}{row.runs:>6}{_interval(row.best_any_run):>26}"
              f"{_interval(row.random_max):>26}{wins:>14}{row.optimizer_seconds:>17.2f}")  # fmt: skip
 
 
@@ -174,7 +175,7 @@ def _plot_curves(
 
 def _figure(plt: Any, curves: dict[tuple[str, str], list[FloatArray]], population: int) -> Any:
     """One budget's curves: a panel per noise level, a line per optimizer."""
-    noises = [n for n in NOISE_LEVELS if n in {noise for noise, _ in curves}]
+    noises = sorted({noise for noise, _ in curves}, key=noise_order)
     figure, axes = plt.subplots(1, len(noises), figsize=(4.2 * len(noises), 3.6), sharey=True, squeeze=False)
     for axis, noise in zip(axes[0], noises, strict=True):
         for (level, name), group in sorted(curves.items()):

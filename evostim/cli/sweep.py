@@ -23,7 +23,17 @@ def add_commands(commands: Commands) -> None:
     sweep.add_argument("--units", help="comma-separated units, e.g. onet.conv3.9,rnet.dense4.3")
     sweep.add_argument("--optimizers", help="comma-separated optimizer names")
     sweep.add_argument("--seeds", type=int, help="seeds per run: 0..N-1")
-    sweep.add_argument("--noise", help="comma-separated noise levels: 0, 0.2, 0.5, poisson")
+    sweep.add_argument(
+        "--noise",
+        help="comma-separated noise models: 0, 0.2, 0.5 (Gaussian), poisson, negbin:F (over-dispersed, Fano F), "
+        "drift (a gain declining 30-50%% over the run), negbin:F+drift, recorded (negbin:1.5+drift)",
+    )
+    sweep.add_argument("--references", type=int, help="reference images shown every generation, never told")
+    sweep.add_argument(
+        "--drift-correction",
+        action="store_true",
+        help="divide each generation's scores by its mean reference response (relative to generation 0's)",
+    )
     sweep.add_argument("--generations", help="comma-separated budgets in generations")
     sweep.add_argument(
         "--precision",
@@ -52,6 +62,8 @@ def sweep_command(args: argparse.Namespace) -> None:
             noise=_listed(args.noise),
             generations=[int(g) for g in _listed(args.generations) or []],
             precision=args.precision,
+            references=args.references,
+            drift_correction=args.drift_correction,
         )
     except (OSError, ValueError) as error:
         raise SystemExit(f"evostim sweep: {error}") from None
