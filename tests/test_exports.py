@@ -126,13 +126,17 @@ def read_nwb(path: Path) -> tuple[list[Row], dict[str, Any]]:
 
     with NWBHDF5IO(str(path), "r") as io:
         nwbfile = io.read()
-        frame = nwbfile.processing["evostim"]["stimuli"].to_dataframe()
+        frame = nwbfile.intervals["presentations"].to_dataframe()
         images = nwbfile.stimulus_template["stimuli"]
         assert [image.name for image in images.order_of_images.data] == list(frame["stimulus_id"])
         assert nwbfile.subject.subject_id == "A"
         intervals = nwbfile.intervals["generations"].to_dataframe()
         assert list(intervals["generation"]) == [0, 1, 2, 3] and math.isnan(intervals["stop_time"].iloc[-1])
         assert (intervals["stop_time"].iloc[:-1] > intervals["start_time"].iloc[:-1]).all()
+        # each presentation spans its generation, in seconds since the session's start
+        spans = intervals.set_index("generation").loc[frame["generation"], ["start_time", "stop_time"]]
+        np.testing.assert_array_equal(frame[["start_time", "stop_time"]].to_numpy(), spans.to_numpy())
+        assert 0 <= intervals["start_time"].iloc[0] < 60
         rows = [_row(row) for row in frame.to_dict("records")]
         return rows, json.loads(nwbfile.notes)
 

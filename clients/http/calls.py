@@ -147,8 +147,15 @@ def history(session_id: str, codes: bool, from_generation: int, to_generation: i
     return get(f"/v1/sessions/{session_id}/history", params)
 
 
-def export(session_id: str, format: ExportFormat) -> Call:
-    return get(f"/v1/sessions/{session_id}/export", {"format": format})
+NWB_FIELDS = ("subject_id", "species", "sex", "age", "session_start")
+
+
+def export(session_id: str, format: ExportFormat, nwb: Mapping[str, str] | None = None) -> Call:
+    """``nwb``: the NWB file's subject and session start (``NWB_FIELDS``), over the session's metadata."""
+    unknown = sorted(set(nwb or {}) - set(NWB_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown NWB fields {unknown}; known: {', '.join(NWB_FIELDS)}")
+    return get(f"/v1/sessions/{session_id}/export", {"format": format, **(nwb or {})})
 
 
 def stop(session_id: str) -> Call:

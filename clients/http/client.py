@@ -116,9 +116,13 @@ class Client:
         summary; each stimulus's latent ``code`` only with ``codes=True`` (otherwise null)."""
         return self._json(calls.history(session_id, codes, from_generation, to_generation))
 
-    def export(self, session_id: str, format: ExportFormat, path: str | Path) -> Path:
-        """Download the whole session as ``format`` (npz, parquet, nwb) into ``path``; returns the path."""
-        return calls.write_file(path, self._send(calls.export(session_id, format)).content)
+    def export(
+        self, session_id: str, format: ExportFormat, path: str | Path, *, nwb: Mapping[str, str] | None = None
+    ) -> Path:
+        """Download the whole session as ``format`` (npz, parquet, nwb) into ``path``; returns the path. ``nwb``
+        (NWB only): the subject's ``subject_id``, ``species``, ``sex``, ``age`` and the ``session_start``, each over
+        the session's metadata, e.g. ``{"species": "Macaca mulatta", "sex": "M", "age": "P7Y"}``."""
+        return calls.write_file(path, self._send(calls.export(session_id, format, nwb)).content)
 
     # -- a session as arrays, for notebooks ---------------------------------------------------------
     def arrays(self, session_id: str) -> dict[str, NDArray[Any]]:

@@ -5,7 +5,7 @@ generations, evolved and reference; docs/protocol.md, "Data out", lists its colu
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,6 +54,7 @@ class SessionData:
     read: Reader
     pixels: Pixels
     chunk_generations: int = 8
+    nwb: Mapping[str, str] = field(default_factory=dict)  # the export's NWB fields (subject, session start)
 
     def chunks(self) -> Iterator[Chunk]:
         step = self.chunk_generations

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from evostim.generators import generator_spec
 from evostim.protocol import ExportFormat, GenerationPublic, SessionHistory, SessionPublic, SessionsPublic
 from evostim.server.media import exports
 from evostim.server.media.images import ImageFormat
+from evostim.server.media.nwb_subject import nwb_metadata
 from evostim.server.media.renderer import Renderer
 from evostim.server.sessions import presenters
 from evostim.server.sessions.config import SessionConfig
@@ -124,12 +125,21 @@ class SessionReader:
         return presenters.history(session.public, generations, stimuli, responses, codes=codes)
 
     # -- data out (server/media/exports.py) ------------------------------------------------------------------
-    def export(self, owner: str, session_id: str, fmt: ExportFormat, path: Path) -> None:
-        """Write the whole session to ``path`` in ``fmt`` (npz, parquet, nwb); a missing extra refuses first."""
+    def export(
+        self, owner: str, session_id: str, fmt: ExportFormat, path: Path, nwb: Mapping[str, str] | None = None
+    ) -> None:
+        """Write the whole session to ``path`` in ``fmt`` (npz, parquet, nwb); a missing extra, or a subject an
+        archive would refuse (``nwb``: the export's fields over the session's metadata), refuses first."""
         exports.check_extra(fmt)
-        exports.write_export(self._export_data(self.session(owner, session_id)), fmt, path)
+        session = self.session(owner, session_id)
+        if fmt == "nwb":
+            try:
+                nwb_metadata(session.config.metadata, nwb or {})
+            except ValueError as error:
+                raise InvalidRequest(f"the NWB export: {error}") from None
+        exports.write_export(self._export_data(session, nwb or {}), fmt, path)
 
-    def _export_data(self, session: Session) -> exports.SessionData:
+    def _export_data(self, session: Session, nwb: Mapping[str, str]) -> exports.SessionData:
         config, session_id = session.config, session.id
 
         def read(first: int, last: int) -> tuple[list[StimulusRecord], dict[str, ResponseRecord]]:
@@ -143,6 +153,7 @@ class SessionReader:
             generations=self._store.list_generations(session_id),
             read=read,
             pixels=lambda codes: self._renderer.pixels(config.generator, codes),
+            nwb=nwb,
         )
 
     def generation_images(

@@ -12,7 +12,7 @@ renderer (batched decode + encode, cached). The optimizer, the generator and the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -121,9 +121,12 @@ class SessionService:
         """Generations ``first <= g < stop`` (``stop`` None: to the last); latent codes only when asked."""
         return self._reader.history(owner, session_id, codes=codes, first=first, stop=stop)
 
-    def export(self, owner: str, session_id: str, fmt: ExportFormat, path: Path) -> None:
-        """Write the whole session to ``path`` in ``fmt`` (npz, parquet, nwb); a missing extra refuses first."""
-        self._reader.export(owner, session_id, fmt, path)
+    def export(
+        self, owner: str, session_id: str, fmt: ExportFormat, path: Path, nwb: Mapping[str, str] | None = None
+    ) -> None:
+        """Write the whole session to ``path`` in ``fmt`` (npz, parquet, nwb); a missing extra refuses first.
+        ``nwb``: the NWB file's subject and session start, over the session's metadata (server/media/nwb_subject.py)."""
+        self._reader.export(owner, session_id, fmt, path, nwb)
 
     def generation_images(
         self, owner: str, session_id: str, number: int, fmt: ImageFormat, size: int | None

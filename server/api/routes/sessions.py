@@ -182,6 +182,9 @@ def get_generation_images(
     return _file_answer(path, MEDIA_TYPES_OUT["zip"], f"{session_id}-g{number}.zip")
 
 
+_NWB = "NWB only: {} (default: the session's metadata)"
+
+
 @router.get(
     "/{session_id}/export",
     responses={**_PROBLEMS, 200: {"content": {m: {} for m in MEDIA_TYPES_OUT.values()}, "description": "the file"}},
@@ -192,10 +195,23 @@ def export_session(
     owner: Owner,
     service: Service,
     format: Annotated[ExportFormat, Query(description="npz (numpy), parquet (pyarrow) or nwb (pynwb)")] = "npz",
+    subject_id: Annotated[str | None, Query(max_length=200, description=_NWB.format("the subject's id"))] = None,
+    species: Annotated[
+        str | None, Query(max_length=200, description=_NWB.format("its species, e.g. Macaca mulatta"))
+    ] = None,
+    sex: Annotated[str | None, Query(max_length=20, description=_NWB.format("its sex: M, F, U or O"))] = None,
+    age: Annotated[str | None, Query(max_length=60, description=_NWB.format("its age, ISO 8601, e.g. P7Y"))] = None,
+    session_start: Annotated[
+        str | None,
+        Query(max_length=60, description=_NWB.format("when the recording started, ISO 8601 with a time zone")),
+    ] = None,
 ) -> StreamingResponse:
     """The whole session as one file: one row per stimulus (codes, counts per repetition, baselines, scores,
-    generation timestamps and optimizer summary) and the session's configuration and metadata (docs/protocol.md)."""
-    path = exports.temporary_file(f".{format}", lambda out: service.export(owner, session_id, format, out))
+    generation timestamps and optimizer summary) and the session's configuration and metadata (docs/protocol.md).
+    NWB only: the subject and session start, each over the session's metadata (a value an archive refuses: 422)."""
+    given = {"subject_id": subject_id, "species": species, "sex": sex, "age": age, "session_start": session_start}
+    nwb = {name: value for name, value in given.items() if value is not None}
+    path = exports.temporary_file(f".{format}", lambda out: service.export(owner, session_id, format, out, nwb))
     return _file_answer(path, MEDIA_TYPES_OUT[format], f"{session_id}.{format}")
 
 
