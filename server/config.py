@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     max_channels: int = Field(default=512, ge=1, le=512, description="response channels of a session")
     max_repetitions: int = Field(default=200, ge=1, le=1000, description="repetitions per channel per stimulus")
 
+    # Event streams (GET .../events) are held open for as long as a view is: each takes a connection and a seat at its
+    # session's poll. Beyond these a stream is refused: 429 for the token, 503 for the server (per server process).
+    max_event_streams_per_token: int = Field(default=16, ge=1, description="open event streams of one token")
+    max_event_streams: int = Field(default=256, ge=1, description="open event streams of one server process")
+
     @field_validator("tokens", "read_tokens", "ready_generators", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:

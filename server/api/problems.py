@@ -2,10 +2,10 @@
 
 Domain code raises errors named by meaning (the service's in ``server/sessions/errors.py``, the store's in
 ``server/storage/errors.py``, the optimizers' and generators' in their own packages, ``MissingExtra`` for an optional
-package); none of them knows HTTP. ``PROBLEMS`` below says, for each type, the HTTP status, the problem type
-(``/problems/<slug>``) and whether sending the same request again can succeed. An error is looked up by its class's
-MRO, so a subclass without a row of its own answers as its nearest mapped base (tests insist every known class has
-its own row, so a new error type cannot be forgotten).
+package, the event streams' limits in ``server/api/event_hub.py``); none of them knows HTTP. ``PROBLEMS`` below says,
+for each type, the HTTP status, the problem type (``/problems/<slug>``) and whether sending the same request again
+can succeed. An error is looked up by its class's MRO, so a subclass without a row of its own answers as its nearest
+mapped base (tests insist every known class has its own row, so a new error type cannot be forgotten).
 
 Every answer is a problem body::
 
@@ -14,9 +14,10 @@ Every answer is a problem body::
 
 A 5xx answer also carries ``"incident"``: an id written, with the traceback, to the ``evostim`` log, so an operator
 finds the failure a user reports. Anything not in the table (a bug) is ``internal-error``: its detail never shows
-internals. The framework's own HTTP errors (an unknown route, a method the route does not allow) keep their status
-and take their problem type from ``HTTP_STATUS_PROBLEMS``; a malformed or mistyped body is ``validation-error``, a
-body not sent as JSON ``unsupported-media-type`` (415), one that is not UTF-8 text ``bad-request`` (400).
+internals. An error with a ``retry_after`` field (seconds) sends it as the Retry-After header too. The framework's
+own HTTP errors (an unknown route, a method the route does not allow) keep their status and take their problem type
+from ``HTTP_STATUS_PROBLEMS``; a malformed or mistyped body is ``validation-error``, a body not sent as JSON
+``unsupported-media-type`` (415), one that is not UTF-8 text ``bad-request`` (400).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from evostim.optimizers.errors import (
     UnknownCandidate,
     UnknownOptimizer,
 )
+from evostim.server.api.event_hub import EventStreamsFull, TooManyStreams
 from evostim.server.sessions.errors import (
     Conflict,
     DomainError,
@@ -125,6 +127,9 @@ PROBLEMS: Final[Mapping[type[Exception], Problem]] = MappingProxyType(
         UnsupportedMediaType: Problem(415, "unsupported-media-type", False),  # send the body as application/json
         StateCorrupt: Problem(500, "state-corrupt", False),  # stored state does not replay: a bug, report it
         NotReady: Problem(503, "not-ready", True),  # GET /readyz: the database or a generator is not there yet
+        # -- event streams (server/api/event_hub.py): held open for minutes, so each carries a Retry-After ----------
+        TooManyStreams: Problem(429, "too-many-streams", True),  # this token's limit: close a stream first
+        EventStreamsFull: Problem(503, "event-streams-full", True),  # the server's limit
         # -- the store (server/storage/errors.py): a lost race; the same request then replays or is refused cleanly -
         StoreError: Problem(500, "internal-error", True),  # never raised bare
         ConcurrentUpdate: Problem(409, "conflict", True),
@@ -263,6 +268,12 @@ def _members(error: BaseException) -> dict[str, Any]:
     return {}
 
 
+def _headers(members: Mapping[str, Any]) -> dict[str, str]:
+    """An error that says when to come back (``retry_after``, seconds) says it in the Retry-After header too."""
+    retry_after = members.get("retry_after")
+    return {"Retry-After": str(int(retry_after))} if isinstance(retry_after, int | float) else {}
+
+
 def _detail(error: BaseException, members: Mapping[str, Any]) -> str:
     if isinstance(error, DomainError | StoreError):
         return error.detail
@@ -301,7 +312,13 @@ def _error_answer(request: Request, error: Exception) -> JSONResponse:
         if mapped is Exception:  # a bug: its message may show internals, the log has them
             detail = f"the server failed unexpectedly (incident {incident}); the operator's log has the details"
     return problem_response(
-        problem.status, problem.slug, detail, request.url.path, retryable=problem.retryable, members=members
+        problem.status,
+        problem.slug,
+        detail,
+        request.url.path,
+        retryable=problem.retryable,
+        headers=_headers(members),
+        members=members,
     )
 
 

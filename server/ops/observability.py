@@ -37,6 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 __all__ = [
     "CONTENT_TYPE_LATEST",
     "DECODE_SECONDS",
+    "EVENT_STREAMS",
     "GENERATIONS_SERVED",
     "IMAGE_CACHE_BYTES",
     "OPTIMIZER_CACHE_BYTES",
@@ -83,6 +84,9 @@ OPTIMIZER_CACHE_SESSIONS: Final = Gauge(
 )
 OPTIMIZER_CACHE_BYTES: Final = Gauge(
     "evostim_optimizer_cache_bytes", "Array bytes of the optimizers kept in memory", multiprocess_mode="livesum"
+)
+EVENT_STREAMS: Final = Gauge(
+    "evostim_event_streams", "Open GET .../events streams (server-sent events)", multiprocess_mode="livesum"
 )
 
 
