@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["MTCNN_LAYERS", "MTCNN_WIDTHS", "MtcnnFeatures", "load_mtcnn"]
+__all__ = ["MTCNN_LAYERS", "MTCNN_MAP_SIZES", "MTCNN_WIDTHS", "MtcnnFeatures", "load_mtcnn"]
 
 # name -> (input size, [(layer, conv channels or dense width, kernel, pool)])
 _ARCHITECTURES: dict[str, tuple[int, list[tuple[str, int, int, tuple[int, int] | None]]]] = {
@@ -39,6 +39,25 @@ MTCNN_LAYERS: dict[str, list[str]] = {net: [layer for layer, *_ in spec[1]] for 
 MTCNN_WIDTHS: dict[str, int] = {
     f"{net}.{layer}": width for net, spec in _ARCHITECTURES.items() for layer, width, *_ in spec[1]
 }
+
+
+def _map_sizes() -> dict[str, int]:
+    """ "net.layer" -> the side of its square activation map (conv layers; 0 for dense), from the architecture."""
+    sizes: dict[str, int] = {}
+    for net, (side, layers) in _ARCHITECTURES.items():
+        for layer, _, kernel, pool in layers:
+            if not kernel:
+                sizes[f"{net}.{layer}"] = 0
+                continue
+            side -= kernel - 1
+            sizes[f"{net}.{layer}"] = side
+            if pool is not None:  # ceil_mode pooling
+                side = -(-(side - pool[0]) // pool[1]) + 1
+    return sizes
+
+
+# "net.layer" -> the side of its activation map (0: a dense layer, no map)
+MTCNN_MAP_SIZES: dict[str, int] = _map_sizes()
 
 
 class MtcnnFeatures(nn.Module):

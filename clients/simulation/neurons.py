@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from evostim.clients.simulation.mtcnn import MTCNN_LAYERS, MtcnnFeatures, load_mtcnn
+from evostim.clients.simulation.mtcnn import MTCNN_LAYERS, MTCNN_MAP_SIZES, MTCNN_WIDTHS, MtcnnFeatures, load_mtcnn
 
 __all__ = [
     "DEFAULT_UNITS",
@@ -74,12 +74,24 @@ class UnitSpec:
             known = ", ".join(f"{n}.{layer_name}" for n, layers in MTCNN_LAYERS.items() for layer_name in layers)
             raise ValueError(f"unknown layer {net}.{layer}; known: {known}")
         position = (int(match["y"]), int(match["x"])) if match["y"] is not None else None
+        _check_in_layer(name, f"{net}.{layer}", int(match["channel"]), position)
         return cls(net, layer, int(match["channel"]), position)
 
     @property
     def name(self) -> str:
         suffix = "" if self.position is None else f"@{self.position[0]},{self.position[1]}"
         return f"{self.net}.{self.layer}.{self.channel}{suffix}"
+
+
+def _check_in_layer(name: str, layer: str, channel: int, position: tuple[int, int] | None) -> None:
+    """A channel the layer has, at a position on its map (checked without loading the network)."""
+    width, side = MTCNN_WIDTHS[layer], MTCNN_MAP_SIZES[layer]
+    if channel >= width:
+        raise ValueError(f"unit {name}: {layer} has {width} {'channels' if side else 'units'}, 0..{width - 1}")
+    if position is not None and not side:
+        raise ValueError(f"unit {name}: {layer} is a dense layer, without positions; name it {layer}.{channel}")
+    if position is not None and max(position) >= side:
+        raise ValueError(f"unit {name}: {layer}'s map is {side}x{side}, positions 0..{side - 1}")
 
 
 @functools.cache

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from evostim import optimizers
 from evostim.clients.simulation.neurons import NOISE_LEVELS, Noise
 from evostim.clients.sweeps.engine import RunSpec, make_optimizer
-from evostim.clients.sweeps.panels import CNN_UNITS, Precision, panel_space
+from evostim.clients.sweeps.panels import CNN_UNITS, Precision, check_units, panel_space
 from evostim.extras import require
 from evostim.generators.metric_lookup import metric_location
 
@@ -96,6 +96,14 @@ class SweepConfig(BaseModel):
     @classmethod
     def _one_budget(cls, value: Any) -> Any:
         return [value] if isinstance(value, int) else value
+
+    @field_validator("units")
+    @classmethod
+    def _units_exist(cls, units: list[str], info: ValidationInfo) -> list[str]:
+        """A unit the panel does not have (``onet.conv3.99``) stops the sweep here, naming the valid range."""
+        if "panel" in info.data:  # else the panel itself was refused
+            check_units(info.data["panel"], units)
+        return units
 
     @model_validator(mode="after")
     def _references_measure_every_noise_model(self) -> SweepConfig:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 from collections.abc import Iterator, Sequence
 from typing import Literal, Protocol
 
@@ -32,6 +33,7 @@ __all__ = [
     "Precision",
     "SyntheticPanel",
     "calibrate",
+    "check_units",
     "make_panel",
     "native_bf16",
     "panel_space",
@@ -82,9 +84,12 @@ def _prior_codes(count: int, seed: int, dim: int, code_norm: float) -> FloatArra
     return codes
 
 
-def _at_centre(values: torch.Tensor) -> torch.Tensor:
-    """A convolutional unit's value at the centre of its map; a dense unit's value as it is."""
-    return values[:, values.shape[1] // 2, values.shape[2] // 2] if values.ndim == 3 else values
+def _at_position(values: torch.Tensor, spec: UnitSpec) -> torch.Tensor:
+    """A convolutional unit's value at its position (default: the centre of its map); a dense unit's as it is."""
+    if values.ndim != 3:
+        return values
+    y, x = spec.position or (values.shape[1] // 2, values.shape[2] // 2)
+    return values[:, y, x]
 
 
 class CnnPanel:
@@ -150,7 +155,7 @@ class CnnPanel:
             for unit in np.unique(units[mine]):
                 spec = self.units[unit]
                 of_unit = units[mine] == unit
-                values = _at_centre(layers[spec.layer][torch.from_numpy(of_unit).to(self.device), spec.channel])
+                values = _at_position(layers[spec.layer][torch.from_numpy(of_unit).to(self.device), spec.channel], spec)
                 out[mine[of_unit]] = values.double().cpu().numpy()
 
     def activation_matrix(self, codes: FloatArray, chunk: int = 1000) -> FloatArray:
@@ -161,7 +166,7 @@ class CnnPanel:
                 images = self._images(codes[start : start + chunk])
                 layers = {net: network(images) for net, network in self._networks.items()}
                 for index, spec in enumerate(self.units):
-                    values = _at_centre(layers[spec.net][spec.layer][:, spec.channel])
+                    values = _at_position(layers[spec.net][spec.layer][:, spec.channel], spec)
                     out[start : start + chunk, index] = values.double().cpu().numpy()
         return out
 
@@ -216,17 +221,27 @@ def panel_space(kind: str) -> tuple[int, float]:
     return spec.latent_dim, spec.typical_norm
 
 
+def check_units(kind: str, units: Sequence[str]) -> None:
+    """A ValueError (one line) for a unit the panel does not have, without loading anything: a CNN unit's layer,
+    channel and position (``onet.conv3.99``: "onet.conv3 has 64 channels, 0..63"), a synthetic unit's name."""
+    if kind == "cnn":
+        for unit in units:
+            UnitSpec.parse(unit)
+    elif kind == "synthetic":
+        bump = re.compile(r"^bump(\d{1,6})\.k\d+$")
+        unknown = [u for u in units if not (m := bump.match(u)) or synthetic_unit_names(int(m[1]) + 1)[-1] != u]
+        if unknown:
+            raise ValueError(f"unknown synthetic units {unknown}; they are named like {synthetic_unit_names(3)}")
+    else:
+        raise ValueError(f"unknown panel {kind!r}: cnn or synthetic")
+
+
 def make_panel(kind: str, units: Sequence[str], precision: Precision = "fp32") -> CnnPanel | SyntheticPanel:
     """``cnn`` with unit names (``onet.conv3.9``), or ``synthetic`` with ``bumpN`` names (the first N+1 bumps)."""
+    check_units(kind, units)
     if kind == "cnn":
         return CnnPanel(units, precision=precision)
-    if kind == "synthetic":
-        panel = SyntheticPanel(max(int(u.split(".")[0].removeprefix("bump")) for u in units) + 1)
-        unknown = sorted(set(units) - set(panel.names))
-        if unknown:
-            raise ValueError(f"unknown synthetic units {unknown}; they are named like {panel.names[:3]}")
-        return panel
-    raise ValueError(f"unknown panel {kind!r}: cnn or synthetic")
+    return SyntheticPanel(max(int(u.split(".")[0].removeprefix("bump")) for u in units) + 1)
 
 
 def calibrate(panel: Panel, count: int, seed: int = 12345) -> tuple[FloatArray, FloatArray]:

@@ -1,17 +1,20 @@
 """``evostim sweep``: a grid of in-silico runs on Ray, streamed to Parquet, resumable, summarized with bootstrap CIs.
 
 A sweep is units x optimizers (with parameters) x seeds x noise models x budgets (``SweepConfig``, from a small
-YAML or TOML file). Its runs are cut into tasks of ``runs_per_task`` runs; a task is stepped together by the batched
-engine (``evostim.clients.sweeps.engine``): its runs share one decode and one CNN pass per generation. Tasks go to
-a pool of Ray actors (one CPU each, each holding its panel's generator and CNNs): ``ray.init()`` on this machine by
-default (all its cores), or a cluster at ``address``. Each finished task is written at once, atomically, as two
-Parquet files in the output folder:
+YAML or TOML file; a unit the panel lacks is refused there, before anything starts). Its runs are cut into tasks of
+``runs_per_task`` runs, fewer where that keeps every worker busy (16 runs on 2 workers: 2 tasks of 8); a task is
+stepped together by the batched engine (``evostim.clients.sweeps.engine``): its runs share one decode and one CNN
+pass per generation. Tasks go to a pool of Ray actors (one CPU each, each holding its panel's generator and CNNs):
+``ray.init()`` on this machine by default (all its cores), or a cluster at ``address``. The calibration (every unit
+on ``random_codes`` random images) runs in blocks on every worker, with a progress bar. Each finished task is
+written at once, atomically, as two Parquet files in the output folder:
 
 - ``runs/<task>.parquet``: one row per run (its spec, its final values, its best image's code, optimizer seconds);
 - ``generations/<task>.parquet``: one row per run and generation (evaluations so far and the run's values then).
 
 Running the same sweep again into the same folder skips every run already written (resume after an interruption,
-or grow a sweep by adding seeds). ``summarize`` prints the normalized-score table with bootstrap CIs and writes
+or grow a sweep by adding seeds); Ctrl-C raises ``SweepInterrupted`` (a KeyboardInterrupt) saying how many runs are
+saved, and a worker's exception is ``SweepFailed``, one line. ``summarize`` prints the normalized-score table with bootstrap CIs and writes
 ``summary.csv`` and one plot of the curves per budget.
 
 Here: running and resuming. The grid is :mod:`~evostim.clients.sweeps.grid`, the Parquet files
@@ -23,16 +26,20 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
+from evostim.clients.simulation.neurons import calibrated_gains
 from evostim.clients.sweeps.engine import RunResult, RunSpec, evolve
 from evostim.clients.sweeps.grid import OptimizerEntry, SweepConfig, config_with
-from evostim.clients.sweeps.panels import Precision, calibrate, make_panel, native_bf16
+from evostim.clients.sweeps.panels import FloatArray, Precision, make_panel, native_bf16
 from evostim.clients.sweeps.results import read_results, read_rows, write_task
 from evostim.clients.sweeps.summary import SweepSummary, bootstrap_ci, ratio_ci, summarize
 from evostim.extras import require
@@ -40,6 +47,8 @@ from evostim.extras import require
 __all__ = [
     "OptimizerEntry",
     "SweepConfig",
+    "SweepFailed",
+    "SweepInterrupted",
     "SweepSummary",
     "SweepWorker",
     "bootstrap_ci",
@@ -62,16 +71,57 @@ class SweepWorker:
             torch.set_num_threads(threads)
         self._panel = make_panel(panel, units, precision)
 
-    def calibrate(self, count: int) -> tuple[list[str], list[float], list[float]]:
-        maxima, gains = calibrate(self._panel, count)
-        return list(self._panel.names), maxima.tolist(), gains.tolist()
+        self._codes: tuple[int, FloatArray] | None = None  # the calibration's random codes, made once
+
+    def names(self) -> list[str]:
+        return list(self._panel.names)
+
+    def calibration_block(self, count: int, start: int) -> FloatArray:
+        """Activations (rows, units) of every unit on the random codes ``start:start + CALIBRATION_BLOCK`` of the
+        ``count`` a calibration draws (the same codes, and the same batches, as one whole pass)."""
+        if self._codes is None or self._codes[0] != count:
+            self._codes = (count, self._panel.random_codes(count, seed=CALIBRATION_SEED))
+        return self._panel.activation_matrix(self._codes[1][start : start + CALIBRATION_BLOCK])
+
+    def calibration_blocks(self, count: int) -> Iterator[FloatArray]:
+        """Every block of the calibration, in order."""
+        return (self.calibration_block(count, start) for start in range(0, count, CALIBRATION_BLOCK))
 
     def run(self, specs: Sequence[RunSpec], gains: dict[str, float]) -> list[RunResult]:
+        self._codes = None
         return evolve(self._panel, specs, gains)
 
 
-def _tasks(specs: Sequence[RunSpec], size: int) -> list[list[RunSpec]]:
+CALIBRATION_SEED = 12345
+CALIBRATION_BLOCK = 1000  # random images per block: the panels' own batch (activation_matrix's chunk)
+
+
+def _tasks(specs: Sequence[RunSpec], size: int, workers: int) -> list[list[RunSpec]]:
+    """Tasks of at most ``size`` runs, and no larger than keeps every worker busy (16 runs on 2 workers: 2 x 8)."""
+    size = max(1, min(size, math.ceil(len(specs) / max(workers, 1))))
     return [list(specs[start : start + size]) for start in range(0, len(specs), size)]
+
+
+class SweepFailed(RuntimeError):
+    """A worker's task raised: the cause in one line (Ray's traceback, with its colour codes, left out)."""
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C: what was saved (``saved`` of ``total`` runs in ``out``) and how to go on (run it again)."""
+
+    def __init__(self, out: Path, saved: int, total: int) -> None:
+        super().__init__(f"interrupted: {saved} of {total} runs are saved in {out}; run the same sweep again to resume")
+        self.out, self.saved, self.total = out, saved, total
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _failure(error: Exception) -> SweepFailed:
+    """A Ray error as one line: the worker's own exception, type and message, without Ray's coloured traceback."""
+    cause = getattr(error, "cause", None) or error
+    message = _ANSI.sub("", str(cause)).strip().splitlines() or [""]
+    return SweepFailed(f"a sweep worker failed: {type(cause).__name__}: {message[-1]}")
 
 
 class _RayPool:
@@ -95,30 +145,63 @@ class _RayPool:
         actor = self._ray.remote(num_cpus=1, num_gpus=gpus / count)(SweepWorker)
         self.actors = [actor.remote(config.panel, config.units, config.precision) for _ in range(count)]
 
-    def calibrate(self, count: int) -> tuple[list[str], list[float], list[float]]:
-        answer: tuple[list[str], list[float], list[float]] = self._ray.get(self.actors[0].calibrate.remote(count))
-        return answer
+    def names(self) -> list[str]:
+        """The panel's units, in the order of the calibration's columns."""
+        try:
+            names: list[str] = self._ray.get(self.actors[0].names.remote())
+        except self._ray.exceptions.RayError as error:  # a worker that could not start (its panel did not load)
+            raise _failure(error) from None
+        return names
+
+    def calibration_blocks(self, count: int) -> Iterator[FloatArray]:
+        """The calibration's blocks in order, computed on every worker at once."""
+        starts: list[Any] = list(range(0, count, CALIBRATION_BLOCK))
+        yield from self._answers(lambda actor, start: actor.calibration_block.remote(count, start), starts, True)
 
     def map(self, tasks: Sequence[list[RunSpec]], gains: dict[str, float]) -> Iterator[list[RunResult]]:
+        yield from self._answers(lambda actor, task: actor.run.remote(task, gains), list(tasks), False)
+
+    def _answers(self, call: Callable[[Any, Any], Any], work: list[Any], ordered: bool) -> Iterator[Any]:
         from ray.util import ActorPool
 
         pool = ActorPool(self.actors)
-        work: list[Any] = list(tasks)
-        yield from pool.map_unordered(lambda actor, task: actor.run.remote(task, gains), work)
+        answers = pool.map(call, work) if ordered else pool.map_unordered(call, work)
+        try:
+            yield from answers
+        except self._ray.exceptions.RayError as error:  # a worker's exception, or a worker that died
+            raise _failure(error) from None
 
     def close(self) -> None:
         for actor in self.actors:
             self._ray.kill(actor)
 
 
-def _calibration(out: Path, config: SweepConfig, compute: Callable[[int], Any]) -> dict[str, tuple[float, float]]:
+Blocks = Callable[[int], Iterator[FloatArray]]  # count -> the calibration's activation blocks, in order
+
+
+def _calibrate(names: list[str], blocks: Blocks, count: int, progress: bool) -> tuple[FloatArray, FloatArray]:
+    """Per unit: the max over ``count`` random codes, and the gain of its spike counts (p99 -> 20 spikes)."""
+    parts = []
+    with tqdm(total=count, unit="image", desc="calibrating", disable=not progress) as bar:
+        for block in blocks(count):
+            parts.append(np.asarray(block))
+            bar.update(len(block))
+    activations = np.concatenate(parts)
+    maxima: FloatArray = activations.max(axis=0)
+    return maxima, calibrated_gains(activations, names)
+
+
+def _calibration(
+    out: Path, config: SweepConfig, names: list[str], blocks: Blocks, progress: bool
+) -> dict[str, tuple[float, float]]:
     """Per unit (random max, Poisson gain), computed once per output folder and kept in calibration.json."""
     path = out / "calibration.json"
     known: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     if known.get("random_codes") == config.random_codes and set(config.units) <= set(known.get("units", {})):
         return {unit: (known["units"][unit][0], known["units"][unit][1]) for unit in config.units}
-    names, maxima, gains = compute(config.random_codes)
-    units = {**known.get("units", {}), **{n: (m, g) for n, m, g in zip(names, maxima, gains, strict=True)}}
+    maxima, gains = _calibrate(names, blocks, config.random_codes, progress)
+    fresh = {n: (float(m), float(g)) for n, m, g in zip(names, maxima, gains, strict=True)}
+    units = {**known.get("units", {}), **fresh}
     partial = out / ".calibration.json.partial"
     partial.write_text(json.dumps({"random_codes": config.random_codes, "units": units}, indent=1))
     os.replace(partial, path)
@@ -141,12 +224,21 @@ def run_sweep(
     done = {row["key"] for row in read_rows(out / "runs")}
     specs = config.specs()
     pending = [spec for spec in specs if spec.key not in done]
-    with tqdm(
-        total=len(specs), initial=len(specs) - len(pending), unit="run", desc="sweep", disable=not progress
-    ) as bar:
-        if pending:
-            _run_tasks(config, out, _tasks(pending, config.runs_per_task), address, workers, bar.update)
+    if not pending:
+        return 0
+    try:
+        _run_tasks(config, out, pending, _Where(address, workers, progress), len(specs) - len(pending))
+    except KeyboardInterrupt:
+        saved = len({row["key"] for row in read_rows(out / "runs")} & {spec.key for spec in specs})
+        raise SweepInterrupted(out, saved, len(specs)) from None
     return len(pending)
+
+
+class _Where:
+    """Where a sweep runs (``address``, ``workers``) and whether it shows progress bars."""
+
+    def __init__(self, address: str | None, workers: int | None, progress: bool) -> None:
+        self.address, self.workers, self.progress = address, workers, progress
 
 
 # What defines the problem a folder's runs solved but is not in their keys: resuming with another would mix them.
@@ -175,28 +267,30 @@ def _check_problem(config: SweepConfig, out: Path, *, local: bool) -> None:
         )
 
 
-def _run_tasks(
-    config: SweepConfig,
-    out: Path,
-    tasks: list[list[RunSpec]],
-    address: str | None,
-    workers: int | None,
-    advance: Callable[[int], object],
-) -> None:
-    """Calibrate (once per folder), then run the tasks here (``workers=0``) or on Ray, writing each as it ends."""
+def _run_tasks(config: SweepConfig, out: Path, pending: list[RunSpec], where: _Where, done: int) -> None:
+    """Calibrate (once per folder), then run the pending runs here (``workers=0``) or on Ray, in tasks that keep
+    every worker busy, writing each task as it ends."""
     finished: Iterator[list[RunResult]]
-    if workers == 0:
+    if where.workers == 0:
         worker = SweepWorker(config.panel, config.units, config.precision, threads=None)
-        gains = _gains(_calibration(out, config, worker.calibrate))
+        gains = _gains(_calibration(out, config, worker.names(), worker.calibration_blocks, where.progress))
+        tasks = _tasks(pending, config.runs_per_task, 1)
         finished, close = (worker.run(task, gains) for task in tasks), None
     else:
-        pool = _RayPool(config, address, workers)
-        gains = _gains(_calibration(out, config, pool.calibrate))
+        pool = _RayPool(config, where.address, where.workers)
+        try:
+            gains = _gains(_calibration(out, config, pool.names(), pool.calibration_blocks, where.progress))
+        except BaseException:
+            pool.close()
+            raise
+        tasks = _tasks(pending, config.runs_per_task, len(pool.actors))
         finished, close = pool.map(tasks, gains), pool.close
+    total = done + len(pending)
     try:
-        for results in finished:
-            write_task(out, results)
-            advance(len(results))
+        with tqdm(total=total, initial=done, unit="run", desc="sweep", disable=not where.progress) as bar:
+            for results in finished:
+                write_task(out, results)
+                bar.update(len(results))
     finally:
         if close is not None:
             close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,9 +49,24 @@ def add_commands(commands: Commands) -> None:
 
 
 def sweep_command(args: argparse.Namespace) -> None:
+    try:
+        _sweep(args)
+    except KeyboardInterrupt as interrupt:  # Ctrl-C: what was saved and how to go on, not a traceback
+        from evostim.clients.sweeps.sweep import SweepInterrupted
+
+        said = (
+            str(interrupt)
+            if isinstance(interrupt, SweepInterrupted)
+            else f"interrupted; finished runs are in {args.out}"
+        )
+        print(f"evostim sweep: {said.replace('the same sweep', 'the same command')}", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+def _sweep(args: argparse.Namespace) -> None:
     from evostim.clients.sweeps.grid import SweepConfig, config_with
     from evostim.clients.sweeps.summary import summarize
-    from evostim.clients.sweeps.sweep import run_sweep
+    from evostim.clients.sweeps.sweep import SweepFailed, run_sweep
 
     try:
         config = SweepConfig.from_file(Path(args.config)) if args.config else SweepConfig()
@@ -77,6 +93,8 @@ def sweep_command(args: argparse.Namespace) -> None:
             ran = run_sweep(config, out, address=args.address, workers=args.workers)
         except ValueError as error:  # a folder of another problem, or a precision this machine would crawl at
             raise SystemExit(f"evostim sweep: {error}") from None
+        except SweepFailed as error:  # a worker's exception, in one line
+            raise SystemExit(f"evostim sweep: {error}; the runs finished before are saved in {out}") from None
         print(f"ran {ran} runs ({runs - ran} were already in {out})")
     summarize(out, baseline=args.baseline)
     print(f"results in {out}/ (runs/ and generations/ as Parquet, summary.csv, curves_*.png)")
