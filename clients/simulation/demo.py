@@ -19,35 +19,16 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
-from evostim import generators
 from evostim.clients.analysis.evolution import montage
 from evostim.clients.http.client import Client
 from evostim.clients.http.local_server import LocalServer
 from evostim.clients.simulation.insilico import GenerationResult, run_closed_loop
-from evostim.clients.simulation.neurons import CnnUnit, ResponseModel, SimulatedNeuron, UnitSpec
+from evostim.clients.simulation.neurons import SimulatedNeuron
 
 __all__ = ["run_demo"]
 
 GENERATOR = "dcgan-faces"
 CHANNEL = "unit"
-
-
-def _calibrated_neuron(
-    unit_name: str, seed: int, *, noise: str, generations: int, samples: int = 1000
-) -> tuple[SimulatedNeuron, float]:
-    """The unit with a gain that maps its 99th-percentile response to random faces to 20 spikes, under ``noise``
-    over a session of ``generations``.
-
-    Returns the neuron and its best expected count over ``samples`` random faces (a chance reference).
-    """
-    unit = CnnUnit(UnitSpec.parse(unit_name))  # its network's weights first: a missing package stops it at once
-    generator = generators.load_generator(GENERATOR, "cpu")
-    codes = np.random.default_rng(10_000 + seed).standard_normal((samples, generator.latent_dim))
-    images = generator.decode(codes)
-    activations = unit.activation(images)
-    model = ResponseModel.calibrated(activations, noise=noise)
-    neuron = SimulatedNeuron(unit, model, seed=seed, generations=generations)
-    return neuron, float(model.expected(activations).max())
 
 
 def _montage(results: list[GenerationResult], path: Path) -> None:
@@ -90,7 +71,8 @@ def run_demo(
     last generation over that of generation 0 (the simulated neuron knows it; a rig only sees noisy counts)."""
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
-    neuron, chance = _calibrated_neuron(unit, seed, noise=noise, generations=generations)
+    neuron = SimulatedNeuron.calibrated(unit, seed=seed, noise=noise, generations=generations, generator=GENERATOR)
+    chance = neuron.calibration.best_expected if neuron.calibration else float("nan")
     print(f"unit {unit}: calibrated; best expected count over 1,000 random faces: {chance:.1f}; noise {noise}")
     header = f"{'gen':>4} {'evolved mean':>13} {'evolved max':>12} {'reference mean':>15} {'best (expected)':>16}"
     with LocalServer(out_dir / "data") as server, Client(server.url) as client:

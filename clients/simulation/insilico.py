@@ -42,15 +42,18 @@ def run_closed_loop(
     manifest: dict[str, Any],
     neuron: SimulatedNeuron,
     *,
-    channel: str,
     generations: int,
+    channel: str | None = None,
     repetitions: int = 1,
     on_generation: Callable[[GenerationResult], None] | None = None,
     progress: bool = False,
 ) -> list[GenerationResult]:
-    """Run ``generations`` generations starting from ``manifest``; stops early if the session ends.
+    """Run ``generations`` generations starting from ``manifest`` (e.g. ``create_session(...)["generation"]``, or
+    ``client.generation(session_id)``, the open one); stops early if the session ends. The neuron's counts are
+    posted as ``channel`` (default: the session's first channel), ``repetitions`` per image.
 
     ``progress``: a progress bar (tqdm; a widget in a notebook) with the best measured score so far."""
+    channel = channel or str(client.session(session_id)["config"]["channels"][0])
     results: list[GenerationResult] = []
     bar = tqdm(total=generations, desc=f"session {session_id}", unit="gen", disable=not progress)
     for _ in range(generations):

@@ -27,6 +27,7 @@ __all__ = [
     "DRIFT",
     "NOISE_LEVELS",
     "RECORDED_NOISE",
+    "Calibration",
     "CnnUnit",
     "Drift",
     "Noise",
@@ -314,17 +315,62 @@ class Recording:
         return self.model.sample(activations, 1, self._reference_rng, self.gain_at(generation))[:, 0]
 
 
+def _check_length(noise: str, generations: int | None) -> None:
+    if generations is None and Noise.parse(noise).drift:
+        raise ValueError(f"noise {noise!r} drifts over the session: give its planned generations")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What a neuron was calibrated on: ``images`` random images of ``generator``, the best expected count over them
+    (a chance reference for the evolution: the best of that many random images)."""
+
+    generator: str
+    images: int
+    best_expected: float
+
+
 class SimulatedNeuron:
     """A seeded spiking neuron: ``respond(images, repetitions)`` -> counts (B, repetitions), one call a
-    generation. A drifting model needs the session's planned ``generations``."""
+    generation. A drifting model needs the session's planned ``generations``. ``SimulatedNeuron.calibrated(unit)``
+    makes one as the demo does."""
 
     def __init__(self, unit: CnnUnit, model: ResponseModel, *, seed: int, generations: int | None = None) -> None:
-        if generations is None and model.kind.drift:
-            raise ValueError(f"noise {model.noise!r} drifts over the session: give its planned generations")
+        _check_length(model.noise, generations)
         self.unit = unit
         self.model = model
         self.recording = Recording(model, seed=seed, generations=generations or 1)
         self.generation = 0  # the generation its next response belongs to
+        self.calibration: Calibration | None = None
+
+    @classmethod
+    def calibrated(
+        cls,
+        unit: str = "onet.conv3.9",
+        *,
+        noise: str = "poisson",
+        seed: int = 0,
+        generations: int | None = None,
+        generator: str = "dcgan-faces",
+        images: int = 1000,
+    ) -> SimulatedNeuron:
+        """A unit of the shipped CNNs (``net.layer.channel[@y,x]``, e.g. ``onet.conv3.9``) as a spiking neuron,
+        its gain set so that its 99th-percentile response to ``images`` random images of ``generator`` is 20 spikes
+        over a baseline of 2, under ``noise`` (``Noise``: poisson, negbin:1.5, recorded, ...; a drifting one needs
+        the session's planned ``generations``). Seeded by ``seed``: the same images, the same spikes.
+        ``neuron.calibration.best_expected`` is the best expected count over those random images."""
+        from evostim.generators import load_generator  # the generator only here: a neuron built by hand needs none
+
+        spec = UnitSpec.parse(unit)  # a unit the network lacks stops here, naming the valid range
+        _check_length(noise, generations)  # and a drifting noise model without the session's length
+        cnn = CnnUnit(spec)  # its network's weights first: a missing package stops it before the generator loads
+        decoder = load_generator(generator, "cpu")
+        codes = np.random.default_rng(10_000 + seed).standard_normal((images, decoder.latent_dim))
+        activations = cnn.activation(decoder.decode(codes))
+        model = ResponseModel.calibrated(activations, noise=noise)
+        neuron = cls(cnn, model, seed=seed, generations=generations)
+        neuron.calibration = Calibration(generator, images, float(model.expected(activations).max()))
+        return neuron
 
     def expected(self, images: torch.Tensor) -> FloatArray:
         """Noise-free expected counts (B,), before any drift."""
