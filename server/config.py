@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     max_event_streams_per_token: int = Field(default=16, ge=1, description="open event streams of one token")
     max_event_streams: int = Field(default=256, ge=1, description="open event streams of one server process")
 
+    # Connections (server/ops/connections.py): a request's line and headers must arrive within the first timeout of
+    # its first byte, its body within the second of its headers, or the connection is closed; beyond max_connections
+    # (lowered to fit the open-files limit) a new connection is answered 503 and closed. Per server process.
+    request_header_timeout_s: float = Field(default=10.0, gt=0, description="seconds to receive a request's headers")
+    request_body_timeout_s: float = Field(default=60.0, gt=0, description="seconds to receive a request's body")
+    max_connections: int = Field(default=2048, ge=16, description="open connections of one server process")
+
     @field_validator("tokens", "read_tokens", "ready_generators", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:

@@ -9,6 +9,7 @@ import os
 import secrets
 import shutil
 import textwrap
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +85,7 @@ def settings_help() -> str:
 def serve_command(args: argparse.Namespace) -> None:
     import uvicorn
 
+    from evostim.server.ops.connections import PROTOCOL, configure_connections
     from evostim.server.ops.observability import configure_logging, limit_malloc_arenas
 
     if args.workers is not None and args.workers < 1:
@@ -95,7 +97,9 @@ def serve_command(args: argparse.Namespace) -> None:
     configure_logging(settings.log_level)
     limit_malloc_arenas(settings.malloc_arenas)  # before the server starts its threads
     _refuse_open_without_tokens(args.host, settings.tokens, insecure=args.insecure_no_auth)
-    _log_start(args, settings)
+    # the open-files limit raised to its hard limit (worker processes inherit it), the connection cap fitted to it
+    limits = configure_connections(settings)
+    _log_start(args, settings, limits=asdict(limits))
     options: dict[str, Any] = {
         "host": args.host,
         "port": args.port,
@@ -105,6 +109,9 @@ def serve_command(args: argparse.Namespace) -> None:
         # Longer than clients keep an idle connection (httpx: 5 s), so the server never closes one just as a
         # rig sends its next request on it (seen under load as "server disconnected without a response").
         "timeout_keep_alive": 75,
+        # uvicorn's h11 protocol with deadlines on receiving a request's headers and body, and a connection cap
+        # (server/ops/connections.py): slow and idle clients cannot hold the server's connections and descriptors
+        "http": PROTOCOL,
     }
     if args.workers == 1:
         from evostim.server.app import create_app
@@ -115,7 +122,7 @@ def serve_command(args: argparse.Namespace) -> None:
     uvicorn.run("evostim.server.app:create_worker_app", factory=True, workers=args.workers, **options)
 
 
-def _log_start(args: argparse.Namespace, settings: Settings) -> None:
+def _log_start(args: argparse.Namespace, settings: Settings, *, limits: dict[str, Any]) -> None:
     logging.getLogger("evostim").info(
         "evostim %s serving on http://%s:%d",
         version(),
@@ -130,6 +137,7 @@ def _log_start(args: argparse.Namespace, settings: Settings) -> None:
             "tokens": len(settings.tokens),
             "read_tokens": len(settings.read_tokens),
             "auth": "bearer tokens" if settings.tokens or settings.read_tokens else "none (anyone may drive sessions)",
+            "connections": limits,
         },
     )
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 
 from starlette.concurrency import run_in_threadpool
@@ -105,7 +105,7 @@ class Subscription:
     _watch: _Watch | None = None
     _closed: bool = field(default=False, init=False)
 
-    async def updates(self, last: SessionPublic, *, heartbeat_s: float) -> AsyncIterator[SessionPublic | None]:
+    async def updates(self, last: SessionPublic, *, heartbeat_s: float) -> AsyncGenerator[SessionPublic | None, None]:
         """Each change after ``last`` (what this listener was shown first), or None after ``heartbeat_s`` of quiet."""
         watch = self._watch
         if watch is None:

@@ -49,6 +49,7 @@ __all__ = [
     "UNMATCHED_ROUTE",
     "AccessLog",
     "JsonFormatter",
+    "RateLimit",
     "configure_logging",
     "limit_malloc_arenas",
     "method_label",
@@ -133,8 +134,58 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
+class RateLimit(logging.Filter):
+    """Lets a message through at most once every ``every_s`` seconds; the next one let through says how many were
+    dropped (``suppressed``). A message is known by its logger and the first line of its text (asyncio puts the
+    socket on the lines after); ``prefixes``, when given, limits only the messages that start with one of them.
+
+    Some lines can be written as fast as clients can provoke them: an event loop out of file descriptors reports
+    ``socket.accept() out of system resource`` (with a traceback) each time it retries, which wrote 58 MB in 20 s.
+    """
+
+    _MAX_KEYS: Final = 1024  # distinct messages remembered (the oldest is forgotten): a bounded filter
+
+    def __init__(
+        self,
+        every_s: float = 10.0,
+        *,
+        prefixes: tuple[str, ...] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self._every_s = every_s
+        self._prefixes = prefixes
+        self._clock = clock
+        self._seen: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage().partition("\n")[0][:200]
+        if self._prefixes is not None and not text.startswith(self._prefixes):
+            return True
+        key, now = (record.name, text), self._clock()
+        last, dropped = self._seen.pop(key, (float("-inf"), 0))
+        if now - last < self._every_s:
+            self._seen[key] = (last, dropped + 1)
+            return False
+        self._seen[key] = (now, 0)
+        if len(self._seen) > self._MAX_KEYS:
+            del self._seen[next(iter(self._seen))]
+        if dropped:
+            record.suppressed = dropped
+        return True
+
+
+# The loggers whose lines a client can provoke at will, and which of their lines are limited (None: all of them).
+_FLOODABLE: Final[dict[str, tuple[str, ...] | None]] = {
+    "asyncio": None,  # the event loop's own errors: accept() out of descriptors, and the like
+    "evostim.connections": None,  # slow or over-cap connections closed
+    "uvicorn.error": ("Invalid HTTP request received", "Exceeded concurrency limit", "Unsupported upgrade request"),
+}
+
+
 def configure_logging(level: str) -> None:
-    """JSON lines on stderr for evostim's and uvicorn's loggers, at ``level`` (debug, info, warning, error)."""
+    """JSON lines on stderr for evostim's and uvicorn's loggers, at ``level`` (debug, info, warning, error); the
+    lines a client can provoke at will are written at a bounded rate (``RateLimit``)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
@@ -143,6 +194,11 @@ def configure_logging(level: str) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    for name, prefixes in _FLOODABLE.items():
+        logger = logging.getLogger(name)
+        for old in [f for f in logger.filters if isinstance(f, RateLimit)]:
+            logger.removeFilter(old)
+        logger.addFilter(RateLimit(prefixes=prefixes))
     # our access log replaces uvicorn's (which knows neither the route nor the incident)
     logging.getLogger("uvicorn.access").disabled = True
     # alembic's INFO lines (a "setup plugin" per plugin, the migration context) would fill every start; the
