@@ -30,7 +30,7 @@ from evostim.optimizers.serialization import encode_array
 from evostim.optimizers.sphere_cma import SphereCMA
 from evostim.optimizers.subspace import _as_matrix, _basis, _searched_rows
 
-__all__ = ["MetricCMA", "MetricCMAParameters"]
+__all__ = ["MetricCMA", "MetricCMAParameters", "schedule_length"]
 
 
 def _eigenvalues(name: str, value: Any, context: Context) -> FloatArray | None:
@@ -117,7 +117,11 @@ class MetricCMAParameters(Parameters):
     )
     decay_generations: int | None = field(
         default=None,
-        metadata=doc("sphere-cma inside: its schedule's length; null: its own, 75", check=optional(at_least(1))),
+        metadata=doc(
+            "sphere-cma inside: its schedule's length; null: its own, 75 (sessions with max_generations: that "
+            "length less the other starts' trials, so the step anneals at the session's last generation)",
+            check=optional(at_least(1)),
+        ),
     )
     warmup_generations: int | None = field(
         default=None,
@@ -214,6 +218,21 @@ SESSION_WINDOW = 0.125
 SESSION_STARTS = 2
 
 
+def schedule_length(generations: int, starts: int = 1, trial_generations: int | None = None) -> int:
+    """The inner schedule's length (``decay_generations``) that ends its steps at a session's last planned
+    generation: the generations the search that goes on shows (the others' trials taken off), at least 1."""
+    trial = MetricCMAParameters.trial_generations if trial_generations is None else trial_generations
+    return max(1, generations - (starts - 1) * trial)
+
+
+def _planned_schedule(params: dict[str, Any], generations: int) -> dict[str, Any]:
+    """``params`` with sphere-cma's schedule ending at a session's last planned generation, unless told one."""
+    if params.get("inner", "sphere-cma") != "sphere-cma" or params.get("decay_generations") is not None:
+        return params
+    trial = params.get("trial_generations")
+    return {**params, "decay_generations": schedule_length(generations, params["starts"], trial)}
+
+
 def _given_scales(params: MetricCMAParameters, values: FloatArray | None, k: int) -> FloatArray:
     """The steps along the given basis's top k directions: by start_exponent until the first refresh, if told."""
     if params.start_exponent is not None and params.refresh_every is None:
@@ -234,11 +253,14 @@ class MetricCMA(Optimizer):
     needs = (Need("metric_at", when="refresh_every"),)  # the generator's metric at the mean, to refresh at
 
     @classmethod
-    def session_defaults(cls, params: dict[str, Any], host: Host) -> dict[str, Any]:
+    def session_defaults(cls, params: dict[str, Any], host: Host, *, generations: int | None = None) -> dict[str, Any]:
         """The generator's own metric as the basis (by name: ``<generator>.metric``), refreshed at the mean where
         the host computes the metric at a code (sphere-cma inside), with the metric of a centred window, from two
-        starts. A basis the lab names brings its own window (a file of ``evostim metric --window``), or none."""
+        starts. A basis the lab names brings its own window (a file of ``evostim metric --window``), or none. A
+        session planned to last ``generations`` generations anneals its steps over them (:func:`schedule_length`)."""
         params = {"starts": SESSION_STARTS, **params}
+        if generations is not None:
+            params = _planned_schedule(params, generations)
         generators_own = params.get("basis") is None
         if generators_own:
             params["basis"] = f"{host.generator}.metric"

@@ -165,3 +165,21 @@ def test_a_metric_cma_session_with_a_window_refreshes_with_the_metric_where_the_
     np.testing.assert_allclose(np.linalg.norm(runs[1][1], axis=1), 10.0)  # still on the prior's sphere
     bad = {"name": "metric-cma", "params": {"window": -1}}
     assert_problem(api.post("/v1/sessions", json={"optimizer": bad}), 422, "window must be")
+
+
+def test_metric_cma_anneals_its_steps_over_the_session_planned_length(api: TestClient) -> None:
+    """max_generations sets the inner schedule's length: it ends at the last planned generation of the search that
+    goes on (the other start's trial taken off); an open-ended session keeps the measured 75; a length the lab
+    names wins."""
+
+    def params(**config: Any) -> dict[str, Any]:
+        stored: dict[str, Any] = create(api, population_size=8, **config)["session"]["config"]["optimizer"]["params"]
+        return stored
+
+    assert params(max_generations=40)["decay_generations"] == 37  # 40 - 3 generations of the other start's trial
+    assert params(max_generations=20, optimizer={"params": {"starts": 1}})["decay_generations"] == 20
+    assert params()["decay_generations"] is None  # sphere-cma's own 75
+    named = {"params": {"decay_generations": 60}}
+    assert params(max_generations=40, optimizer=named)["decay_generations"] == 60
+    inner = {"name": "metric-cma", "params": {"inner": "cholesky-cma"}}
+    assert params(max_generations=40, optimizer=inner)["decay_generations"] is None  # sphere-cma's setting only

@@ -639,3 +639,28 @@ def test_metric_cma_restored_after_its_refreshes_continues_bit_identically(start
 def test_metric_cma_refuses_more_starts_than_it_keeps() -> None:
     with pytest.raises(InvalidParameter, match=r"starts must be an integer <= 10, got 11"):
         optimizers.MetricCMA.create(DIM, population_size=8, seed=0, basis=basis(DIM, 4), starts=11)
+
+
+def test_metric_cma_session_schedule_ends_at_the_planned_last_generation_and_old_states_keep_75() -> None:
+    from evostim.optimizers.metric_cma import schedule_length
+
+    assert [schedule_length(n, 2) for n in (20, 40, 75)] == [17, 37, 72]  # the winner shows n - 3 generations
+    assert schedule_length(40, 3, 2) == 36 and schedule_length(2, 4) == 1
+    host = Host(generator="g", latent_dim=DIM, metric_at=lambda code, window: np.eye(DIM))
+    planned = optimizers.MetricCMA.session_defaults({}, host, generations=40)
+    assert planned["decay_generations"] == 37 and "decay_generations" not in optimizers.MetricCMA.session_defaults(
+        {}, host
+    )
+    optimizer = optimizers.MetricCMA.create(DIM, population_size=8, seed=0, basis=basis(DIM, 4), starts=2,
+                                            trial_generations=3, decay_generations=37)  # fmt: skip
+    for _ in range(40):
+        population = optimizer.ask()
+        optimizer.tell(population.ids, objective(population.codes))
+    inner = optimizer.inner
+    assert isinstance(inner, optimizers.SphereCMA) and inner.generation == 37
+    assert math.isclose(math.degrees(inner.angle(36)), 2.0)  # annealed at the session's last generation
+    old = optimizers.MetricCMA.create(DIM, population_size=8, seed=0, basis=basis(DIM, 4))
+    state = json.loads(json.dumps(old.state_dict()))
+    assert state["settings"]["decay_generations"] is None  # a state stored before sessions set it
+    restored = optimizers.optimizer_from_state(state)
+    assert isinstance(restored, optimizers.MetricCMA) and restored.inner.settings["decay_generations"] == 75
