@@ -10,13 +10,14 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
 
+from evostim.json_checks import json_object
 from evostim.optimizers import DEFAULT_OPTIMIZER
 
 __all__ = [
     "MAX_GENERATION",
     "MAX_SEED",
+    "AccessPublic",
     "ExportFormat",
     "GenerationPublic",
     "ObjectiveConfig",
@@ -30,6 +31,7 @@ __all__ = [
     "SessionHistory",
     "SessionPublic",
     "SessionState",
+    "SessionUpdate",
     "SessionsPublic",
     "StimulusPublic",
     "StimulusResponse",
@@ -40,7 +42,7 @@ MAX_GENERATION = 2**31 - 1
 # Seeds are below 2**53: JSON readers that hold numbers as doubles (JavaScript, jq, MATLAB) read them exactly.
 MAX_SEED = 2**53 - 1
 # GET /v1/sessions/{id}/export?format=...; each format's file name extension is its name.
-ExportFormat = Literal["npz", "parquet", "nwb"]
+ExportFormat = Literal["npz", "parquet", "nwb", "csv"]
 
 ChannelName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 # A JSON number, never true or "5" (request models are strict); floats in requests are finite everywhere.
@@ -59,28 +61,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
-def _check_json_value(value: Any, where: str, depth: int = 0) -> None:
-    """Refuse what a free-form JSON field cannot store or echo: NaN/Infinity, NUL characters, deep nesting."""
-    if depth > 32:
-        raise PydanticCustomError("json_too_deep", "{where} is nested more than 32 levels deep", {"where": where})
-    if isinstance(value, float) and not math.isfinite(value):
-        raise PydanticCustomError("json_not_finite", "{where} holds a number that is not finite", {"where": where})
-    if isinstance(value, str) and "\x00" in value:
-        raise PydanticCustomError("json_nul", "{where} holds a NUL character", {"where": where})
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _check_json_value(key, where, depth + 1)
-            _check_json_value(item, f"{where}.{key}", depth + 1)
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            _check_json_value(item, f"{where}[{i}]", depth + 1)
-
-
-def _json_object(value: dict[str, Any], where: str) -> dict[str, Any]:
-    _check_json_value(value, where)
-    return value
-
-
 class OptimizerConfig(_Strict):
     name: str | None = Field(
         default=None,
@@ -92,7 +72,7 @@ class OptimizerConfig(_Strict):
     @field_validator("params")
     @classmethod
     def _storable(cls, params: dict[str, Any]) -> dict[str, Any]:
-        return _json_object(params, "params")
+        return json_object(params, "params")
 
 
 class ObjectiveConfig(_Strict):
@@ -101,6 +81,12 @@ class ObjectiveConfig(_Strict):
 
     weights: dict[ChannelName, float] = Field(min_length=1, json_schema_extra=_CHANNEL_KEYS_ONLY)
     subtract_baseline: bool = Field(default=False, description="optimize response minus pre-stimulus baseline")
+    drift_correction: bool = Field(
+        default=False,
+        description="tell the optimizer each evolved score divided by the neuron's responsiveness relative to "
+        "generation 0, from the trend of the reference images' mean score over the generations so far (needs "
+        "references; scores are stored raw, the factor with each generation's summary; docs/protocol.md)",
+    )
 
 
 class ReferenceConfig(_Strict):
@@ -184,7 +170,7 @@ class SessionCreate(_Strict):
     @field_validator("metadata")
     @classmethod
     def _storable(cls, metadata: dict[str, Any]) -> dict[str, Any]:
-        return _json_object(metadata, "metadata")
+        return json_object(metadata, "metadata")
 
     @model_validator(mode="after")
     def _consistent(self) -> SessionCreate:
@@ -197,6 +183,11 @@ class SessionCreate(_Strict):
         return self
 
     def _check_objective(self, objective: ObjectiveConfig) -> None:
+        if objective.drift_correction and not (self.references.builtin or self.references.codes):
+            raise ValueError(
+                "objective.drift_correction corrects the scores by the reference images' responses: it needs "
+                "references (references.builtin > 0 or references.codes), and this session shows none"
+            )
         unknown = sorted(set(objective.weights) - set(self.channels))
         if unknown:
             raise ValueError(f"objective weights name channels {unknown} that are not in channels {self.channels}")
@@ -222,7 +213,24 @@ class SessionFork(_Strict):
     @field_validator("metadata")
     @classmethod
     def _storable(cls, metadata: dict[str, Any] | None) -> dict[str, Any] | None:
-        return None if metadata is None else _json_object(metadata, "metadata")
+        return None if metadata is None else json_object(metadata, "metadata")
+
+
+class SessionUpdate(_Strict):
+    """PATCH /v1/sessions/{id}: the session's metadata, the one part of a session that changes after creation."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"metadata": {"notes": "ch 12 lost after gen 30"}}]})
+
+    metadata: dict[str, Any] = Field(
+        min_length=1,
+        description="a JSON merge patch (RFC 7396) of the session's metadata: each key replaces the stored one, an "
+        "object merges into a stored object, null removes the key; sending it twice is sending it once",
+    )
+
+    @field_validator("metadata")
+    @classmethod
+    def _storable(cls, metadata: dict[str, Any]) -> dict[str, Any]:
+        return json_object(metadata, "metadata")
 
 
 class StimulusPublic(BaseModel):
@@ -426,6 +434,16 @@ class BlockResponsesSubmit(_Strict):
 class BlockResponsesAccepted(BaseModel):
     accepted: dict[str, GenerationScores]
     next: BlockManifest | None = Field(description="the sessions still running, as the next block; null if none")
+
+
+class AccessPublic(BaseModel):
+    """What the request's token may do (GET /v1/access): a view offers only what the server will accept."""
+
+    role: Literal["rig", "viewer", "open"] = Field(
+        description="rig: a token of EVOSTIM_TOKENS (reads and changes its own sessions); viewer: a read-only token "
+        "of EVOSTIM_READ_TOKENS (reads every session, changes none); open: the server has no tokens (development)"
+    )
+    can_write: bool = Field(description="whether this token's POST and PATCH requests can be accepted")
 
 
 class ProblemDetails(BaseModel):

@@ -13,7 +13,7 @@ from evostim.generators import ImageGenerator
 from evostim.server.api.body_limit import BodyLimit
 from evostim.server.api.openapi import install_openapi
 from evostim.server.api.problems import install_problem_handlers
-from evostim.server.api.routes import blocks, dashboard, events, health, optimizers, sessions
+from evostim.server.api.routes import access, blocks, dashboard, events, health, optimizers, sessions
 from evostim.server.api.routes import generators as generator_routes
 from evostim.server.config import Settings, get_settings
 from evostim.server.ops.observability import AccessLog, configure_logging, limit_malloc_arenas
@@ -61,6 +61,7 @@ def create_app(
     app.include_router(sessions.router)
     app.include_router(optimizers.router)
     app.include_router(generator_routes.router)
+    app.include_router(access.router)
     app.include_router(blocks.router)
     app.include_router(events.router)
     app.include_router(dashboard.router)

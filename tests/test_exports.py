@@ -216,7 +216,7 @@ def test_a_missing_extra_is_a_problem_naming_it(
 
 def test_bad_export_requests_are_problems(api: TestClient, session: tuple[str, dict[str, Any]]) -> None:
     session_id, _ = session
-    assert_problem(api.get(f"/v1/sessions/{session_id}/export", params={"format": "csv"}), 422)
+    assert_problem(api.get(f"/v1/sessions/{session_id}/export", params={"format": "xlsx"}), 422)
     assert_problem(api.get("/v1/sessions/s_nope/export"), 404)
 
 

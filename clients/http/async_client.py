@@ -121,6 +121,11 @@ class AsyncClient:
         images = await asyncio.gather(*(self.image(calls.stimulus_url(session_id, b[1]), size=size) for b in best))
         return calls.best_images(best, images)
 
+    async def update_metadata(self, session_id: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
+        """Change the session's metadata (notes, a corrected animal name) by a JSON merge patch: each key replaces
+        the stored one, ``None`` removes it; the search never changes. Safe to retry. Returns the session."""
+        return await self._json(calls.update_metadata(session_id, metadata))
+
     async def stop(self, session_id: str) -> dict[str, Any]:
         return await self._json(calls.stop(session_id))
 

@@ -1,7 +1,8 @@
 """What the sync and async clients share, all but the I/O: each logical call built once (and sent once, or retried
 as is), the retry rule, answers turned into errors or arrays.
 
-Retry rule: only requests that may be sent twice are retried: reads (GET) and keyed posts. Every post carries an
+Retry rule: only requests that may be sent twice are retried: reads (GET), merge patches (PATCH: a patch says what
+the metadata becomes, so a second one changes nothing) and keyed posts. Every post carries an
 ``Idempotency-Key`` (a fresh uuid4 per logical call unless the caller gives one), and all retries of one call reuse
 that key and the same bytes, so the server replays its stored answer instead of acting twice. A retry follows a
 transport error (connection lost, timeout) or a retryable answer (502/503/504, or a problem whose body says
@@ -27,7 +28,7 @@ from PIL import Image
 from evostim.clients.http.bodies import BlockCounts, Counts, block_submit, responses_submit, with_fields
 from evostim.clients.http.errors import error_from_problem
 from evostim.clients.http.frames import BestImages
-from evostim.protocol import ExportFormat, ResponsesSubmit, SessionCreate, SessionFork
+from evostim.protocol import ExportFormat, ResponsesSubmit, SessionCreate, SessionFork, SessionUpdate
 
 __all__ = ["Call", "Retry", "stimulus_url"]
 
@@ -52,8 +53,8 @@ class Call:
 
     @property
     def retryable(self) -> bool:
-        """Only reads and keyed posts may reach the server twice."""
-        return self.method == "GET" or self.key is not None
+        """Only reads, merge patches and keyed posts may reach the server twice."""
+        return self.method in ("GET", "PATCH") or self.key is not None
 
     def options(self) -> dict[str, Any]:
         headers = {} if self.content is None else {"Content-Type": "application/json"}
@@ -156,6 +157,12 @@ def export(session_id: str, format: ExportFormat, nwb: Mapping[str, str] | None 
     if unknown:
         raise ValueError(f"unknown NWB fields {unknown}; known: {', '.join(NWB_FIELDS)}")
     return get(f"/v1/sessions/{session_id}/export", {"format": format, **(nwb or {})})
+
+
+def update_metadata(session_id: str, metadata: Mapping[str, Any]) -> Call:
+    """A JSON merge patch of the session's metadata (``None`` removes a key), checked against the wire type."""
+    body = SessionUpdate.model_validate({"metadata": dict(metadata)}, strict=False)
+    return Call("PATCH", f"/v1/sessions/{session_id}", content=body.model_dump_json().encode())
 
 
 def stop(session_id: str) -> Call:

@@ -39,6 +39,7 @@ _SESSION_LINKS = {
         "/v1/sessions/{session_id}/generations/{number}/responses",
         {"session_id": "$response.body#/session/id", "number": "$response.body#/generation/number"},
     ),
+    "update": ("PATCH", "/v1/sessions/{session_id}", {"session_id": "$response.body#/session/id"}),
     "stop": ("POST", "/v1/sessions/{session_id}/stop", {"session_id": "$response.body#/session/id"}),
     "resume": ("POST", "/v1/sessions/{session_id}/resume", {"session_id": "$response.body#/session/id"}),
     "fork": ("POST", "/v1/sessions/{session_id}/fork", {"session_id": "$response.body#/session/id"}),

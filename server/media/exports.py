@@ -1,4 +1,5 @@
-"""A whole session as one file a lab archives: ``.npz`` (numpy), ``.parquet`` (pyarrow) or ``.nwb`` (pynwb).
+"""A whole session as one file a lab archives: ``.npz`` (numpy), ``.parquet`` (pyarrow) or ``.nwb`` (pynwb); or
+opens in a spreadsheet: ``.csv`` (the same rows, each code as its norm).
 
 Every format holds the same table, one row per stimulus (all generations, evolved and reference; docs/protocol.md,
 "Data out", lists its columns), with the generation's columns (timestamps, optimizer summary) repeated on each of its
@@ -16,6 +17,7 @@ Here: npz and Parquet, and the entry points the routes call; the table they shar
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import tempfile
@@ -57,6 +59,7 @@ MEDIA_TYPES: Mapping[str, str] = {
     "npz": "application/octet-stream",
     "parquet": "application/vnd.apache.parquet",
     "nwb": "application/x-hdf5",
+    "csv": "text/csv; charset=utf-8",
     "zip": "application/zip",
 }
 _EXTRAS = {"parquet": ("pyarrow.parquet", "parquet", "the Parquet export"), "nwb": ("pynwb", "nwb", "the NWB export")}
@@ -133,11 +136,50 @@ def _write_parquet(data: SessionData, path: Path) -> None:
             writer.write_table(_arrow_chunk(pa, schema, chunk, data))
 
 
+# -- CSV ---------------------------------------------------------------------------------------------------------
+def _cell(value: Any) -> str:
+    """A table value as CSV text: empty for none (NaN, NaT, an evolved stimulus's reference id, nothing posted),
+    numbers as Python writes them back exactly, repetitions separated by spaces, moments in ISO 8601 UTC."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return " ".join(_cell(v) for v in value)
+    if isinstance(value, np.datetime64):
+        return "" if np.isnat(value) else str(np.datetime_as_string(value, unit="us", timezone="UTC"))
+    if isinstance(value, float | np.floating):
+        return "" if np.isnan(value) else repr(float(value))
+    return str(value)
+
+
+def _csv_rows(chunk: Chunk, data: SessionData, header: list[str]) -> Iterator[list[str]]:
+    columns: dict[str, Any] = {**row_columns(chunk, data), **ragged_columns(chunk, data.channels)}
+    columns["reference_id"] = [None if r < 0 else int(r) for r in columns["reference_id"]]
+    columns["code_norm"] = np.linalg.norm(codes_of(chunk, data.latent_dim), axis=1)
+    for i in range(len(chunk.stimuli)):
+        yield [_cell(columns[name][i]) for name in header]
+
+
+def _write_csv(data: SessionData, path: Path) -> None:
+    """The table's rows, a chunk of generations at a time; ``code`` (d numbers) is given as ``code_norm``."""
+    header = [
+        *("session_id", "generation", "stimulus_id", "kind", "index", "reference_id", "status", "score"),
+        *("opened_at", "closed_at", *(f"optimizer.{key}" for key in data.summary_keys)),
+        *(f"{what}.{ch}" for ch in data.channels for what in ("counts", "baseline")),
+        "code_norm",
+    ]
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(header)
+        for chunk in data.chunks():
+            writer.writerows(_csv_rows(chunk, data, header))
+
+
 # -- entry points ------------------------------------------------------------------------------------------------
 _WRITERS: Mapping[str, Callable[[SessionData, Path], None]] = {
     "npz": _write_npz,
     "parquet": _write_parquet,
     "nwb": write_nwb,
+    "csv": _write_csv,
 }
 
 

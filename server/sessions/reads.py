@@ -1,8 +1,9 @@
 """Reading sessions: the owner's view of a stored session with its configuration parsed once, and every answer that
 only reads (a session, the list, a generation's manifest, an image, the history, an export, a generation's zip).
 
-A session's configuration never changes after creation, so each one is parsed once per process and kept (a bounded
-cache by session id): the store hands back the JSON object it keeps, and ``Session`` carries it typed.
+A session's configuration never changes after creation but for its metadata (``metadata.py``), so each one is parsed
+once per process and kept (a bounded cache by session id): the store hands back the JSON object it keeps, and
+``Session`` carries it typed, its metadata always the stored one (another server process may have changed it).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from evostim.generators import generator_spec
@@ -70,6 +71,9 @@ class SessionReader:
         with self._guard:
             known = config or self._configs.pop(record.id, None) or SessionConfig.from_stored(record.config)
             self._configs[record.id] = known  # the most recently read last
+            metadata = record.config.get("metadata") or {}
+            if known.metadata != metadata:  # patched since it was parsed, here or by another process
+                known = replace(known, metadata=metadata)
             if len(self._configs) > _CONFIGS_KEPT:
                 self._configs.popitem(last=False)
         return Session(record, known)

@@ -3,11 +3,12 @@ the one that owns it; a session's stop and resume (its life cycle) are all it do
 
 The parts live in modules named after them: ``creation`` (create and fork), ``posting`` (one generation: read ->
 score -> step -> store in one transaction -> render), ``reads`` (the owner's sessions with their typed configuration,
-and every answer that only reads), ``blocks`` (several sessions as one block), ``idempotency`` (keys and request
-hashes). Under them: ``config`` (the typed configuration), ``setup`` (what a new session starts from), ``scoring``
-(the posting rules and the objective), ``stepper`` (the optimizer: cache, snapshot, replay, verify; tell, stop, ask),
-``plateau`` (the plateau rule's running summary), ``stimuli``, ``presenters`` (records -> answers and URLs), the
-renderer (batched decode + encode, cached). The optimizer, the generator and the store know nothing of each other.
+and every answer that only reads), ``blocks`` (several sessions as one block), ``metadata`` (patches of a session's
+metadata, the one part that changes), ``idempotency`` (keys and request hashes). Under them: ``config`` (the typed
+configuration), ``setup`` (what a new session starts from), ``scoring`` (the posting rules and the objective),
+``stepper`` (the optimizer: cache, snapshot, replay, verify; tell, stop, ask), ``plateau`` (the plateau rule's running
+summary), ``stimuli``, ``presenters`` (records -> answers and URLs), the renderer (batched decode + encode, cached).
+The optimizer, the generator and the store know nothing of each other.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from evostim.protocol import (
     SessionHistory,
     SessionPublic,
     SessionsPublic,
+    SessionUpdate,
 )
 from evostim.server.config import Settings
 from evostim.server.media.images import ImageFormat
@@ -39,6 +41,7 @@ from evostim.server.sessions.creation import SessionCreation
 from evostim.server.sessions.errors import SessionNotRunning
 from evostim.server.sessions.limits import Limits
 from evostim.server.sessions.locks import SessionLocks
+from evostim.server.sessions.metadata import MetadataEditor
 from evostim.server.sessions.posting import Posting, Timings
 from evostim.server.sessions.reads import SessionReader
 from evostim.server.sessions.stepper import OptimizerStepper
@@ -84,6 +87,7 @@ class SessionService:
             locks=self._locks,
         )
         self._blocks = Blocks(reader=self._reader, posting=self._posting)
+        self._metadata = MetadataEditor(store=store, reader=self._reader, limits=limits, locks=self._locks)
 
     def _generator(self, name: str) -> ImageGenerator:
         return self._load_generator(name, self._settings.device, self._settings.weights_dir)
@@ -149,6 +153,10 @@ class SessionService:
         """Each session's share stored as its own post, after every share was validated (a refused block stores
         nothing)."""
         return self._blocks.submit(owner, body, idempotency_key)
+
+    def update_session(self, owner: str, session_id: str, update: SessionUpdate) -> SessionPublic:
+        """Patch the session's metadata (notes, a corrected animal name); the search never changes."""
+        return self._metadata.update(owner, session_id, update)
 
     # -- life cycle ----------------------------------------------------------------------------------
     def stop_session(self, owner: str, session_id: str) -> SessionPublic:

@@ -7,7 +7,7 @@ live ORM objects (the tables are in ``tables``). Session configurations and opti
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -199,6 +199,20 @@ class Store:
             )
             row = tx.get(SessionRow, session_id)
             return None if row is None else session_record(row)
+
+    def update_config(
+        self, session_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> SessionRecord | None:
+        """Replace a session's stored configuration by ``change(stored)``, the row locked from read to write (so a
+        concurrent change from another server process is applied after, never lost); the session as it is then
+        (None: no such session). An exception from ``change`` writes nothing."""
+        with self._transaction() as tx:
+            row = tx.scalars(select(SessionRow).where(SessionRow.id == session_id).with_for_update()).first()
+            if row is None:
+                return None
+            row.config = change(dict(row.config))
+            tx.flush()
+            return session_record(row)
 
     def commit_generation(
         self,
