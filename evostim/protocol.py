@@ -81,12 +81,6 @@ class ObjectiveConfig(_Strict):
 
     weights: dict[ChannelName, float] = Field(min_length=1, json_schema_extra=_CHANNEL_KEYS_ONLY)
     subtract_baseline: bool = Field(default=False, description="optimize response minus pre-stimulus baseline")
-    drift_correction: bool = Field(
-        default=False,
-        description="tell the optimizer each evolved score divided by the neuron's responsiveness relative to "
-        "generation 0, from the trend of the reference images' mean score over the generations so far (needs "
-        "references; scores are stored raw, the factor with each generation's summary; docs/protocol.md)",
-    )
 
 
 class ReferenceConfig(_Strict):
@@ -183,11 +177,6 @@ class SessionCreate(_Strict):
         return self
 
     def _check_objective(self, objective: ObjectiveConfig) -> None:
-        if objective.drift_correction and not (self.references.builtin or self.references.codes):
-            raise ValueError(
-                "objective.drift_correction corrects the scores by the reference images' responses: it needs "
-                "references (references.builtin > 0 or references.codes), and this session shows none"
-            )
         unknown = sorted(set(objective.weights) - set(self.channels))
         if unknown:
             raise ValueError(f"objective weights name channels {unknown} that are not in channels {self.channels}")
