@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,64 +17,16 @@ from PIL import Image
 
 from evostim.clients.http.client import Client
 from evostim.clients.http.local_server import LocalServer
+from tests.browser_fixtures import REPO, browser_fixture, needs_chromium, server_fixture, texts, wait  # noqa: F401
+from tests.browser_fixtures import post_generations as _post_generations
 from tests.conftest import counts_for
 
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install 'evostim[test]')")
-from selenium.webdriver.chrome.service import Service as ChromeService  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-REPO = Path(__file__).resolve().parents[1]
-
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-    reason=f"needs {CHROMIUM} and {CHROMEDRIVER} (Debian packages chromium and chromium-driver)",
-)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    with LocalServer(Path(tmp_path_factory.mktemp("dashboard-data"))) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1360,1500"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=ChromeService(executable_path=str(CHROMEDRIVER)), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def _wait(driver: Any, condition: Callable[[Any], Any], timeout: float = 15.0) -> Any:
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
-
-
-def _post_generations(client: Client, session_id: str, count: int) -> None:
-    for _ in range(count):
-        manifest = client.generation(session_id)
-        body = counts_for(manifest, seed=manifest["number"])
-        client.post_responses(session_id, manifest["number"], {r["stimulus"]: r["counts"] for r in body["responses"]})
+pytestmark = needs_chromium
 
 
 def _points(driver: Any) -> int:
     count: int = driver.execute_script("return document.querySelectorAll('#score-plot circle.pt.mean').length")
     return count
-
-
-def _texts(driver: Any, selector: str) -> list[str]:
-    """The text of every element matching selector, read in one script: the page redraws itself whenever the
-    session's event stream speaks, so an element found in one WebDriver call may be gone by the next."""
-    texts: list[str] = driver.execute_script(
-        "return [...document.querySelectorAll(arguments[0])].map(e => e.textContent)", selector
-    )
-    return texts
 
 
 def _gallery_loaded(driver: Any, expected: int) -> bool:
@@ -99,9 +50,9 @@ def test_session_page_draws_and_follows_the_session_live(server: LocalServer, br
         _post_generations(client, session_id, 3)
 
         browser.get(f"{server.url}/#/sessions/{session_id}")
-        _wait(browser, lambda d: _points(d) == 3)
-        _wait(browser, lambda d: _gallery_loaded(d, 3))
-        _wait(browser, lambda d: _texts(d, "#live") == ["live"])
+        wait(browser, lambda d: _points(d) == 3)
+        wait(browser, lambda d: _gallery_loaded(d, 3))
+        wait(browser, lambda d: texts(d, "#live") == ["live"])
         browser.execute_script("window.__samePage = true")
         time.sleep(1.0)  # the stream's first event (sent at once) has come: it repeats what is drawn
         history_loads = (
@@ -111,10 +62,10 @@ def test_session_page_draws_and_follows_the_session_live(server: LocalServer, br
         assert browser.execute_script(history_loads, session_id) == 1, "the page loaded the history again for nothing"
 
         _post_generations(client, session_id, 2)
-        _wait(browser, lambda d: _points(d) == 5)
+        wait(browser, lambda d: _points(d) == 5)
         assert browser.execute_script("return window.__samePage === true"), "the page reloaded"
-        _wait(browser, lambda d: _gallery_loaded(d, 5))
-        assert _texts(browser, "#stat-generation") == ["5"]
+        wait(browser, lambda d: _gallery_loaded(d, 5))
+        assert texts(browser, "#stat-generation") == ["5"]
 
     shot = tmp_path / "dashboard.png"
     browser.save_screenshot(str(shot))
@@ -141,14 +92,14 @@ def test_a_multi_channel_session_shows_each_channels_curve_and_the_last_generati
 
     browser.get(f"{server.url}/#/sessions/{session_id}")
     count = "return document.querySelectorAll('#channel-plot circle.pt.' + arguments[0]).length"
-    _wait(browser, lambda d: d.execute_script(count, "ch-0") == 2 and d.execute_script(count, "ch-1") == 2)
-    legend = _texts(browser, "#channel-card .legend")
+    wait(browser, lambda d: d.execute_script(count, "ch-0") == 2 and d.execute_script(count, "ch-1") == 2)
+    legend = texts(browser, "#channel-card .legend")
     assert len(legend) == 1 and all(channel in legend[0] for channel in channels)
     # The full-width channel plot's text is drawn the size of the score plot's (its view box is wider, not scaled up).
     text_height = "return document.querySelector(arguments[0] + ' svg text').getBoundingClientRect().height"
     ratio = browser.execute_script(text_height, "#channel-plot") / browser.execute_script(text_height, "#score-plot")
     assert 0.85 < ratio < 1.18, f"the channel plot's text is {ratio:.2f} times the score plot's"
-    captions = _texts(browser, "#scored-gallery figcaption")
+    captions = texts(browser, "#scored-gallery figcaption")
     shown = [float(caption.rsplit("· ", 1)[1]) for caption in captions]
     assert len(shown) == len(scores) == 7 and shown == sorted(shown, reverse=True)
     assert shown == sorted((round(score, 2) for score in scores), reverse=True)
@@ -169,11 +120,11 @@ def test_the_step_size_card_plots_what_the_optimizer_reports(
         reported = [generation["optimizer"][key] for generation in client.history(session_id)["generations"][:2]]
     assert all(value > 0 for value in reported)
     browser.get(f"{server.url}/#/sessions/{session_id}")  # a new hash on the page the last test left: wait for it
-    _wait(browser, lambda d: _texts(d, "h1") == [f"Session {session_id}"])
+    wait(browser, lambda d: texts(d, "h1") == [f"Session {session_id}"])
     points = "return document.querySelectorAll('#step-card circle.pt').length"
-    _wait(browser, lambda d: d.execute_script(points) == len(reported))
-    assert _texts(browser, "#step-card h2") == [f"Optimizer step size ({label})"]
-    assert label in _texts(browser, "#step-card svg text")
+    wait(browser, lambda d: d.execute_script(points) == len(reported))
+    assert texts(browser, "#step-card h2") == [f"Optimizer step size ({label})"]
+    assert label in texts(browser, "#step-card svg text")
 
 
 # The page's fetch, wrapped: every history it loads has its stored summaries shifted, so what the page draws can only
@@ -203,10 +154,10 @@ def test_the_score_plot_draws_the_servers_stored_summaries_and_recomputes_nothin
         summaries = [g["optimizer"] for g in client.history(session_id)["generations"][:3]]
     assert all({"evolved_mean", "evolved_sd", "evolved_max", "reference_mean"} <= set(s) for s in summaries)
     browser.get(f"{server.url}/#/")
-    _wait(browser, lambda d: _texts(d, "h1") == ["Sessions"])
+    wait(browser, lambda d: texts(d, "h1") == ["Sessions"])
     browser.execute_script(_SHIFTED_HISTORY, session_id)
-    _wait(browser, lambda d: _points(d) == 3)
-    titles = {name: _texts(browser, f"#score-plot circle.pt.{name} title") for name in ("mean", "max", "ref")}
+    wait(browser, lambda d: _points(d) == 3)
+    titles = {name: texts(browser, f"#score-plot circle.pt.{name} title") for name in ("mean", "max", "ref")}
     expected = {
         "mean": [f"generation {g}: {s['evolved_mean'] + 1000:.3f}" for g, s in enumerate(summaries)],
         "max": [f"generation {g}: {s['evolved_max'] + 1000:.3f}" for g, s in enumerate(summaries)],
@@ -221,17 +172,17 @@ def test_sessions_list_shows_and_filters(server: LocalServer, browser: Any) -> N
     with Client(server.url) as client:
         client.create_session(seed=8, population_size=4, references={"builtin": 0}, metadata={"animal": "Zelda"})
     browser.get(f"{server.url}/")
-    _wait(browser, lambda d: len(d.find_elements("css selector", "tbody tr.row")) >= 1)
+    wait(browser, lambda d: len(d.find_elements("css selector", "tbody tr.row")) >= 1)
     search = browser.find_element("css selector", ".filters input")
     search.send_keys("zelda")
-    _wait(browser, lambda d: len(d.find_elements("css selector", "tbody tr.row")) == 1)
-    rows = _texts(browser, "tbody tr.row")
+    wait(browser, lambda d: len(d.find_elements("css selector", "tbody tr.row")) == 1)
+    rows = texts(browser, "tbody tr.row")
     assert len(rows) == 1 and "Zelda" in rows[0]
 
 
 def test_docs_render_swagger_ui_with_no_external_requests(server: LocalServer, browser: Any) -> None:
     browser.get(f"{server.url}/docs")
-    _wait(browser, lambda d: d.find_elements("css selector", ".swagger-ui .opblock"))
+    wait(browser, lambda d: d.find_elements("css selector", ".swagger-ui .opblock"))
     names: list[str] = browser.execute_script(
         "return [location.href, ...performance.getEntries().map(e => e.name).filter(n => /^https?:/.test(n))]"
     )

@@ -21,8 +21,15 @@ __all__ = ["DOCS_ASSETS", "router"]
 router = APIRouter(include_in_schema=False)
 
 _DASHBOARD = resources.files("evostim.server").joinpath("dashboard")
-_MEDIA = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
-_DASHBOARD_FILES = frozenset({"index.html", "app.js", "style.css"})
+_MEDIA = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+}
+# Every page file in the folder (its modules, styles, icon): only these names are served.
+_DASHBOARD_FILES = frozenset(f.name for f in _DASHBOARD.iterdir() if Path(f.name).suffix in _MEDIA)
 DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 _DOCS_FILES = frozenset({"swagger-ui-bundle.js", "swagger-ui.css", "favicon.png"})
 _NO_STORE = {"Cache-Control": "no-cache"}  # small files; a new version shows on reload
@@ -44,6 +51,12 @@ def dashboard() -> Response:
 @router.get("/dashboard/{name}")
 def dashboard_asset(name: str) -> Response:
     return _dashboard_file(name)
+
+
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    """The icon browsers ask for by this name (the pages name it as /dashboard/favicon.svg)."""
+    return _dashboard_file("favicon.svg")
 
 
 @router.get("/docs", response_class=HTMLResponse)
