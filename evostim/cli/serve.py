@@ -83,8 +83,7 @@ def settings_help() -> str:
 
 
 def serve_command(args: argparse.Namespace) -> None:
-    import uvicorn
-
+    from evostim.cli._listen import answering, check_port
     from evostim.server.ops.connections import PROTOCOL, configure_connections
     from evostim.server.ops.observability import configure_logging, limit_malloc_arenas
 
@@ -97,6 +96,7 @@ def serve_command(args: argparse.Namespace) -> None:
     configure_logging(settings.log_level)
     limit_malloc_arenas(settings.malloc_arenas)  # before the server starts its threads
     _refuse_open_without_tokens(args.host, settings.tokens, insecure=args.insecure_no_auth)
+    check_port(args.host, args.port)  # a port another server holds: one line now, not a bind error after loading
     # the open-files limit raised to its hard limit (worker processes inherit it), the connection cap fitted to it
     limits = configure_connections(settings)
     _log_start(args, settings, limits=asdict(limits))
@@ -113,6 +113,13 @@ def serve_command(args: argparse.Namespace) -> None:
         # (server/ops/connections.py): slow and idle clients cannot hold the server's connections and descriptors
         "http": PROTOCOL,
     }
+    with answering(args.host, args.port, args.workers):  # "serving on" once it answers, not when uvicorn binds
+        _run(settings, args, options)
+
+
+def _run(settings: Settings, args: argparse.Namespace, options: dict[str, Any]) -> None:
+    import uvicorn
+
     if args.workers == 1:
         from evostim.server.app import create_app
 
@@ -124,7 +131,7 @@ def serve_command(args: argparse.Namespace) -> None:
 
 def _log_start(args: argparse.Namespace, settings: Settings, *, limits: dict[str, Any]) -> None:
     logging.getLogger("evostim").info(
-        "evostim %s serving on http://%s:%d",
+        "evostim %s starting on http://%s:%d",
         version(),
         args.host,
         args.port,
