@@ -332,6 +332,9 @@ SLUGS = {
     "state-corrupt": (500, errors.StateCorrupt),
     "internal-error": (500, errors.InternalError),
     "not-ready": (503, errors.NotReady),
+    "too-many-streams": (429, errors.TooManyRequests),
+    "event-streams-full": (503, errors.EventStreamsFull),
+    "too-many-connections": (503, errors.TooManyConnections),
 }
 
 
@@ -363,11 +366,17 @@ def test_the_tree_groups_problems_by_what_a_caller_does_about_them() -> None:
             errors.ContentTooLarge,
             errors.UnsupportedMediaType,
         },
-        errors.ServerError: {errors.StateCorrupt, errors.InternalError, errors.NotReady},
+        errors.ServerError: {
+            errors.StateCorrupt,
+            errors.InternalError,
+            errors.NotReady,
+            errors.EventStreamsFull,
+            errors.TooManyConnections,
+        },
     }
     for parent, children in groups.items():
         assert set(parent.__subclasses__()) == children and parent.__base__ is errors.EvostimError
-    tops = {errors.Unauthorized, errors.Forbidden, *groups}
+    tops = {errors.Unauthorized, errors.Forbidden, errors.TooManyRequests, *groups}
     assert set(errors.EvostimError.__subclasses__()) == tops
     for name in errors.__all__:  # the docstring draws every class
         if isinstance(getattr(errors, name), type):

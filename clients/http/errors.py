@@ -21,14 +21,18 @@ EvostimError                    status   problem type (/problems/<slug>)     ret
 │   ├── MethodNotAllowed         405      method-not-allowed
 │   ├── ContentTooLarge          413      content-too-large (a body above the server's limit: send less)
 │   └── UnsupportedMediaType     415      unsupported-media-type (send the body as application/json)
+├── TooManyRequests              429      too-many-streams (this token's event streams) yes: after Retry-After
 └── ServerError                  5xx      (any other 5xx)                     502/503/504: yes; 500: no
     ├── StateCorrupt             500      state-corrupt                       no: a bug; report it
     ├── InternalError            500      internal-error                      as the answer says
-    └── NotReady                 503      not-ready (GET /readyz)             yes: the server is starting or degraded
+    ├── NotReady                 503      not-ready (GET /readyz)             yes: the server is starting or degraded
+    ├── EventStreamsFull         503      event-streams-full                  yes: after Retry-After
+    └── TooManyConnections       503      too-many-connections                yes: after Retry-After
 
 ``retryable`` is the problem body's ``"retryable"`` member when it has one, else it follows the status: a gateway
-error (502, 503, 504) is transient, anything else is not. A slug this client does not know maps by its status
-(401, 404, 405, 409, 413, 415, 400/422, 5xx), so a newer server's finer problem types still land on the right branch.
+error (502, 503, 504) is transient, anything else is not. A slug this client does not know maps by its
+status (401, 404, 405, 409, 413, 415, 429, 400/422, 5xx), so a newer server's finer problem types still land on the
+right branch.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Conflict",
     "ContentTooLarge",
+    "EventStreamsFull",
     "EvostimError",
     "ExtraMissing",
     "Forbidden",
@@ -60,6 +65,8 @@ __all__ = [
     "SessionNotRunning",
     "StateCorrupt",
     "StimulusNotFound",
+    "TooManyConnections",
+    "TooManyRequests",
     "Unauthorized",
     "UnstorableValue",
     "UnsupportedMediaType",
@@ -194,6 +201,12 @@ class UnsupportedMediaType(InvalidRequest):
     slug = "unsupported-media-type"
 
 
+class TooManyRequests(EvostimError):
+    """A limit of this token's (429): its event streams; the answer's Retry-After says when to try again."""
+
+    slug = "too-many-streams"
+
+
 class ServerError(EvostimError):
     """Any 5xx answer; its own slug is whatever the server or a proxy in front of it said."""
 
@@ -208,6 +221,14 @@ class InternalError(ServerError):
 
 class NotReady(ServerError):
     slug = "not-ready"
+
+
+class EventStreamsFull(ServerError):
+    slug = "event-streams-full"
+
+
+class TooManyConnections(ServerError):
+    slug = "too-many-connections"
 
 
 def _subclasses(cls: type[EvostimError]) -> list[type[EvostimError]]:
@@ -227,6 +248,7 @@ _BY_STATUS: dict[int, type[EvostimError]] = {
     413: ContentTooLarge,
     415: UnsupportedMediaType,
     409: Conflict,
+    429: TooManyRequests,
     422: InvalidRequest,
 }
 
