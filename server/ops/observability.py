@@ -2,8 +2,10 @@
 
 Logs are JSON lines on stderr, one object per line (``ts``, ``level``, ``logger``, ``msg``, then the record's own
 fields: ``incident`` on errors, ``method``/``path``/``status``/``ms`` on access lines), for a log shipper to index
-without a parsing rule. uvicorn's own loggers go through the same handler; its plain access log is replaced by
-``evostim.access`` (one line per request, the route's template, status, duration and the incident id of a 5xx).
+without a parsing rule. uvicorn's own loggers and Python's warnings go through the same handler; uvicorn's plain
+access log is replaced by ``evostim.access`` (one line per request, the route's template, status, duration and the
+incident id of a 5xx; an event stream's line is written as it starts, ``ms`` its time to the first byte, marked
+``stream``, and a "stream closed" line with its length ``stream_s`` when it ends).
 
 Metrics (``GET /metrics``, Prometheus text format) live in prometheus-client's process-wide registry. With several
 worker processes (``evostim serve --workers N``) the parent sets ``PROMETHEUS_MULTIPROC_DIR`` and each scrape sums
@@ -50,6 +52,7 @@ __all__ = [
     "AccessLog",
     "JsonFormatter",
     "RateLimit",
+    "WarningLine",
     "configure_logging",
     "limit_malloc_arenas",
     "method_label",
@@ -175,6 +178,20 @@ class RateLimit(logging.Filter):
         return True
 
 
+class WarningLine(logging.Filter):
+    """A captured warning (``logging.captureWarnings``: "file:line: Category: text" and the source line) as the line
+    "Category: text" with its ``category`` and ``source`` (file:line) as fields."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        first = record.getMessage().strip().partition("\n")[0]
+        source, found, rest = first.partition(": ")
+        category, _, text = rest.partition(": ")
+        if found and category.isidentifier() and source.rpartition(":")[2].isdigit():
+            record.msg, record.args = f"{category}: {text}", ()
+            record.category, record.source = category, source
+        return True
+
+
 # The loggers whose lines a client can provoke at will, and which of their lines are limited (None: all of them).
 _FLOODABLE: Final[dict[str, tuple[str, ...] | None]] = {
     "asyncio": None,  # the event loop's own errors: accept() out of descriptors, and the like
@@ -201,6 +218,12 @@ def configure_logging(level: str) -> None:
         logger.addFilter(RateLimit(prefixes=prefixes))
     # our access log replaces uvicorn's (which knows neither the route nor the incident)
     logging.getLogger("uvicorn.access").disabled = True
+    # Python's warnings (a library's FutureWarning) as JSON lines too, not raw text between them
+    logging.captureWarnings(True)
+    warnings_log = logging.getLogger("py.warnings")
+    for earlier in [f for f in warnings_log.filters if isinstance(f, WarningLine)]:
+        warnings_log.removeFilter(earlier)
+    warnings_log.addFilter(WarningLine())
     # alembic's INFO lines (a "setup plugin" per plugin, the migration context) would fill every start; the
     # migrations' own line says what changed. Its warnings stay; at debug level everything does.
     logging.getLogger("alembic").setLevel(logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING)
@@ -218,6 +241,11 @@ def limit_malloc_arenas(arenas: int) -> bool:
         return bool(libc.mallopt(_M_ARENA_MAX, arenas))
     except (OSError, AttributeError):  # musl and others have no mallopt: nothing to cap
         return False
+
+
+def _is_event_stream(start: Message) -> bool:
+    headers = dict(start.get("headers") or [])
+    return bytes(headers.get(b"content-type", b"")).startswith(b"text/event-stream")
 
 
 class AccessLog:
@@ -239,25 +267,39 @@ class AccessLog:
             return
         started = self._clock()
         status = 500  # an exception that escapes before the answer starts is answered 500 outside
+        streaming = False
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, streaming
             if message["type"] == "http.response.start":
                 status = message["status"]
+                streaming = _is_event_stream(message)
+                if streaming:  # logged as it starts: ms is the time to its first byte, not the stream's length
+                    self._record(scope, status, (self._clock() - started) * 1e3, stream=True)
             await send(message)
 
         try:
             await self._app(scope, receive, send_wrapper)
         finally:
-            self._record(scope, status, (self._clock() - started) * 1e3)
+            elapsed = self._clock() - started
+            if streaming:
+                self._closed(scope, elapsed)
+            else:
+                self._record(scope, status, elapsed * 1e3)
 
-    def _record(self, scope: Scope, status: int, ms: float) -> None:
+    def _closed(self, scope: Scope, seconds: float) -> None:
+        fields = {"method": scope["method"], "path": scope["path"], "stream_s": round(seconds, 1)}
+        self._log.info("%s %s stream closed", scope["method"], scope["path"], extra=fields)
+
+    def _record(self, scope: Scope, status: int, ms: float, *, stream: bool = False) -> None:
         route = getattr(scope.get("route"), "path", UNMATCHED_ROUTE)
         REQUESTS.labels(method_label(scope["method"]), route, str(status)).inc()
         if scope["method"] == "POST" and route.endswith("/responses"):
             POST_SECONDS.observe(ms / 1e3)
         fields: dict[str, Any] = {"method": scope["method"], "path": scope["path"], "status": status}
         fields["ms"] = round(ms, 2)
+        if stream:
+            fields["stream"] = True  # server-sent events: its "stream closed" line follows with its length
         incident = scope.get("state", {}).get("incident")
         if incident is not None:
             fields["incident"] = incident
