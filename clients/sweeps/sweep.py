@@ -14,8 +14,8 @@ written at once, atomically, as two Parquet files in the output folder:
 
 Running the same sweep again into the same folder skips every run already written (resume after an interruption,
 or grow a sweep by adding seeds); Ctrl-C raises ``SweepInterrupted`` (a KeyboardInterrupt) saying how many runs are
-saved, and a worker's exception is ``SweepFailed``, one line. ``summarize`` prints the normalized-score table with bootstrap CIs and writes
-``summary.csv`` and one plot of the curves per budget.
+saved, and a worker's exception is ``SweepFailed``, one line. ``summarize`` prints the normalized-score table with
+bootstrap CIs and writes ``summary.csv`` and one plot of the curves per budget.
 
 Here: running and resuming. The grid is :mod:`~evostim.clients.sweeps.grid`, the Parquet files
 :mod:`~evostim.clients.sweeps.results`, the table and curves :mod:`~evostim.clients.sweeps.summary`; their public
