@@ -119,7 +119,8 @@ class MetricCMAParameters(Parameters):
         default=None,
         metadata=doc(
             "sphere-cma inside: its schedule's length; null: its own, 75 (sessions with max_generations: that "
-            "length less the other starts' trials, so the step anneals at the session's last generation)",
+            "length, at least 40, less the other starts' trials, so the step anneals at the session's last "
+            "generation)",
             check=optional(at_least(1)),
         ),
     )
@@ -218,11 +219,17 @@ SESSION_WINDOW = 0.125
 SESSION_STARTS = 2
 
 
+# Sessions shorter than this anneal as one this long does (docs/sample_efficiency.md, round 14: annealed within 20
+# generations the searches ended lower and missed more on the tuning units).
+MIN_SCHEDULE_GENERATIONS = 40
+
+
 def schedule_length(generations: int, starts: int = 1, trial_generations: int | None = None) -> int:
     """The inner schedule's length (``decay_generations``) that ends its steps at a session's last planned
-    generation: the generations the search that goes on shows (the others' trials taken off), at least 1."""
+    generation (at least :data:`MIN_SCHEDULE_GENERATIONS`): the generations the search that goes on shows (the
+    others' trials taken off), at least 1."""
     trial = MetricCMAParameters.trial_generations if trial_generations is None else trial_generations
-    return max(1, generations - (starts - 1) * trial)
+    return max(1, max(generations, MIN_SCHEDULE_GENERATIONS) - (starts - 1) * trial)
 
 
 def _planned_schedule(params: dict[str, Any], generations: int) -> dict[str, Any]:

@@ -177,7 +177,8 @@ def test_metric_cma_anneals_its_steps_over_the_session_planned_length(api: TestC
         return stored
 
     assert params(max_generations=40)["decay_generations"] == 37  # 40 - 3 generations of the other start's trial
-    assert params(max_generations=20, optimizer={"params": {"starts": 1}})["decay_generations"] == 20
+    assert params(max_generations=60, optimizer={"params": {"starts": 1}})["decay_generations"] == 60
+    assert params(max_generations=20)["decay_generations"] == 37  # a shorter session anneals as a 40-generation one
     assert params()["decay_generations"] is None  # sphere-cma's own 75
     named = {"params": {"decay_generations": 60}}
     assert params(max_generations=40, optimizer=named)["decay_generations"] == 60

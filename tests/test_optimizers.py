@@ -644,8 +644,8 @@ def test_metric_cma_refuses_more_starts_than_it_keeps() -> None:
 def test_metric_cma_session_schedule_ends_at_the_planned_last_generation_and_old_states_keep_75() -> None:
     from evostim.optimizers.metric_cma import schedule_length
 
-    assert [schedule_length(n, 2) for n in (20, 40, 75)] == [17, 37, 72]  # the winner shows n - 3 generations
-    assert schedule_length(40, 3, 2) == 36 and schedule_length(2, 4) == 1
+    assert [schedule_length(n, 2) for n in (20, 40, 75)] == [37, 37, 72]  # the winner shows n - 3 (n >= 40)
+    assert schedule_length(40, 3, 2) == 36 and schedule_length(2, 4) == 31 and schedule_length(3, 11, 4) == 1
     host = Host(generator="g", latent_dim=DIM, metric_at=lambda code, window: np.eye(DIM))
     planned = optimizers.MetricCMA.session_defaults({}, host, generations=40)
     assert planned["decay_generations"] == 37 and "decay_generations" not in optimizers.MetricCMA.session_defaults(
