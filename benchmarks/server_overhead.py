@@ -43,7 +43,8 @@ def main() -> None:
         LocalServer(Path(data)) as server,
         httpx.Client(base_url=server.url, timeout=60) as http,
     ):
-        created = http.post("/v1/sessions", json={"seed": 0, "population_size": args.population}).json()
+        planned = {"seed": 0, "population_size": args.population, "max_generations": generations + 1}
+        created = http.post("/v1/sessions", json=planned).json()  # the generator's default optimizer, as planned
         manifest = created["generation"]
         rows = []
         for _ in range(generations):
