@@ -43,6 +43,7 @@ from evostim.generators.errors import (
     GeneratorPackageMissing,
     GeneratorWeightsMismatch,
     GeneratorWeightsMissing,
+    MetricNotFound,
     UnknownGenerator,
 )
 from evostim.optimizers.errors import (
@@ -150,6 +151,7 @@ PROBLEMS: Final[Mapping[type[Exception], Problem]] = MappingProxyType(
         # -- generators (generators/errors.py) ------------------------------------------------------------------
         GeneratorError: Problem(422, "invalid-request", False),
         UnknownGenerator: Problem(422, "invalid-session-config", False),  # GET /v1/generators lists the names
+        MetricNotFound: Problem(422, "invalid-session-config", False),  # a basis no file or shipped metric holds
         BadLatentCodes: Problem(422, "invalid-request", False),  # given codes of the wrong shape or not finite
         # the server cannot run that generator until its operator installs or fixes the weights: a 4xx that names
         # the fix (as a missing extra is), not a 503 a client would keep retrying; GET /v1/generators says which run
