@@ -131,6 +131,30 @@ def test_the_folder_says_when_the_session_is_stopped_resumed_and_finished(server
         assert "no more generations" in status()["detail"]
 
 
+def test_a_file_posted_just_as_the_session_is_stopped_is_posted_as_it_is_after_the_resume(
+    server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Client(server.url) as client:
+        session_id = client.create_session(population_size=4, seed=8)["session"]["id"]
+        bridge = RigBridge(client, session_id, tmp_path, server_poll_seconds=0.0)
+        assert bridge.step()
+        running = client.session(session_id)
+        client.stop(session_id)  # elsewhere, after the bridge's look at the server and before its post
+        real_session = client.session
+        monkeypatch.setattr(client, "session", lambda sid: running)
+        rig_answers(tmp_path, 0, ["ch0"])
+        with pytest.raises(rig_bridge.SessionNotRunning) as refused:
+            bridge.step()
+        bridge._report(refused.value, 1, 0.1, 1.0)  # what run() does with it
+        report = json.loads((tmp_path / ERROR_FILE).read_text())
+        assert report["action"] == "none" and report["file"] is None  # not the rig's fault: nothing to rewrite
+        monkeypatch.setattr(client, "session", real_session)
+        assert bridge.step() and json.loads((tmp_path / STATUS_FILE).read_text())["status"] == "stopped"
+        client.resume(session_id)
+        assert bridge.step()  # the same file, posted now
+        assert client.session(session_id)["generation"] == 1 and (tmp_path / "gen_0001" / "manifest.json").is_file()
+
+
 def test_the_rigs_baselines_reach_the_server_and_a_bad_file_is_never_posted(
     server: LocalServer, tmp_path: Path
 ) -> None:

@@ -83,7 +83,7 @@ def _check_wheel_contents(wheel: Path) -> None:
     assert len(dist_info) == 1 and top - dist_info == {"evostim"}, top
     for module in ("cli/__init__.py", "generators/dcgan_faces.py", "optimizers/__init__.py", "clients/http/client.py"):
         assert f"evostim/{module}" in names, module
-    assert "evostim/py.typed" in names and any(n.startswith("evostim/clients/matlab/") for n in names)
+    assert "evostim/py.typed" in names and any(n.startswith("evostim/clients/rig/matlab/") for n in names)
     requires = [line.removeprefix("Requires-Dist: ") for line in metadata.splitlines() if line.startswith("Requires")]
     assert all("extra ==" in requirement for requirement in requires if requirement.startswith("scipy"))
 

@@ -57,7 +57,7 @@ import httpx
 import pydantic
 
 from evostim.clients.http.client import Client
-from evostim.clients.http.errors import EvostimError, ValidationError
+from evostim.clients.http.errors import EvostimError, SessionNotRunning, ValidationError
 from evostim.protocol import ResponsesSubmit
 
 __all__ = ["ERROR_FILE", "STATUS_FILE", "RigBridge", "write_atomically"]
@@ -106,7 +106,8 @@ def _error_report(error: Exception, generation: int | None, retry_in: float) -> 
         action, generation, file = "rig", error.number, f"gen_{error.number:04d}/responses.json"
         problem = error.error.problem
     elif isinstance(error, EvostimError):
-        action = "none" if error.retryable else "operator"
+        # a stopped session: the bridge waits for its resume (status.json says so), nobody needs to act
+        action = "none" if error.retryable or isinstance(error, SessionNotRunning) else "operator"
         problem = error.problem
     else:
         reachable = isinstance(error, httpx.TransportError)
@@ -256,7 +257,9 @@ class RigBridge:
                 idempotency_key=f"rig-{self._session_id}-{number}-{digest}",
             )
         except EvostimError as error:
-            if error.status in (400, 409, 422):  # the file's content, not the bridge's settings or the server
+            # the file's content, not the bridge's settings or the server; a session stopped between the bridge's
+            # look and its post is not the file's fault: it is posted as it is once the session is resumed
+            if error.status in (400, 409, 422) and not isinstance(error, SessionNotRunning):
                 self._refused[number] = digest
                 self._last_refusal = number
             raise
