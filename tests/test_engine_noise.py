@@ -70,7 +70,7 @@ class _Improving:
         if np.all(codes[:, 0] == 1000.0):
             return np.ones(len(codes))
         self.generation += 1
-        return 1.0 + 0.005 * self.generation + 1e-4 * np.arange(len(codes))
+        return np.asarray(1.0 + 0.005 * self.generation + 1e-4 * np.arange(len(codes)), dtype=np.float64)
 
     def activation_matrix(self, codes: FloatArray) -> FloatArray:
         raise NotImplementedError

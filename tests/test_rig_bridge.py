@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from evostim.clients.http.client import Client
-from evostim.clients.http.errors import ValidationError
+from evostim.clients.http.errors import SessionNotRunning, ValidationError
 from evostim.clients.http.local_server import LocalServer
 from evostim.clients.rig import bridge as rig_bridge
 from evostim.clients.rig.bridge import ERROR_FILE, STATUS_FILE, RigBridge, write_atomically
@@ -143,7 +143,7 @@ def test_a_file_posted_just_as_the_session_is_stopped_is_posted_as_it_is_after_t
         real_session = client.session
         monkeypatch.setattr(client, "session", lambda sid: running)
         rig_answers(tmp_path, 0, ["ch0"])
-        with pytest.raises(rig_bridge.SessionNotRunning) as refused:
+        with pytest.raises(SessionNotRunning) as refused:
             bridge.step()
         bridge._report(refused.value, 1, 0.1, 1.0)  # what run() does with it
         report = json.loads((tmp_path / ERROR_FILE).read_text())

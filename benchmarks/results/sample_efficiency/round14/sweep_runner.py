@@ -38,4 +38,5 @@ print(efficiency.table() if hasattr(efficiency, "table") else efficiency)
 for name in reversed(names):
     if name != BASELINE:
         mid, lo, hi = efficiency.row(name).ratio
-        print(f"{name} vs {BASELINE}: evaluations to reach its final score: ratio {mid:.2f} (95% CI {lo:.2f}..{hi:.2f})")
+        ratio = f"ratio {mid:.2f} (95% CI {lo:.2f}..{hi:.2f})"
+        print(f"{name} vs {BASELINE}: evaluations to reach its final score: {ratio}")
