@@ -1,6 +1,6 @@
 """Round 14's tables: per optimizer and noise model, from a sweep folder (evostim.clients.sweeps.efficiency).
 
-    python table.py FOLDER [FOLDER...]
+python table.py FOLDER [FOLDER...]
 """
 
 import sys
@@ -25,11 +25,16 @@ for folder in sys.argv[1:]:
     budget = efficiency.budget
     points = sorted({min(1600, budget), budget})
     print(f"\n{folder}: budget {budget} evaluations")
-    print("| optimizer | noise | pairings | ratio [95% CI] | misses | ERT ratio | median ratio | "
-          + " | ".join(f"value at {n:,} [95% CI]" for n in points) + " |")
+    print(
+        "| optimizer | noise | pairings | ratio [95% CI] | misses | ERT ratio | median ratio | "
+        + " | ".join(f"value at {n:,} [95% CI]" for n in points)
+        + " |"
+    )
     print("|---" * (7 + len(points)) + "|")
     for row in efficiency.rows:
         misses = round((1 - row.reached) * row.pairings)
         values = " | ".join(ci(row.normalized[n], 3) for n in points)
-        print(f"| {short(row.optimizer)} | {row.noise} | {row.pairings} | {ci(row.ratio)} | {misses} "
-              f"({1 - row.reached:.0%}) | {ci(row.ert_ratio)} | {ci(row.median_ratio)} | {values} |")
+        print(
+            f"| {short(row.optimizer)} | {row.noise} | {row.pairings} | {ci(row.ratio)} | {misses} "
+            f"({1 - row.reached:.0%}) | {ci(row.ert_ratio)} | {ci(row.median_ratio)} | {values} |"
+        )
