@@ -73,14 +73,14 @@ def get_session(session_id: str, owner: Owner, service: Service) -> SessionPubli
 
 
 Generation = Annotated[int, Query(ge=0, le=MAX_GENERATION)]
+
+
 @router.patch("/{session_id}", responses=_PROBLEMS)
 def update_session(session_id: str, body: SessionUpdate, owner: Owner, service: Service) -> SessionPublic:
     """Change the session's metadata (notes, a corrected animal name) by a JSON merge patch (RFC 7396; sent as
     application/json or application/merge-patch+json); the search itself never changes. A patch says what the
     metadata becomes, so sending it again (a retry) changes nothing more: no Idempotency-Key is needed."""
     return service.update_session(owner, session_id, body)
-
-
 
 
 @router.get("/{session_id}/history", responses=_PROBLEMS)
