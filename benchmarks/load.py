@@ -5,18 +5,25 @@ rig fetches every image of its open generation (PNG, one request each, as a rig 
 Poisson counts for them with an Idempotency-Key, and goes on with the next generation, ``--generations`` times.
 After each round the server's resident memory (RSS, from /proc) is read, with what /metrics says of its caches.
 
-Reference (DESIGN.md): post -> next manifest p99 <= 1.5 s with 50 concurrent sessions on a 2-core machine, and
-the server's memory flat after the first round (its caches are bounded: image cache, optimizer cache).
+Each round also prints the post p99 of each generation: sessions created together refresh metric-cma's metric on
+the same generation, and that generation's posts must not be slower than twice the others' (issue #34).
+``--database postgres`` runs the server on a throwaway PostgreSQL cluster (tests/postgres.py) instead of SQLite.
+
+Reference (DESIGN.md): post -> next manifest p99 <= 1.5 s with 50 concurrent sessions on a 2-core machine, no
+generation (a metric refresh included) slower than 2x the others, and the server's memory flat after the first
+round (its caches are bounded: image cache, optimizer cache); issue #34: RSS growth from round 2 to 3 <= 50 MB.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import re
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from evostim.clients.http.local_server import LocalServer
 
 TARGET_POST_P99_S = 1.5
+TARGET_GENERATION_RATIO = 2.0  # the slowest generation's post p99 over the median of the other generations'
+TARGET_RSS_GROWTH_MB = 50.0  # from round 2 to round 3
 
 
 @dataclass
@@ -35,6 +44,7 @@ class Round:
     """What one round measured."""
 
     post_s: list[float] = field(default_factory=list)
+    post_by_generation: dict[int, list[float]] = field(default_factory=dict)
     image_s: list[float] = field(default_factory=list)
     create_s: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -75,7 +85,7 @@ async def rig(http: httpx.AsyncClient, seed: int, args: argparse.Namespace, out:
     if created is None:
         return
     manifest = created.json()["generation"]
-    for _ in range(args.generations):
+    for number in range(args.generations):
         for stimulus in manifest["stimuli"]:
             await timed(out.image_s, out.errors, http.get(stimulus["url"]))
         counts = [
@@ -83,9 +93,11 @@ async def rig(http: httpx.AsyncClient, seed: int, args: argparse.Namespace, out:
             for s in manifest["stimuli"]
         ]
         key = {"Idempotency-Key": manifest["responses_url"]}
+        measured = out.post_by_generation.setdefault(number, [])
         answer = await timed(
-            out.post_s, out.errors, http.post(manifest["responses_url"], json={"responses": counts}, headers=key)
+            measured, out.errors, http.post(manifest["responses_url"], json={"responses": counts}, headers=key)
         )
+        out.post_s.extend(measured[-1:] if answer is not None else [])
         if answer is None or answer.json()["next"] is None:
             return
         manifest = answer.json()["next"]
@@ -107,20 +119,56 @@ def percentiles(values: list[float]) -> str:
     return f"{np.percentile(ms, 50):9.1f}{np.percentile(ms, 99):9.1f}"
 
 
+def by_generation(result: Round) -> tuple[str, float]:
+    """Each generation's post p99 (s) as text, and the slowest one's over the median of the others'."""
+    p99 = {g: float(np.percentile(v, 99)) for g, v in sorted(result.post_by_generation.items()) if v}
+    if len(p99) < 2:
+        return "", float("nan")
+    slowest = max(p99, key=lambda g: p99[g])
+    others = float(np.median([v for g, v in p99.items() if g != slowest]))
+    text = " ".join(f"g{g}:{v:.2f}{'*' if g == slowest else ''}" for g, v in p99.items())
+    return text, p99[slowest] / others
+
+
+@contextlib.contextmanager
+def database(kind: str) -> Iterator[dict[str, str]]:
+    """The server's environment for ``kind``: SQLite in its data folder, or a throwaway PostgreSQL cluster."""
+    if kind == "sqlite":
+        yield {}
+        return
+    from tests.postgres import PostgresCluster, postgres_bindir
+
+    bindir = postgres_bindir()
+    if bindir is None:
+        raise SystemExit("PostgreSQL 15 is not installed (tests/postgres.py says where it looks)")
+    cluster = PostgresCluster(bindir)
+    cluster.start()
+    try:
+        yield {"EVOSTIM_DATABASE_URL": cluster.create_database("evostim_load")}
+    finally:
+        cluster.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=50, help="concurrent sessions per round")
-    parser.add_argument("--generations", type=int, default=5, help="generations each session runs per round")
+    parser.add_argument("--generations", type=int, default=8, help="generations each session runs per round")
     parser.add_argument("--population", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--quick", action="store_true", help="10 sessions, 3 generations")
     args = parser.parse_args()
     if args.quick:
         args.sessions, args.generations = 10, 3
-    with tempfile.TemporaryDirectory() as data, LocalServer(Path(data)) as server:
+    with (
+        tempfile.TemporaryDirectory() as data,
+        database(args.database) as env,
+        LocalServer(Path(data), env=env) as server,
+    ):
         assert server.pid is not None
         print(f"{args.rounds} rounds of {args.sessions} concurrent sessions x {args.generations} generations of "
-              f"{args.population} evolved + 4 reference images (every image fetched as PNG); SQLite")  # fmt: skip
+              f"{args.population} evolved + 4 reference images (every image fetched as PNG); "
+              f"{args.database}")  # fmt: skip
         print(f"server RSS at start: {rss_mb(server.pid):.0f} MB")
         header = (
             f"{'round':<6}{'post p50':>9}{'p99 ms':>9}{'image p50':>10}{'p99 ms':>9}{'create p50':>11}{'p99 ms':>9}"
@@ -128,6 +176,7 @@ def main() -> None:
         print(header + f"{'requests':>9}{'errors':>7}{'wall s':>8}{'RSS MB':>8}{'img cache MB':>13}{'optimizers':>11}")
         rss = []
         post_p99 = []
+        ratios: list[float] = []
         for number in range(args.rounds):
             started = time.perf_counter()
             result = asyncio.run(one_round(server.url, number, args))
@@ -140,11 +189,18 @@ def main() -> None:
                   f"{percentiles(result.create_s)}{requests:9d}{len(result.errors):7d}{wall:8.1f}{rss[-1]:8.0f}"
                   f"{metric(metrics, 'evostim_image_cache_bytes') / 2**20:13.1f}"
                   f"{metric(metrics, 'evostim_optimizer_cache_sessions'):11.0f}", flush=True)  # fmt: skip
+            generations, ratio = by_generation(result)
+            ratios.append(ratio)
+            print(f"      post p99 s by generation: {generations} (slowest / median of others: {ratio:.2f})")
             for error in result.errors[:5]:
                 print(f"    {error}")
     growth = rss[-1] - rss[0]
     print(f"RSS after round 1: {rss[0]:.0f} MB, after round {args.rounds}: {rss[-1]:.0f} MB ({growth:+.0f} MB)")
     print(f"post p99 (worst round): {max(post_p99):.2f} s (target <= {TARGET_POST_P99_S} s)")
+    print(f"slowest generation's post p99 / the others' (worst round): {max(ratios):.2f} "
+          f"(target <= {TARGET_GENERATION_RATIO})")  # fmt: skip
+    if len(rss) >= 3:
+        print(f"RSS growth from round 2 to 3: {rss[2] - rss[1]:+.0f} MB (target <= {TARGET_RSS_GROWTH_MB:.0f} MB)")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ channel of both shipped CNNs, evostim.clients.sweeps.unit_pool), through the emb
 noise level (0, 0.2, 0.5 and Poisson spiking; ``--noise`` takes any model of evostim.clients.simulation.neurons,
 e.g. ``negbin:1.5``, ``drift`` or ``recorded``, a drifting, over-dispersed neuron), 3,000 evaluations a run, codes
 shown on the prior's sphere as sessions show them. ``--references R`` shows R reference images a generation (never
-told), ``--drift-correction`` divides each generation's scores by their mean response relative to generation 0's.
+told), ``--drift-correction`` divides each generation's scores by the trend of their mean responses so far (the
+rule a session with ``objective.drift_correction`` applies: evostim.drift).
 For each (unit, noise, seed) the target is cholesky-cma's final value (the clean activation of its best-observed
 image at 3,000 evaluations); an optimizer's cost is the evaluations it needed to reach it. The table gives the
 median cost / 3,000 with a bootstrap CI over units x seeds, and the normalized value (/ the best any run reached on
@@ -111,7 +112,7 @@ def _arguments() -> argparse.Namespace:
     )
     parser.add_argument("--references", type=int, default=0, help="reference images a generation (never told)")
     parser.add_argument(
-        "--drift-correction", action="store_true", help="scores / the generation's mean reference response"
+        "--drift-correction", action="store_true", help="scores / the trend of the reference responses (evostim.drift)"
     )
     parser.add_argument("--generations", type=int, default=75)
     parser.add_argument("--split", default="held-out", choices=["held-out", "tuning"])

@@ -81,6 +81,7 @@ class ObjectiveConfig(_Strict):
 
     weights: dict[ChannelName, float] = Field(min_length=1, json_schema_extra=_CHANNEL_KEYS_ONLY)
     subtract_baseline: bool = Field(default=False, description="optimize response minus pre-stimulus baseline")
+    drift_correction: bool = Field(default=False, description="told scores / the references' drift; needs them")
 
 
 class ReferenceConfig(_Strict):

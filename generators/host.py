@@ -24,6 +24,7 @@ from evostim import optimizers
 from evostim.generators import generator_spec
 from evostim.generators.base import GeneratorSpec
 from evostim.generators.metric import DENSE_METRIC_DIMENSIONS, MetricBasis, metric_at_code, with_saved_metric
+from evostim.generators.metric_ahead import MetricsAhead
 from evostim.optimizers import Host, InvalidParameter, MetricAt, Optimizer
 
 __all__ = ["Hosts", "generator_host", "hosted_optimizer", "session_parameters"]
@@ -31,9 +32,12 @@ __all__ = ["Hosts", "generator_host", "hosted_optimizer", "session_parameters"]
 
 def generator_host(spec: GeneratorSpec, module: Callable[[], nn.Module]) -> Host:
     """The host of optimizers searching ``spec``'s latent space: its name and dimension, and its metric at a code where
-    that is computed exactly (latent spaces of up to 512 dimensions), through ``module()`` at the first call only."""
-    exact = spec.latent_dim <= DENSE_METRIC_DIMENSIONS
-    return Host(generator=spec.name, latent_dim=spec.latent_dim, metric_at=_lazy_metric(module) if exact else None)
+    that is computed exactly (latent spaces of up to 512 dimensions), through ``module()`` at the first call only,
+    and computed ahead of the asking where an optimizer says where it will ask (``MetricsAhead``)."""
+    if spec.latent_dim > DENSE_METRIC_DIMENSIONS:
+        return Host(generator=spec.name, latent_dim=spec.latent_dim)
+    metrics = MetricsAhead(_lazy_metric(module), spec.latent_dim)
+    return Host(generator=spec.name, latent_dim=spec.latent_dim, metric_at=metrics.at, metric_ahead=metrics.ahead)
 
 
 def _lazy_metric(module: Callable[[], nn.Module]) -> MetricAt:
@@ -76,15 +80,18 @@ def hosted_optimizer(
     code_norm: float | None,
     host: Host | None,
     find_metric: Callable[[str], MetricBasis],
-    **params: Any,
+    params: Mapping[str, Any] | None = None,
+    **more: Any,
 ) -> Optimizer:
     """Optimizer ``name`` as its host runs it, for sessions and sweeps alike: a basis given by name resolved by
     ``find_metric`` (with its eigenvalues and window, for an optimizer that takes them), ``host`` given to it, and
     refused (InvalidParameter, prefixed by its name) where it needs a service the host cannot provide. ``host``
     None: not known yet (a sweep's configuration checked before its panel exists); needs are then not checked.
 
-    Raises what ``create_optimizer`` raises, and what ``find_metric`` raises for a basis it cannot find.
+    Raises what ``create_optimizer`` raises, and what ``find_metric`` raises for a basis it cannot find. ``params``
+    and ``more``: its parameters (a client's go in ``params``, as for ``create_optimizer``).
     """
+    params = {**(params or {}), **more}
     if isinstance(params.get("basis"), str) and name in optimizers.OPTIMIZERS:
         parameters = optimizers.parameter_names(optimizers.lookup(name))
         params = with_saved_metric(params, find_metric(params["basis"]), parameters)
@@ -95,7 +102,7 @@ def hosted_optimizer(
         seed=seed,
         code_norm=code_norm,
         host=host or optimizers.NO_HOST,
-        **params,
+        params=params,
     )
     if host is not None:
         _check_needs(optimizer, host)

@@ -21,7 +21,7 @@ from evostim.optimizers.errors import (
     UnknownOptimizer,
 )
 from evostim.optimizers.genetic import GeneticAlgorithm
-from evostim.optimizers.host import NO_HOST, Host, MetricAt, Need
+from evostim.optimizers.host import NO_HOST, Host, MetricAhead, MetricAt, Need
 from evostim.optimizers.metric_cma import MetricCMA
 from evostim.optimizers.parameters import Context, Parameters, doc
 from evostim.optimizers.references import CmaesCMA, CmaesSepCMA, PycmaCMA
@@ -53,6 +53,7 @@ __all__ = [
     "Host",
     "IncompatibleState",
     "InvalidParameter",
+    "MetricAhead",
     "MetricAt",
     "MetricCMA",
     "Need",

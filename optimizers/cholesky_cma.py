@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from evostim.optimizers.base import FloatArray, Optimizer, Start
-from evostim.optimizers.checks import at_least, code, parents, positive
+from evostim.optimizers.checks import at_least, code, parents, step_size
 from evostim.optimizers.parameters import Parameters, doc
 from evostim.optimizers.recombination import log_rank_weights, published_cma_sigma, select_parents
 from evostim.optimizers.serialization import decode_array, encode_array
@@ -75,7 +75,7 @@ class CholeskyCMAParameters(Parameters):
 
     sigma: float = field(
         default=3.0,
-        metadata=doc("initial step size ([WP22]: 3 in the fc6 space; rescaled to other spaces)", check=positive),
+        metadata=doc("initial step size ([WP22]: 3 in the fc6 space; rescaled to other spaces)", check=step_size),
     )
     mu: int | None = field(
         default=None, metadata=doc("number of parents recombined into the new mean (default λ // 2)", check=parents)

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from evostim.optimizers.base import FloatArray, Optimizer, Start
-from evostim.optimizers.checks import between, nonnegative, positive, required_code
+from evostim.optimizers.checks import MAX_SCALE, PopulationShare, between, positive, required_code, step_size
 from evostim.optimizers.errors import InvalidParameter
 from evostim.optimizers.parameters import Context, Parameters, doc
 from evostim.optimizers.recombination import scale_relative_to_fc6
@@ -29,12 +29,10 @@ from evostim.optimizers.serialization import decode_array, encode_array
 __all__ = ["GeneticAlgorithm", "GeneticAlgorithmParameters"]
 
 
-def _elites(name: str, value: int | None, context: Context) -> int:
-    """Elites: default a quarter of the population, at most all but one."""
-    elites = round(context.population_size / 4) if value is None else value
-    if not 0 <= elites < context.population_size:
-        raise InvalidParameter(f"{name} must be in 0..population_size-1={context.population_size - 1}, got {elites}")
-    return elites
+_elites = PopulationShare(
+    0, 1, lambda size: round(size / 4), "{name} must be in 0..population_size-1={high}, got {value}"
+)
+"""Elites: default a quarter of the population, at most all but one."""
 
 
 def _first_population(name: str, value: list[list[float]] | None, context: Context) -> list[list[float]] | None:
@@ -55,7 +53,8 @@ class GeneticAlgorithmParameters(Parameters):
         default=0.25, metadata=doc("probability that a gene of a child mutates (0.25)", check=between(0, 1))
     )
     mutation_size: float = field(
-        default=0.75, metadata=doc("std of a mutation (0.75 in fc6; rescaled to other spaces)", check=nonnegative)
+        default=0.75,
+        metadata=doc("std of a mutation (0.75 in fc6; rescaled to other spaces)", check=between(0, MAX_SCALE)),
     )
     selectivity: float = field(
         default=2.0, metadata=doc("kT multiplier of the selection's temperature (2)", check=positive)
@@ -75,7 +74,7 @@ class GeneticAlgorithmParameters(Parameters):
     initial_scale: float = field(
         default=300.0 / 64.0,
         metadata=doc(
-            "std per coordinate of the random first generation (fc6: 300 / 64; the prior's elsewhere)", check=positive
+            "std per coordinate of the random first generation (fc6: 300 / 64; the prior's elsewhere)", check=step_size
         ),
     )
     initial_codes: list[list[float]] | None = field(

@@ -22,13 +22,18 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["NO_HOST", "SERVICES", "Host", "MetricAt", "Need"]
+__all__ = ["NO_HOST", "SERVICES", "Host", "MetricAhead", "MetricAt", "Need"]
 
 FloatArray = NDArray[np.float64]
 
 MetricAt = Callable[[FloatArray, float | None], FloatArray]
 """``metric_at(code, window)``: the generator's metric (d, d) at a code (d,), its pixels weighted by a Gaussian at the
 image centre whose standard deviation is ``window`` x the image side (None: every pixel alike)."""
+
+MetricAhead = Callable[[FloatArray, float | None], None]
+"""``metric_ahead(code, window)``: a hint that ``metric_at(code, window)`` will be asked for soon, so the host may
+compute it meanwhile (while the rig shows a generation). The answer is the same either way: only when it is computed
+changes."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class Host:
     generator: str = ""  # the generator whose latent space is searched ("": none, e.g. a synthetic panel)
     latent_dim: int = 0
     metric_at: MetricAt | None = None  # exact, where the host computes it (small latent spaces)
+    metric_ahead: MetricAhead | None = None  # where the host computes metric_at's answers ahead of the asking
 
 
 NO_HOST = Host()

@@ -19,11 +19,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from evostim.optimizers.base import FloatArray, Optimizer, Start
-from evostim.optimizers.checks import at_least, between, code, optional, positive
+from evostim.optimizers.checks import angle_degrees, at_least, between, code, code_scale, optional, positive
 from evostim.optimizers.cholesky_cma import CholeskyCMA
 from evostim.optimizers.errors import InvalidParameter
 from evostim.optimizers.host import Host, Need
-from evostim.optimizers.metric_cma_search import Search, inner_name, inner_search, start_seed
+from evostim.optimizers.metric_cma_search import Search, inner_name, inner_search, lead, start_seed, with_lead
 from evostim.optimizers.parameters import Context, Parameters, doc
 from evostim.optimizers.recombination import FC6_CODE_NORM
 from evostim.optimizers.serialization import encode_array
@@ -45,7 +45,7 @@ def _eigenvalues(name: str, value: Any, context: Context) -> FloatArray | None:
 # Each start holds a whole inner search in memory and in the stored state.
 MAX_STARTS = 10
 
-_OPTIONAL_ANGLE = optional(between(0, 180, open_low=True, open_high=True))  # degrees, or null
+_OPTIONAL_ANGLE = optional(angle_degrees)  # degrees, or null
 
 
 @dataclass(frozen=True)
@@ -177,6 +177,14 @@ class MetricCMAParameters(Parameters):
             check=optional(at_least(1)),
         ),
     )
+    refresh_lead: int = field(
+        default=0,
+        metadata=doc(
+            "with refresh_every: take each refresh's metric at the mean this many generations before it, computed "
+            "while those are shown; 0: at the refresh's mean, on the post's path (sessions default to 2)",
+            check=at_least(0),
+        ),
+    )
     window: float | None = field(
         default=None,
         metadata=doc(
@@ -205,7 +213,7 @@ class MetricCMAParameters(Parameters):
         ),
     )
     sphere_norm: float = field(
-        default=FC6_CODE_NORM, metadata=doc("the norm of every proposed code (the prior's code norm)", check=positive)
+        default=FC6_CODE_NORM, metadata=doc("the norm of every proposed code (the prior's code norm)", check=code_scale)
     )
     center: list[float] | None = field(
         default=None, metadata=doc("the code at inner coordinates 0 (default: the zero code)", check=code)
@@ -276,7 +284,7 @@ class MetricCMA(Optimizer):
             params["refresh_every"] = SESSION_REFRESH_EVERY
         if "window" not in params and generators_own and params.get("refresh_every") is not None:
             params["window"] = SESSION_WINDOW
-        return params
+        return with_lead(params)
 
     @classmethod
     def defaults_for_space(cls, dim: int, code_norm: float) -> dict[str, Any]:
@@ -297,6 +305,7 @@ class MetricCMA(Optimizer):
         self._eigenvalues = None if values is None else values[:k]
         self._exponent = params.exponent
         self._refresh_every = params.refresh_every
+        self._refresh_lead = lead(params)
         self._window = params.window
         self._mean_candidate = params.mean_candidate
         self._sphere_norm = params.sphere_norm
@@ -365,7 +374,8 @@ class MetricCMA(Optimizer):
         inner_mean = inner.mean / np.linalg.norm(inner.mean)
         code = self._codes(inner_mean[None])[0]
         radial = code / np.linalg.norm(code)
-        metric = np.asarray(metric_at(code, self._window), dtype=np.float64)
+        point, search.metric_point = (code if search.metric_point is None else search.metric_point), None
+        metric = np.asarray(metric_at(point, self._window), dtype=np.float64)
         values, vectors = np.linalg.eigh(metric)
         k = len(search.basis)
         top = vectors[:, np.argsort(values)[::-1][:k]]
@@ -379,10 +389,21 @@ class MetricCMA(Optimizer):
         search.center = np.zeros(self.dim)
         inner.move_mean(np.eye(k)[0], path=(search.basis @ path_in_codes) / search.scales)
 
+    def _ask_metric_ahead(self) -> None:
+        """refresh_lead generations before a refresh: its metric's code, which the host may compute meanwhile."""
+        search, every, lead = self._search, self._refresh_every or 1, self._refresh_lead  # a lead needs refresh_every
+        mean = search.inner.mean  # none before sphere-cma's first update: that refresh takes its own mean's metric
+        if not lead or search.inner.pending or (search.inner.generation + lead) % every or mean is None:
+            return
+        search.metric_point = self._codes((mean / np.linalg.norm(mean))[None])[0]
+        if self.host.metric_ahead is not None:
+            self.host.metric_ahead(search.metric_point, self._window)
+
     def _propose(self) -> tuple[FloatArray, FloatArray]:
         self._choose_search()
         if self._refresh_due():
             self._refresh()
+        self._ask_metric_ahead()
         inner = self._search.inner
         # A generation whose samples were all left unmeasured is shown again (its inner population still waits).
         inner_codes = inner.pending_codes if inner.pending else inner.ask().codes

@@ -23,7 +23,21 @@ from evostim.optimizers.sphere_cma import SphereCMA
 if TYPE_CHECKING:
     from evostim.optimizers.metric_cma import MetricCMAParameters
 
-__all__ = ["INNER", "TUNED_ANGLE_END", "TUNED_MIRRORED", "Search", "inner_name", "inner_search", "start_seed"]
+__all__ = [
+    "INNER",
+    "TUNED_ANGLE_END",
+    "TUNED_MIRRORED",
+    "Search",
+    "inner_name",
+    "inner_search",
+    "lead",
+    "start_seed",
+    "with_lead",
+]
+
+# issue #34: a session's refresh takes the metric at the mean two generations before it, computed while those two are
+# shown (a benchmarks/load.py round with no time between generations needs two to absorb 50 sessions' metrics)
+SESSION_REFRESH_LEAD = 2
 
 INNER: dict[str, type[CholeskyCMA] | type[SphereCMA]] = {"cholesky-cma": CholeskyCMA, "sphere-cma": SphereCMA}
 
@@ -63,6 +77,7 @@ class Search:
     scales: FloatArray
     center: FloatArray
     best: float = -math.inf  # the highest score any of its images got (with starts > 1: which search goes on)
+    metric_point: FloatArray | None = None  # refresh_ahead: the code whose metric its next refresh takes
 
     def state(self, with_coordinates: bool) -> dict[str, Any]:
         state: dict[str, Any] = {"inner": self.inner.state_dict()}
@@ -71,6 +86,8 @@ class Search:
             state["center"] = encode_array(self.center)
         if math.isfinite(self.best):
             state["best"] = self.best
+        if self.metric_point is not None:
+            state["metric_point"] = encode_array(self.metric_point)
         return state
 
     @classmethod
@@ -78,10 +95,26 @@ class Search:
         """A search from its stored state; the ``given`` coordinates where it stored none (never refreshed)."""
         inner = INNER[state["inner"]["optimizer"]].from_state(state["inner"])
         best = float(state.get("best", -math.inf))
+        point = decode_array(state["metric_point"]) if "metric_point" in state else None
         if "basis" not in state:
-            return cls(inner, given.basis, given.scales, given.center, best)
+            return cls(inner, given.basis, given.scales, given.center, best, point)
         basis, scales, center = (decode_array(state[name]) for name in ("basis", "scales", "center"))
-        return cls(inner, basis, scales, center, best)
+        return cls(inner, basis, scales, center, best, point)
+
+
+def lead(params: MetricCMAParameters) -> int:
+    """``refresh_lead``, which must leave each refresh a point of its own: fewer generations than refresh_every."""
+    if params.refresh_lead and not (params.refresh_every and params.refresh_lead < params.refresh_every):
+        raise InvalidParameter("refresh_lead must be below refresh_every (and needs it): a lead per refresh")
+    return params.refresh_lead
+
+
+def with_lead(params: dict[str, Any]) -> dict[str, Any]:
+    """A session's parameters with its refreshes' lead: ``SESSION_REFRESH_LEAD``, less where it refreshes more often."""
+    every = params.get("refresh_every")  # not checked yet: a client's value, of any type
+    if isinstance(every, int | float) and not isinstance(every, bool) and math.isfinite(every) and every > 1:
+        return {"refresh_lead": min(SESSION_REFRESH_LEAD, int(every) - 1), **params}
+    return params
 
 
 def start_seed(seed: int, start: int) -> int:

@@ -142,12 +142,22 @@ def _conform_scalar(value: Any, annotation: Any) -> tuple[bool, Any]:
     if isinstance(value, bool) or annotation is bool:  # bool is an int to Python, not to us
         return annotation is bool and isinstance(value, bool), value
     if annotation is float:
-        return (True, float(value)) if isinstance(value, numbers.Real) else (False, value)
+        return _conform_float(value)
     if annotation is int:
         return _conform_int(value)
     if annotation is type(None):
         return value is None, value
     return isinstance(value, annotation), value
+
+
+def _conform_float(value: Any) -> tuple[bool, Any]:
+    """A real number as a float; an integer beyond the floats' range (10**400) is not one."""
+    if not isinstance(value, numbers.Real):
+        return False, value
+    try:
+        return True, float(value)
+    except OverflowError:
+        return False, value
 
 
 def _conform_int(value: Any) -> tuple[bool, Any]:

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from evostim.extras import require
 from evostim.optimizers.base import Extra, FloatArray, Optimizer, Start
-from evostim.optimizers.checks import code, positive
+from evostim.optimizers.checks import code, step_size
 from evostim.optimizers.parameters import Parameters, doc
 from evostim.optimizers.recombination import published_cma_sigma
 
@@ -33,7 +33,7 @@ class ReferenceParameters(Parameters):
     """What a session may set for the reference adapters."""
 
     sigma: float = field(
-        default=3.0, metadata=doc("initial step size (3 in fc6, rescaled like cholesky-cma's)", check=positive)
+        default=3.0, metadata=doc("initial step size (3 in fc6, rescaled like cholesky-cma's)", check=step_size)
     )
     mean: list[float] | None = field(
         default=None, metadata=doc("initial mean, length d (default: the zero code)", check=code)

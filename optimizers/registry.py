@@ -8,6 +8,7 @@ fails at import, not in a session.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -60,10 +61,15 @@ def _check_declaration(cls: type[Optimizer]) -> None:
     _check_needs(cls)
 
 
+# The names create() takes besides the parameters: a parameter may not have one of them.
+_RESERVED = ("dim", "population_size", "seed", "host")
+
+
 def _check_needs(cls: type[Optimizer]) -> None:
     names = cls.parameters.names()
-    if "host" in names:
-        raise TypeError(f"{cls.name}: a parameter may not be named 'host' (create() takes the host by that name)")
+    taken = [name for name in _RESERVED if name in names]
+    if taken:
+        raise TypeError(f"{cls.name}: a parameter may not be named {taken[0]!r} (create() takes it by that name)")
     for need in cls.needs:
         if need.service not in SERVICES:
             raise TypeError(f"{cls.name}: needs {need.service!r}, which no host provides; hosts provide {SERVICES}")
@@ -107,20 +113,27 @@ def create_optimizer(
     seed: int,
     code_norm: float | None = None,
     host: Host = NO_HOST,
-    **params: Any,
+    params: Mapping[str, Any] | None = None,
+    **more: Any,
 ) -> Optimizer:
-    """Build a registered optimizer; bad or unknown parameters raise InvalidParameter naming them (prefixed by the
-    optimizer's name), a missing extra raises MissingExtra.
+    """Build a registered optimizer from ``params`` and ``more``; bad or unknown parameters raise InvalidParameter
+    naming them (prefixed by the optimizer's name), a missing extra raises MissingExtra.
 
     ``code_norm`` (the norm of the generator's prior codes) rescales the defaults that depend on the
     space; parameters given explicitly win. ``host``: what the host provides (``evostim.generators.host`` fills
-    it and checks the optimizer's needs against it).
+    it and checks the optimizer's needs against it). Parameters a client sends go in ``params``: a parameter that
+    shares a name with a keyword here (subspace's ``code_norm``) or an unknown one named ``seed`` is then a
+    parameter, never a clash of keywords.
     """
     cls = lookup(name)
+    given = {**(params or {}), **more}
+    unknown = sorted(set(given) - set(cls.parameters.names()))
+    if unknown:
+        raise InvalidParameter(f"{name}: no parameters {unknown}; it takes {cls.parameters.names()}")
     if code_norm is not None:
-        params = {**cls.defaults_for_space(dim, code_norm), **params}
+        given = {**cls.defaults_for_space(dim, code_norm), **given}
     try:
-        return cls.create(dim, population_size=population_size, seed=seed, host=host, **params)
+        return cls.create(dim, population_size=population_size, seed=seed, host=host, **given)
     except InvalidParameter as error:
         raise InvalidParameter(f"{name}: {error}") from None
 

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from evostim.optimizers.base import FloatArray, Optimizer, Start
-from evostim.optimizers.checks import code, parents, positive
+from evostim.optimizers.checks import code, parents, step_size
 from evostim.optimizers.parameters import Parameters, doc
 from evostim.optimizers.recombination import log_rank_weights, published_cma_sigma, select_parents
 from evostim.optimizers.serialization import decode_array, encode_array
@@ -33,7 +33,7 @@ class SepCMAParameters(Parameters):
     sigma: float = field(
         default=3.0,
         metadata=doc(
-            "initial step size (3 in the fc6 space, rescaled to other spaces, as for cholesky-cma)", check=positive
+            "initial step size (3 in the fc6 space, rescaled to other spaces, as for cholesky-cma)", check=step_size
         ),
     )
     mu: int | None = field(default=None, metadata=doc("number of parents (default λ // 2)", check=parents))

@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from evostim.optimizers.base import FloatArray, Optimizer, Start
-from evostim.optimizers.checks import at_least, between, code, parents, positive
+from evostim.optimizers.checks import angle_degrees, at_least, between, code, code_scale, parents, positive
 from evostim.optimizers.errors import InvalidParameter
 from evostim.optimizers.parameters import Context, Parameters, doc
 from evostim.optimizers.recombination import FC6_CODE_NORM, select_parents
@@ -46,12 +46,12 @@ def _unit(vectors: FloatArray) -> FloatArray:
 def _direction(name: str, value: list[float] | None, context: Context) -> list[float] | None:
     """An optional code that is not the zero code (which has no direction)."""
     checked = code(name, value, context)
-    if checked is not None and not any(checked):
+    if checked is not None and not np.linalg.norm(checked) > 0:  # numbers this small square to 0: no direction
         raise InvalidParameter(f"{name} must not be the zero code: it has no direction")
     return checked
 
 
-_ANGLE = between(0, 180, open_low=True, open_high=True)
+_ANGLE = angle_degrees
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class SphereCMAParameters(Parameters):
     sphere_norm: float = field(
         default=FC6_CODE_NORM,
         metadata=doc(
-            "the norm of every proposed code ([WP22]: 300 in fc6; the prior's code norm elsewhere)", check=positive
+            "the norm of every proposed code ([WP22]: 300 in fc6; the prior's code norm elsewhere)", check=code_scale
         ),
     )
     angle_start: float = field(

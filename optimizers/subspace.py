@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from evostim.optimizers.base import FloatArray, Optimizer, Start
-from evostim.optimizers.checks import at_least, code, optional, positive
+from evostim.optimizers.checks import at_least, code, code_scale, optional
 from evostim.optimizers.errors import InvalidParameter
 from evostim.optimizers.parameters import Context, Parameters, doc
 from evostim.optimizers.registry import OPTIMIZERS, create_optimizer, optimizer_from_state
@@ -96,7 +96,8 @@ class SubspaceParameters(Parameters):
     code_norm: float | None = field(
         default=None,
         metadata=doc(
-            "the prior's code norm in the full space; rescales the inner optimizer's defaults", check=optional(positive)
+            "the prior's code norm in the full space; rescales the inner optimizer's defaults",
+            check=optional(code_scale),
         ),
     )
 
@@ -133,7 +134,7 @@ class Subspace(Optimizer):
             population_size=population_size,
             seed=seed,
             code_norm=inner_norm,
-            **(params.inner_params or {}),
+            params=params.inner_params,
         )
 
     @property

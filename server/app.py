@@ -16,7 +16,14 @@ from evostim.server.api.problems import install_problem_handlers
 from evostim.server.api.routes import access, blocks, dashboard, events, health, optimizers, sessions
 from evostim.server.api.routes import generators as generator_routes
 from evostim.server.config import Settings, get_settings
-from evostim.server.ops.observability import AccessLog, configure_logging, limit_malloc_arenas
+from evostim.server.media import scratch
+from evostim.server.ops.observability import (
+    AccessLog,
+    configure_logging,
+    limit_malloc_arenas,
+    map_large_allocations,
+    trimming_free_memory,
+)
 from evostim.server.sessions.service import SessionService
 from evostim.server.storage.store import Store
 
@@ -34,11 +41,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        scratch.remove_stale()  # exports a killed server was writing
         store = Store(settings.resolved_database_url)
         app.state.store = store  # /readyz pings it, /metrics counts its sessions
         app.state.service = SessionService(store, settings, load_generator=load_generator)
         try:
-            yield
+            with trimming_free_memory(settings.malloc_trim_every_s):
+                yield
         finally:
             store.close()
 
@@ -59,9 +68,9 @@ def create_app(
     app.add_middleware(AccessLog)
     app.include_router(health.router)
     app.include_router(sessions.router)
+    app.include_router(access.router)
     app.include_router(optimizers.router)
     app.include_router(generator_routes.router)
-    app.include_router(access.router)
     app.include_router(blocks.router)
     app.include_router(events.router)
     app.include_router(dashboard.router)
@@ -73,4 +82,5 @@ def create_worker_app() -> FastAPI:
     settings = get_settings()
     configure_logging(settings.log_level)
     limit_malloc_arenas(settings.malloc_arenas)
+    map_large_allocations(settings.malloc_mmap_threshold_kb)
     return create_app(settings)

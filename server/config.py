@@ -52,6 +52,16 @@ class Settings(BaseSettings):
     # request threads leave them fragmented: measured by benchmarks/load.py, RSS grew ~90 MB a round of 50 sessions
     # with glibc's default and ~20 MB with 2 (once the image cache was full). 0 keeps glibc's default.
     malloc_arenas: int = Field(default=2, ge=0, description="glibc malloc arenas of the server process")
+    # Freed memory between live blocks stays resident until glibc is told to give it back (malloc_trim, a few ms):
+    # every this many seconds (0: never). benchmarks/load.py on Postgres: rounds within 70 MB of each other and 1.4 GB
+    # resident with 5 s; up to +240 MB from one round to the next and 1.8-2.0 GB without.
+    malloc_trim_every_s: float = Field(default=5.0, ge=0, description="seconds between returns of freed memory")
+    # glibc serves a block of this size or more by a mapping of its own, unmapped when freed (0: its default, a
+    # threshold that rises to 32 MB): the heap then holds no tensors. 1,024 measured 1.25 GB resident, but decodes
+    # 20% slower and posts' p99 twice as long under load: for a server short of memory, not the default.
+    malloc_mmap_threshold_kb: int = Field(
+        default=0, ge=0, le=32768, description="glibc mmap threshold, KiB (0: its own)"
+    )
     snapshot_every: int = Field(default=10, ge=1, description="optimizer snapshot every N generations")
     image_cache_mb: int = Field(default=256, ge=1, description="encoded images kept in memory, MB")
     reference_seed: int = Field(default=20190502, description="seed of the built-in reference latents")
@@ -62,6 +72,10 @@ class Settings(BaseSettings):
     max_population: int = Field(default=500, ge=2, le=1000, description="population_size of a session")
     max_channels: int = Field(default=512, ge=1, le=512, description="response channels of a session")
     max_repetitions: int = Field(default=200, ge=1, le=1000, description="repetitions per channel per stimulus")
+    # Images a request may ask for: a side of at most max_image_size pixels (?size=), and an images.zip whose images
+    # hold at most max_archive_mb of pixels (images x size x size x 3 bytes; BMP is that, PNG and JPEG less): 422s.
+    max_image_size: int = Field(default=1024, ge=8, le=2048, description="image side a request may ask for, pixels")
+    max_archive_mb: int = Field(default=256, ge=1, description="pixels of the images one images.zip may hold, MB")
 
     # Event streams (GET .../events) are held open for as long as a view is: each takes a connection and a seat at its
     # session's poll. Beyond these a stream is refused: 429 for the token, 503 for the server (per server process).

@@ -70,7 +70,7 @@ def test_a_post_answer_holds_where_the_session_stands_but_not_its_configuration(
     ("config", "fragment"),
     [
         ({"code_norm": 1e300}, "code_norm"),  # beyond float32, the generator's precision
-        ({"code_norm": None, "optimizer": {"name": "cholesky-cma", "params": {"sigma": 1e308}}}, "code"),
+        ({"code_norm": None, "optimizer": {"name": "cholesky-cma", "params": {"sigma": 1e308}}}, "sigma"),  # <= 1e6
         ({"references": {"builtin": 0, "codes": [[1e300] * 100]}}, "code"),
         ({"init": {"codes": [[1e308] * 100, [1e308] * 100]}}, "finite"),  # their mean overflows
         ({"response": {"window_ms": 1e-307}}, "window_ms"),  # spikes per second would overflow

@@ -10,8 +10,9 @@ precision).
 
 A run may also show ``references`` reference images every generation, as labs do to track drift: fixed prior
 codes (the same for every run), measured with the run's noise and drift from a stream of their own, never told to
-the optimizer. With ``drift_correction`` each generation's scores are divided by that generation's mean reference
-response relative to generation 0's before they are told.
+the optimizer. With ``drift_correction`` each generation's scores are divided by the drift factor of the reference
+responses so far before they are told: evostim.drift's rule, the one a session with ``objective.drift_correction``
+applies (a ridge-shrunk log-linear trend of the generations' mean reference responses, 1 at generation 0).
 
 The value of a run at a generation is the *clean* activation of its best image so far, the one with the highest
 observed score (the score told to the optimizer: corrected under drift correction; the best noisy score itself
@@ -32,6 +33,7 @@ import numpy as np
 
 from evostim.clients.simulation.neurons import Noise, Recording, ResponseModel
 from evostim.clients.sweeps.panels import FloatArray, Panel
+from evostim.drift import DRIFT_RULE, drift_factor
 from evostim.extras import require
 from evostim.generators.host import hosted_optimizer
 from evostim.generators.metric_lookup import find_metric
@@ -65,7 +67,7 @@ class RunSpec:
     population: int = 40
     code_norm_constraint: bool = False  # show the codes projected on the prior's sphere, as sessions do
     references: int = 0  # reference images shown every generation (measured, never told)
-    drift_correction: bool = False  # scores / the generation's mean reference response (relative to generation 0)
+    drift_correction: bool = False  # scores / evostim.drift's factor of the reference responses so far
 
     def __post_init__(self) -> None:
         noise = Noise.parse(self.noise)  # an unknown model stops here, naming the known ones
@@ -73,8 +75,8 @@ class RunSpec:
             raise ValueError(f"references: a count of images, not {self.references}")
         if self.drift_correction and (self.references < 1 or not noise.counts):
             raise ValueError(
-                "drift_correction divides the scores by the references' mean spike count: it needs references >= 1 "
-                f"and a spiking noise model, not {self.noise!r} with {self.references} references"
+                "drift_correction divides the scores by the trend of the references' spike counts: it needs "
+                f"references >= 1 and a spiking noise model, not {self.noise!r} with {self.references} references"
             )
 
     @property
@@ -97,6 +99,8 @@ class RunSpec:
         }
         if self.references or self.drift_correction:  # absent otherwise: the keys of earlier sweeps' runs stay
             fields.update(references=self.references, drift_correction=self.drift_correction)
+        if self.drift_correction:  # the rule's constants: runs of another rule are other runs
+            fields.update(drift_rule=DRIFT_RULE.to_stored())
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
     def seeds(self) -> tuple[int, int]:
@@ -124,7 +128,7 @@ class _Registered:
             code_norm=code_norm,
             host=host,
             find_metric=functools.partial(find_metric, paths=True),  # where the configuration found it
-            **spec.params,
+            params=spec.params,
         )
         self._ids: tuple[int, ...] = ()
 
@@ -181,6 +185,7 @@ class RunResult:
     mean_observed: list[float] = field(default_factory=list)  # the generation's mean observed score
     best_code: list[float] = field(default_factory=list)  # the shown code of the best-observed image so far
     reference_mean: list[float] = field(default_factory=list)  # the mean reference response, if it shows some
+    drift_factor: list[float] = field(default_factory=list)  # what the scores were divided by, under correction
     optimizer_seconds: float = 0.0
 
     def record(self, shown: FloatArray, clean: FloatArray, observed: FloatArray) -> None:
@@ -264,18 +269,17 @@ def _step(panel: Panel, active: Sequence[_Live], unit_index: Mapping[str, int], 
 
 
 def _told(run: _Live, observed: FloatArray, generation: int) -> FloatArray:
-    """The scores told to the optimizer: as observed, or under drift correction divided by the generation's mean
-    reference response relative to generation 0's (each floored at half a spike over the R references, so that a
-    generation whose references all gave no spike does not divide by zero)."""
+    """The scores told to the optimizer: as observed, or under drift correction divided by evostim.drift's factor
+    of the mean reference responses so far (the session's rule: one function for both)."""
     if not len(run.references):
         return observed
     responses = run.recording.observe_references(run.references, generation)
     run.result.reference_mean.append(float(responses.mean()))
     if not run.result.spec.drift_correction:
         return observed
-    floor = 0.5 / len(run.references)
-    drift = max(run.result.reference_mean[-1], floor) / max(run.result.reference_mean[0], floor)
-    corrected: FloatArray = observed / drift
+    factor = drift_factor(run.result.reference_mean)
+    run.result.drift_factor.append(factor)
+    corrected: FloatArray = observed / factor
     return corrected
 
 

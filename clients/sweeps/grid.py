@@ -72,7 +72,7 @@ class SweepConfig(BaseModel):
     random_codes: int = Field(default=10_000, ge=10, description="random images per unit for calibration")
     runs_per_task: int = Field(default=16, ge=1, description="runs stepped together in one batch")
     references: int = Field(default=0, ge=0, le=1000, description="reference images shown every generation, untold")
-    drift_correction: bool = Field(default=False, description="scores / the generation's mean reference response")
+    drift_correction: bool = Field(default=False, description="scores / the trend of the reference responses")
 
     @field_validator("optimizers", mode="before")
     @classmethod

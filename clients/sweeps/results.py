@@ -60,6 +60,7 @@ def _generation_rows(result: RunResult) -> Iterator[dict[str, Any]]:
             "best_clean_seen": seen,
             "mean_observed": mean,
             "reference_mean": result.reference_mean[generation] if result.reference_mean else None,
+            "drift_factor": result.drift_factor[generation] if result.drift_factor else None,
         }
 
 

@@ -85,7 +85,7 @@ def settings_help() -> str:
 def serve_command(args: argparse.Namespace) -> None:
     from evostim.cli._listen import answering, check_port
     from evostim.server.ops.connections import PROTOCOL, configure_connections
-    from evostim.server.ops.observability import configure_logging, limit_malloc_arenas
+    from evostim.server.ops.observability import configure_logging, limit_malloc_arenas, map_large_allocations
 
     if args.workers is not None and args.workers < 1:
         raise SystemExit("evostim serve: --workers must be 1 or more")
@@ -95,6 +95,7 @@ def serve_command(args: argparse.Namespace) -> None:
     args.workers = args.workers or settings.workers
     configure_logging(settings.log_level)
     limit_malloc_arenas(settings.malloc_arenas)  # before the server starts its threads
+    map_large_allocations(settings.malloc_mmap_threshold_kb)
     _refuse_open_without_tokens(args.host, settings.tokens, insecure=args.insecure_no_auth)
     check_port(args.host, args.port)  # a port another server holds: one line now, not a bind error after loading
     # the open-files limit raised to its hard limit (worker processes inherit it), the connection cap fitted to it

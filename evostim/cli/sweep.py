@@ -33,7 +33,7 @@ def add_commands(commands: Commands) -> None:
     sweep.add_argument(
         "--drift-correction",
         action="store_true",
-        help="divide each generation's scores by its mean reference response (relative to generation 0's)",
+        help="divide each generation's scores by the trend of the mean reference responses (evostim.drift)",
     )
     sweep.add_argument("--generations", help="comma-separated budgets in generations")
     sweep.add_argument(

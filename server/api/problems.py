@@ -69,6 +69,7 @@ from evostim.server.sessions.errors import (
     InvalidSessionConfig,
     NotFound,
     NotReady,
+    OptimizerFailed,
     SessionNotFound,
     SessionNotRunning,
     StateCorrupt,
@@ -125,6 +126,8 @@ PROBLEMS: Final[Mapping[type[Exception], Problem]] = MappingProxyType(
         InvalidRequest: Problem(422, "invalid-request", False),  # fix the request
         InvalidSessionConfig: Problem(422, "invalid-session-config", False),
         InvalidResponses: Problem(422, "invalid-responses", False),
+        # the optimizer could not take a generation's scores (an overflow, an outside library's refusal): never a 500
+        OptimizerFailed: Problem(422, "invalid-request", False),
         UnsupportedMediaType: Problem(415, "unsupported-media-type", False),  # send the body as application/json
         StateCorrupt: Problem(500, "state-corrupt", False),  # stored state does not replay: a bug, report it
         NotReady: Problem(503, "not-ready", True),  # GET /readyz: the database or a generator is not there yet

@@ -22,7 +22,7 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -43,6 +43,7 @@ from evostim.server.media.export_table import (
     row_columns,
 )
 from evostim.server.media.nwb import write_nwb
+from evostim.server.media.scratch import temporary_prefix
 
 __all__ = [
     "FORMAT_VERSION",
@@ -52,7 +53,6 @@ __all__ = [
     "read_and_remove",
     "temporary_file",
     "write_export",
-    "write_zip",
 ]
 
 MEDIA_TYPES: Mapping[str, str] = {
@@ -197,7 +197,7 @@ def write_export(data: SessionData, fmt: ExportFormat, path: Path) -> None:
 
 def temporary_file(suffix: str, write: Callable[[Path], None]) -> Path:
     """A new temporary file filled by ``write``; removed again if ``write`` fails. The caller removes it after use."""
-    descriptor, name = tempfile.mkstemp(prefix="evostim-", suffix=suffix)
+    descriptor, name = tempfile.mkstemp(prefix=temporary_prefix(), suffix=suffix)
     os.close(descriptor)
     path = Path(name)
     try:
@@ -220,10 +220,3 @@ def read_and_remove(path: Path, chunk_bytes: int = 1 << 20) -> tuple[int, Iterat
                 yield block
 
     return size, chunks()
-
-
-def write_zip(path: Path, members: Iterable[tuple[str, bytes]]) -> None:
-    """Named files into a zip (stored: PNG and JPEG are compressed already), one member in memory at a time."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
-        for name, content in members:
-            archive.writestr(name, content)

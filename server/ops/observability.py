@@ -14,13 +14,15 @@ the workers' files (counters and histograms add up; the per-process cache gauges
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import logging
 import os
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -55,8 +57,11 @@ __all__ = [
     "WarningLine",
     "configure_logging",
     "limit_malloc_arenas",
+    "map_large_allocations",
     "method_label",
     "metrics_text",
+    "release_free_memory",
+    "trimming_free_memory",
 ]
 
 # -- metrics -----------------------------------------------------------------------------------------------------
@@ -116,6 +121,7 @@ def metrics_text() -> bytes:
 
 
 _M_ARENA_MAX: Final = -8  # glibc malloc.h
+_M_MMAP_THRESHOLD: Final = -3
 
 # -- logs --------------------------------------------------------------------------------------------------------
 _STANDARD_FIELDS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "color_message"}
@@ -241,6 +247,58 @@ def limit_malloc_arenas(arenas: int) -> bool:
         return bool(libc.mallopt(_M_ARENA_MAX, arenas))
     except (OSError, AttributeError):  # musl and others have no mallopt: nothing to cap
         return False
+
+
+def map_large_allocations(kib: int) -> bool:
+    """Serve every allocation of at least ``kib`` KiB by its own mapping, returned to the system when freed
+    (``mallopt(M_MMAP_THRESHOLD)``): glibc otherwise raises that threshold to 32 MB as large blocks are freed, and the
+    tensors and buffers of decodes and metrics (a few MB each) then fragment the heap, whose pages it keeps.
+
+    Returns whether it is in force (False on a C library other than glibc, or ``kib`` 0: glibc's moving threshold).
+    """
+    if kib <= 0 or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, kib * 1024))
+    except (OSError, AttributeError):
+        return False
+
+
+def release_free_memory() -> bool:
+    """Give the pages of freed memory in every malloc arena back to the system (glibc's ``malloc_trim(0)``; a few ms).
+
+    A long-running threaded server's heaps fragment: blocks freed between live ones stay resident, and the resident
+    size then swings by hundreds of MB with the order of allocations (benchmarks/load.py on Postgres: +225 MB from one
+    round to the next). Returns whether anything was given back (False on a C library other than glibc).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
+    except (OSError, AttributeError):
+        return False
+
+
+@contextlib.contextmanager
+def trimming_free_memory(every_s: float) -> Iterator[None]:
+    """While inside, a daemon thread calls :func:`release_free_memory` every ``every_s`` seconds (0: none)."""
+    if every_s <= 0:
+        yield
+        return
+    stop = threading.Event()
+
+    def trim() -> None:
+        while not stop.wait(every_s):
+            release_free_memory()
+
+    thread = threading.Thread(target=trim, name="malloc-trim", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def _is_event_stream(start: Message) -> bool:

@@ -2,7 +2,8 @@
 
 The store keeps it as an opaque JSON object. ``to_stored`` writes schema version ``SCHEMA_VERSION``;
 ``from_stored`` also reads what earlier versions wrote (version 0: no ``schema_version`` key, and possibly no
-``response`` or ``plateau_generations``), so database files from before stay usable.
+``response`` or ``plateau_generations``; before version 2: no ``objective.drift_correction`` and no ``drift_rule``,
+read as no correction), so database files from before stay usable.
 """
 
 from __future__ import annotations
@@ -11,22 +12,40 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from evostim.drift import DRIFT_RULE, DriftRule
 from evostim.protocol import SessionCreate
+from evostim.server.sessions.errors import InvalidSessionConfig
 
 __all__ = ["SCHEMA_VERSION", "Objective", "ResponseUnits", "SessionConfig"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: objective.drift_correction and its rule's constants (drift_rule)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Objective:
-    """The score told to the optimizer: a weighted sum over channels, optionally minus the baseline."""
+    """The score told to the optimizer: a weighted sum over channels, optionally minus the baseline, optionally
+    divided by the drift its reference images show (``drift_rule``; None: no correction)."""
 
     weights: Mapping[str, float]
     subtract_baseline: bool = False
+    drift_rule: DriftRule | None = None
+
+    @property
+    def drift_correction(self) -> bool:
+        return self.drift_rule is not None
 
     def to_stored(self) -> dict[str, Any]:
-        return {"weights": dict(self.weights), "subtract_baseline": self.subtract_baseline}
+        """As the create request's ``objective`` says it (a fork's request takes it back); the rule's constants are
+        stored beside it (``SessionConfig.to_stored``'s ``drift_rule``)."""
+        stored = {"weights": dict(self.weights), "subtract_baseline": self.subtract_baseline}
+        return stored | {"drift_correction": self.drift_correction}
+
+    @classmethod
+    def from_stored(cls, stored: Mapping[str, Any], drift_rule: Mapping[str, Any] | None) -> Objective:
+        rule = DriftRule.from_stored(drift_rule) if stored.get("drift_correction") and drift_rule else None
+        return cls(  # before version 2: no drift_correction, no drift_rule
+            weights=stored["weights"], subtract_baseline=stored.get("subtract_baseline", False), drift_rule=rule
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +63,17 @@ class ResponseUnits:
     def from_stored(cls, stored: Mapping[str, Any] | None) -> ResponseUnits:
         # Version 0 sessions made before response units existed posted counts.
         return cls(**stored) if stored else cls()
+
+
+def _check_references(request: SessionCreate) -> None:
+    """Drift correction divides by what the reference images show: a session that shows none cannot have it."""
+    wanted = request.objective is not None and request.objective.drift_correction
+    if wanted and not (request.references.builtin or request.references.codes):
+        raise InvalidSessionConfig(
+            "objective.drift_correction divides each generation's scores by the drift its reference images show, "
+            "and this session shows none: give references.builtin > 0 or references.codes",
+            field="objective.drift_correction",
+        )
 
 
 def _init_summary(request: SessionCreate) -> dict[str, Any] | None:
@@ -88,6 +118,7 @@ class SessionConfig:
     ) -> SessionConfig:
         """The configuration of a new session: the request with its defaults resolved."""
         objective = request.objective
+        _check_references(request)
         return cls(
             generator=generator,
             optimizer_name=optimizer_name,
@@ -98,6 +129,7 @@ class SessionConfig:
             objective=Objective(
                 weights=objective.weights if objective else {request.channels[0]: 1.0},
                 subtract_baseline=bool(objective and objective.subtract_baseline),
+                drift_rule=DRIFT_RULE if objective and objective.drift_correction else None,
             ),
             response=ResponseUnits(**request.response.model_dump()),
             builtin_references=request.references.builtin,
@@ -120,6 +152,7 @@ class SessionConfig:
             "seed": self.seed,
             "channels": list(self.channels),
             "objective": self.objective.to_stored(),
+            "drift_rule": None if self.objective.drift_rule is None else self.objective.drift_rule.to_stored(),
             "response": self.response.to_stored(),
             "references": {"builtin": self.builtin_references, "given": self.given_references},
             "code_norm": self.code_norm,
@@ -143,7 +176,7 @@ class SessionConfig:
             population_size=stored["population_size"],
             seed=stored["seed"],
             channels=tuple(stored["channels"]),
-            objective=Objective(**stored["objective"]),
+            objective=Objective.from_stored(stored["objective"], stored.get("drift_rule")),
             response=ResponseUnits.from_stored(stored.get("response")),
             builtin_references=stored["references"]["builtin"],
             given_references=stored["references"].get("given", 0),

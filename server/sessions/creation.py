@@ -1,7 +1,8 @@
 """Creating sessions: a new one from a request, or a fork of another (its settings, its best codes as start).
 
 Everything is checked and generation 0 rendered before anything is stored; the session, its generation 0, the first
-optimizer snapshot and the creation's Idempotency-Key are then stored in one transaction.
+optimizer snapshot and the creation's Idempotency-Key are then stored in one transaction. A session is made only if it
+can advance: its objective scores a plausible response and a copy of its optimizer takes a generation (``dry_run``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from evostim.server.config import Settings
 from evostim.server.media.renderer import Renderer
 from evostim.server.sessions import presenters
 from evostim.server.sessions.config import SessionConfig
+from evostim.server.sessions.dry_run import check_objective, dry_run, score_bound
 from evostim.server.sessions.errors import InvalidSessionConfig
 from evostim.server.sessions.idempotency import checked_key, creation_hashes
 from evostim.server.sessions.limits import Limits, is_session_id, require_finite
@@ -139,6 +141,7 @@ class SessionCreation:
             seed=seed,
             typical_norm=spec.typical_norm,
         )
+        check_objective(config.objective, config.response)
         record = SessionRecord(
             id=f"s_{secrets.token_hex(8)}",
             owner=owner,
@@ -157,6 +160,9 @@ class SessionCreation:
             self._renderer.prepare(spec.name, [s.code for s in stimuli])
         except BadLatentCodes as error:  # e.g. beyond float32, the generators' precision
             raise InvalidSessionConfig(f"generation 0 does not render ({error}): {_CODES_HINT}", field="code") from None
+        # Generation 0 is fine; a copy of the optimizer must take it and propose generation 1 (the real one untouched).
+        scale = score_bound(config.objective, config.response)
+        dry_run(snapshot, self._stepper.host(spec.name), config.code_norm, scale)
         answer = SessionCreated(
             session=presenters.session_public(record, config),
             generation=presenters.manifest(record.id, spec.image_size, 0, stimuli, order, closed=False),

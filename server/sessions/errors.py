@@ -14,6 +14,7 @@ DomainError                   what went wrong (``detail`` says what to do; ``ext
 ├── InvalidRequest            the request itself is wrong (fix it; sending it again will not help)
 │   ├── InvalidSessionConfig
 │   ├── InvalidResponses
+│   ├── OptimizerFailed       the optimizer could not take the scores (it overflowed, or its library refused them)
 │   └── UnsupportedMediaType  a body not sent as JSON (``content_type``: the Content-Type it came with)
 ├── StateCorrupt              the stored optimizer state does not replay (a bug; report it)
 └── NotReady                  the server cannot serve yet (database unreachable, a generator that does not load)
@@ -38,6 +39,7 @@ __all__ = [
     "InvalidSessionConfig",
     "NotFound",
     "NotReady",
+    "OptimizerFailed",
     "SessionNotFound",
     "SessionNotRunning",
     "StateCorrupt",
@@ -106,6 +108,11 @@ class InvalidSessionConfig(InvalidRequest):
 
 class InvalidResponses(InvalidRequest):
     """Responses that do not fit the generation they are posted for."""
+
+
+class OptimizerFailed(InvalidRequest):
+    """The session's optimizer could not take a generation's scores (its arithmetic overflowed, or an outside
+    library refused them): nothing was stored, and the same scores fail again."""
 
 
 class UnsupportedMediaType(InvalidRequest):

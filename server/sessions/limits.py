@@ -46,6 +46,8 @@ class Limits:
     max_channels: int
     max_repetitions: int
     max_metadata_bytes: int
+    max_image_size: int = 2048
+    max_archive_bytes: int = 2**63
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -54,7 +56,30 @@ class Limits:
             max_channels=settings.max_channels,
             max_repetitions=settings.max_repetitions,
             max_metadata_bytes=settings.max_metadata_bytes,
+            max_image_size=settings.max_image_size,
+            max_archive_bytes=settings.max_archive_mb * 2**20,
         )
+
+    def check_image_size(self, size: int | None) -> None:
+        """Refuse an image side above this server's limit (None: the generator's own size, always served)."""
+        if size is not None and size > self.max_image_size:
+            raise InvalidRequest(
+                f"size={size} is above this server's limit of {self.max_image_size} pixels a side "
+                "(EVOSTIM_MAX_IMAGE_SIZE); resize larger on the rig",
+                field="size",
+            )
+
+    def check_archive(self, images: int, size: int) -> None:
+        """Refuse an images.zip of ``images`` images of ``size`` x ``size`` pixels above this server's limit."""
+        pixels = images * size * size * 3
+        if pixels > self.max_archive_bytes:
+            most = self.max_archive_bytes // (size * size * 3)
+            raise InvalidRequest(
+                f"{images} images of {size} x {size} pixels hold {pixels / 2**20:.0f} MB of pixels, above this "
+                f"server's limit of {self.max_archive_bytes / 2**20:.0f} MB an images.zip (EVOSTIM_MAX_ARCHIVE_MB): "
+                f"ask for a smaller size (at this one, at most {most} images fit) or fetch the images one by one",
+                field="size",
+            )
 
     def check_session(self, request: SessionCreate) -> None:
         """Refuse a new session (or fork) beyond this server's bounds."""

@@ -25,7 +25,9 @@ from evostim.server.ops.observability import (
     OPTIMIZER_CACHE_SESSIONS,
 )
 from evostim.server.sessions import presenters
-from evostim.server.sessions.errors import DomainError, InvalidResponses
+from evostim.server.sessions.config import SessionConfig
+from evostim.server.sessions.drift import open_factor
+from evostim.server.sessions.errors import DomainError, InvalidResponses, OptimizerFailed
 from evostim.server.sessions.idempotency import checked_key, request_hash
 from evostim.server.sessions.limits import Limits, is_session_id, require_finite
 from evostim.server.sessions.locks import SessionLocks
@@ -48,6 +50,10 @@ __all__ = ["Posting", "Timings"]
 Timings = dict[str, float]
 
 _SCORES_HINT = "the counts are too large for the objective weights and counting window; nothing was stored"
+_OPTIMIZER_HINT = (
+    "the optimizer's state or its next codes (float32, as the generators decode them) overflowed with these scores; "
+    "nothing was stored. Sessions with these optimizer settings cannot advance: fork the session with other settings"
+)
 
 
 @dataclass(frozen=True)
@@ -133,15 +139,18 @@ class Posting:
         session, config = current.session.record, current.session.config
         summary = summarize(current.stimuli, scored.scores)
         require_finite(summary.as_dict(), "accepted", InvalidResponses, _SCORES_HINT)
-        step = self._stepper.step(session, config, current.stimuli, scored.scores, summary.evolved_mean)
-        require_finite(step.optimizer.summary(), "optimizer", InvalidResponses, _SCORES_HINT)
+        factor = open_factor(self._store, session, config, summary)  # 1 without drift correction
+        told_mean = summary.evolved_mean / factor
+        step = self._stepper.step(session, config, current.stimuli, scored.scores, told_mean, factor)
+        require_finite(step.optimizer.summary(), "optimizer", OptimizerFailed, _OPTIMIZER_HINT)
         references = [ReferenceRecord(s.index, s.code) for s in current.stimuli if s.kind == "reference"]
         next_stimuli, next_order = ([], []) if step.population is None else generation_stimuli(
             config, step.population, references
         )  # fmt: skip
-        require_finite({s.stimulus_id: s.code for s in next_stimuli}, "next.code", InvalidResponses, _SCORES_HINT)
+        renderable = {s.stimulus_id: s.code.astype(np.float32) for s in next_stimuli}  # beyond float32: inf
+        require_finite(renderable, "next.code", OptimizerFailed, _OPTIMIZER_HINT)
         t1 = time.perf_counter()
-        best, best_mean = _new_best(session, summary), best_mean_after(session, summary.evolved_mean)
+        best, best_mean = _new_best(session, summary, factor), best_mean_after(session, told_mean)
         updated = _advanced(session, step.finished, best, best_mean)
         answer = self._accepted(current.session, updated, scored, summary, next_stimuli, next_order)
         require_finite(answer, "answer", InvalidResponses, _SCORES_HINT)
@@ -150,7 +159,7 @@ class Posting:
             session_id=session.id,
             closed=session.generation,
             responses=scored.records,
-            summary={**summary.as_dict(), **step.optimizer.summary()},
+            summary={**summary.as_dict(), **step.optimizer.summary(), **_drift_entry(config, factor)},
             best=best,
             status=updated.status,
             next_stimuli=next_stimuli,
@@ -204,10 +213,17 @@ class Posting:
         IMAGE_CACHE_BYTES.set(self._renderer.cache_bytes)
 
 
-def _new_best(session: SessionRecord, summary: GenerationSummary) -> tuple[float, str] | None:
-    if session.best_score is None or summary.evolved_max > session.best_score:
-        return summary.evolved_max, summary.best_stimulus
+def _new_best(session: SessionRecord, summary: GenerationSummary, factor: float) -> tuple[float, str] | None:
+    """The session's new best (score as told: / the drift factor), if this generation's best beats it."""
+    told_max = summary.evolved_max / factor
+    if session.best_score is None or told_max > session.best_score:
+        return told_max, summary.best_stimulus
     return None
+
+
+def _drift_entry(config: SessionConfig, factor: float) -> dict[str, float]:
+    """The generation's drift factor for its stored summary, under drift correction."""
+    return {} if config.objective.drift_rule is None else {"drift_factor": factor}
 
 
 def _advanced(

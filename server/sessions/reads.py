@@ -23,13 +23,15 @@ from evostim.server.media.renderer import Renderer
 from evostim.server.sessions import presenters
 from evostim.server.sessions.config import SessionConfig
 from evostim.server.sessions.errors import GenerationNotFound, InvalidRequest, SessionNotFound, StimulusNotFound
-from evostim.server.sessions.limits import is_session_id
+from evostim.server.sessions.limits import Limits, is_session_id, json_bytes
 from evostim.server.storage.store import ANY_OWNER, ResponseRecord, SessionRecord, StimulusRecord, Store
 
 __all__ = ["Session", "SessionReader", "may_see", "session_not_found"]
 
 _ZIP_BATCH = 16  # images rendered at a time for images.zip: bounds memory at large sizes
 _CONFIGS_KEPT = 4096  # parsed configurations kept (a few kB each); one evicted is parsed again when read
+# ... and at most this much of them, as stored JSON: a configuration with a given basis or start codes holds MBs
+_CONFIG_BYTES_KEPT = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -60,23 +62,45 @@ def session_not_found(session_id: str) -> SessionNotFound:
 class SessionReader:
     """The owner's sessions as ``Session`` values, and the answers that only read them."""
 
-    def __init__(self, store: Store, renderer: Renderer) -> None:
+    def __init__(self, store: Store, renderer: Renderer, limits: Limits | None = None) -> None:
         self._store = store
         self._renderer = renderer
-        self._configs: OrderedDict[str, SessionConfig] = OrderedDict()
+        self._limits = limits
+        self._configs: OrderedDict[str, tuple[SessionConfig, int]] = OrderedDict()  # id -> (config, JSON bytes)
+        self._config_bytes = 0
         self._guard = threading.Lock()
 
     def typed(self, record: SessionRecord, config: SessionConfig | None = None) -> Session:
         """``record`` with its configuration: ``config`` when the caller just made it, else parsed once and kept."""
         with self._guard:
-            known = config or self._configs.pop(record.id, None) or SessionConfig.from_stored(record.config)
-            self._configs[record.id] = known  # the most recently read last
-            metadata = record.config.get("metadata") or {}
-            if known.metadata != metadata:  # patched since it was parsed, here or by another process
-                known = replace(known, metadata=metadata)
-            if len(self._configs) > _CONFIGS_KEPT:
-                self._configs.popitem(last=False)
+            cached = self._configs.pop(record.id, None)
+            if cached is not None:
+                self._config_bytes -= cached[1]
+        if config is not None or cached is None:  # parsed (and measured) outside the lock: once per session
+            cached = (config or SessionConfig.from_stored(record.config), json_bytes(record.config))
+        known, size = cached
+        metadata = record.config.get("metadata") or {}
+        if known.metadata != metadata:  # patched since it was parsed, here or by another process
+            known = replace(known, metadata=metadata)
+        with self._guard:
+            self._keep(record.id, known, size)
         return Session(record, known)
+
+    def _keep(self, session_id: str, config: SessionConfig, size: int) -> None:
+        """Keep a configuration, the most recently read last; the least recently read go beyond the bounds."""
+        old = self._configs.pop(session_id, None)  # another thread's, read meanwhile
+        self._config_bytes += size - (0 if old is None else old[1])
+        self._configs[session_id] = (config, size)
+        while len(self._configs) > 1 and (
+            len(self._configs) > _CONFIGS_KEPT or self._config_bytes > _CONFIG_BYTES_KEPT
+        ):
+            self._config_bytes -= self._configs.popitem(last=False)[1][1]
+
+    @property
+    def configs_kept(self) -> tuple[int, int]:
+        """How many parsed configurations are kept, and their stored JSON's bytes."""
+        with self._guard:
+            return len(self._configs), self._config_bytes
 
     def session(self, owner: str, session_id: str) -> Session:
         """``owner``'s session ``session_id`` (SessionNotFound for a malformed id, an unknown one, another's)."""
@@ -105,6 +129,8 @@ class SessionReader:
         return presenters.manifest(session_id, image_size, number, stimuli, generation.order, closed=generation.closed)
 
     def image(self, owner: str, session_id: str, stimulus_id: str, fmt: ImageFormat, size: int | None) -> bytes:
+        if self._limits is not None:
+            self._limits.check_image_size(size)
         session = self.session(owner, session_id)
         stimulus = self._store.get_stimulus(session_id, stimulus_id)
         if stimulus is None:
@@ -164,12 +190,17 @@ class SessionReader:
         self, owner: str, session_id: str, number: int, fmt: ImageFormat, size: int | None
     ) -> Iterator[tuple[str, bytes]]:
         """Every image of generation ``number`` as (``<stimulus id>.<fmt>``, bytes), rendered a batch at a time as
-        the iterator is read (the session and generation are checked at once)."""
+        the iterator is read (the session, the generation and this server's limits on the images' size are checked
+        at once, before any image is rendered)."""
+        if self._limits is not None:
+            self._limits.check_image_size(size)
         session = self.session(owner, session_id)
         if self._store.get_generation(session_id, number) is None:
             raise GenerationNotFound(f"session {session_id} has no generation {number}")
         generator = session.config.generator
         stimuli = self._store.get_stimuli(session_id, number)
+        if self._limits is not None:
+            self._limits.check_archive(len(stimuli), size or generator_spec(generator).image_size)
 
         def images() -> Iterator[tuple[str, bytes]]:
             for start in range(0, len(stimuli), _ZIP_BATCH):

@@ -68,7 +68,7 @@ class SessionService:
         )
         self._locks = SessionLocks()
         limits = Limits.from_settings(settings)
-        self._reader = SessionReader(store, self._renderer)
+        self._reader = SessionReader(store, self._renderer, limits)
         self._creation = SessionCreation(
             store=store,
             reader=self._reader,

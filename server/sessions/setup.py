@@ -75,7 +75,7 @@ def build_optimizer(
             code_norm=spec.typical_norm,  # the generator's scale sets the step-size defaults
             host=host,
             find_metric=lookup,
-            **params,
+            params=params,
         )
     except MetricNotFound as error:
         raise InvalidSessionConfig(str(error)) from None

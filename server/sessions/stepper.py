@@ -3,7 +3,8 @@
 ``load`` gives the optimizer waiting for a session's open generation: from the cache, or from the latest snapshot
 replayed through the stored responses, each replayed proposal checked against the stored one bit for bit.
 ``step`` tells it a scored generation, applies the stop rules and asks for the next one. Live posts and the replay
-tell through the same function, so both tell the optimizer exactly the measured evolved stimuli.
+tell through the same function, so both tell the optimizer exactly the measured evolved stimuli (under drift
+correction their scores / the generation's factor, which both compute from the stored reference means: drift.py).
 """
 
 from __future__ import annotations
@@ -21,11 +22,20 @@ from evostim import optimizers
 from evostim.optimizers import NO_HOST, Host, Optimizer, Population
 from evostim.optimizers.geometry import project_to_sphere
 from evostim.server.sessions.config import SessionConfig
+from evostim.server.sessions.drift import NO_CORRECTION, replay_factors
 from evostim.server.sessions.errors import StateCorrupt
+from evostim.server.sessions.optimizer_calls import optimizer_call
 from evostim.server.sessions.plateau import plateaued
 from evostim.server.storage.store import SessionRecord, StimulusRecord, Store
 
-__all__ = ["OptimizerStepper", "Step", "array_bytes", "decode_state", "encode_state", "tell_measured"]
+__all__ = [
+    "OptimizerStepper",
+    "Step",
+    "array_bytes",
+    "decode_state",
+    "encode_state",
+    "tell_measured",
+]
 
 
 def encode_state(optimizer: Optimizer) -> bytes:
@@ -38,10 +48,16 @@ def decode_state(blob: bytes, host: Host = NO_HOST) -> Optimizer:
     return optimizers.optimizer_from_state(json.loads(zlib.decompress(blob)), host=host)
 
 
-def tell_measured(optimizer: Optimizer, stimuli: Sequence[StimulusRecord], scores: Mapping[str, float]) -> None:
-    """Tell the optimizer the scores of its measured candidates; references and missing stimuli are not told."""
+def tell_measured(
+    optimizer: Optimizer,
+    stimuli: Sequence[StimulusRecord],
+    scores: Mapping[str, float],
+    factor: float = NO_CORRECTION,
+) -> None:
+    """Tell the optimizer the scores of its measured candidates, each / ``factor`` (the generation's drift factor;
+    1: none); references and missing stimuli are not told."""
     told = [s for s in stimuli if s.kind == "evolved" and s.candidate_id is not None and s.stimulus_id in scores]
-    optimizer.tell([s.candidate_id for s in told], [scores[s.stimulus_id] for s in told])  # type: ignore[misc]
+    optimizer.tell([s.candidate_id for s in told], [scores[s.stimulus_id] / factor for s in told])  # type: ignore[misc]
 
 
 def _evolved_codes(stimuli: Sequence[StimulusRecord], number: int) -> np.ndarray:
@@ -124,9 +140,12 @@ class OptimizerStepper:
         stimuli = self._store.get_stimuli(session.id, start, session.generation)
         responses = self._store.get_responses(session.id, start, session.generation - 1)
         scores = {r.stimulus_id: r.score for r in responses if not r.missing and r.score is not None}
+        factors = replay_factors(self._store, session, config)
         for number in range(start, session.generation):
-            tell_measured(optimizer, [s for s in stimuli if s.generation == number], scores)
-            proposed = project_to_sphere(optimizer.ask().codes, config.code_norm)
+            with optimizer_call(optimizer, f"the replay of generation {number}"):
+                tell_measured(optimizer, [s for s in stimuli if s.generation == number], scores, factors[number])
+                asked = optimizer.ask()
+            proposed = project_to_sphere(asked.codes, config.code_norm)
             stored = _evolved_codes(stimuli, number + 1)
             if proposed.shape != stored.shape or not np.allclose(proposed, stored, rtol=0, atol=_REPLAY_ATOL):
                 raise StateCorrupt(
@@ -141,13 +160,17 @@ class OptimizerStepper:
         stimuli: Sequence[StimulusRecord],
         scores: Mapping[str, float],
         evolved_mean: float,
+        factor: float = NO_CORRECTION,
     ) -> Step:
-        """Tell the open generation's scores, apply the stop rules, and ask for the next generation."""
+        """Tell the open generation's scores (/ its drift ``factor``), apply the stop rules (``evolved_mean``: as
+        told), and ask for the next generation."""
         optimizer = self.load(session, config)
-        tell_measured(optimizer, stimuli, scores)
+        with optimizer_call(optimizer, f"generation {session.generation}'s scores"):
+            tell_measured(optimizer, stimuli, scores, factor)
         if self._finished(session, config, evolved_mean):
             return Step(optimizer, None, None)
-        population = optimizer.ask()
+        with optimizer_call(optimizer, f"generation {session.generation}'s scores"):
+            population = optimizer.ask()
         snapshot = encode_state(optimizer) if (session.generation + 1) % self._snapshot_every == 0 else None
         return Step(optimizer, population, snapshot)
 

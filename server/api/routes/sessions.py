@@ -27,6 +27,7 @@ from evostim.protocol import (
 from evostim.server.api.problems import PROBLEM_JSON
 from evostim.server.api.routes.deps import IDEMPOTENCY_KEY_PATTERN, KEY_DESCRIPTION, Owner, Service
 from evostim.server.media import exports
+from evostim.server.media.archive import zip_stream
 from evostim.server.media.exports import MEDIA_TYPES as MEDIA_TYPES_OUT
 from evostim.server.media.images import MEDIA_TYPES, ImageFormat
 from evostim.server.sessions.errors import StimulusNotFound
@@ -72,15 +73,15 @@ def get_session(session_id: str, owner: Owner, service: Service) -> SessionPubli
     return service.get_session(owner, session_id)
 
 
-Generation = Annotated[int, Query(ge=0, le=MAX_GENERATION)]
-
-
 @router.patch("/{session_id}", responses=_PROBLEMS)
 def update_session(session_id: str, body: SessionUpdate, owner: Owner, service: Service) -> SessionPublic:
     """Change the session's metadata (notes, a corrected animal name) by a JSON merge patch (RFC 7396; sent as
     application/json or application/merge-patch+json); the search itself never changes. A patch says what the
     metadata becomes, so sending it again (a retry) changes nothing more: no Idempotency-Key is needed."""
     return service.update_session(owner, session_id, body)
+
+
+Generation = Annotated[int, Query(ge=0, le=MAX_GENERATION)]
 
 
 @router.get("/{session_id}/history", responses=_PROBLEMS)
@@ -185,10 +186,11 @@ def get_generation_images(
     format: Annotated[ImageFormat, Query(description="image format of every member")] = "png",
     size: Annotated[int | None, Query(ge=8, le=2048, description="resize to size x size pixels")] = None,
 ) -> StreamingResponse:
-    """Every image of generation ``number`` in one zip, each named ``<stimulus id>.<format>``."""
+    """Every image of generation ``number`` in one zip, each named ``<stimulus id>.<format>``, streamed as the images
+    are rendered (a size or a number of images above the server's limits is a 422 before any is)."""
     images = service.generation_images(owner, session_id, number, format, size)
-    path = exports.temporary_file(".zip", lambda out: exports.write_zip(out, images))
-    return _file_answer(path, MEDIA_TYPES_OUT["zip"], f"{session_id}-g{number}.zip")
+    headers = {"Content-Disposition": f'attachment; filename="{session_id}-g{number}.zip"'}
+    return StreamingResponse(zip_stream(images), media_type=MEDIA_TYPES_OUT["zip"], headers=headers)
 
 
 _NWB = "NWB only: {} (default: the session's metadata)"
