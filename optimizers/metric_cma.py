@@ -23,23 +23,27 @@ from evostim.optimizers.checks import angle_degrees, at_least, between, code, co
 from evostim.optimizers.cholesky_cma import CholeskyCMA
 from evostim.optimizers.errors import InvalidParameter
 from evostim.optimizers.host import Host, Need
-from evostim.optimizers.metric_cma_search import Search, inner_name, inner_search, lead, start_seed, with_lead
-from evostim.optimizers.parameters import Context, Parameters, doc
+from evostim.optimizers.metric_cma_restart import note_rise, restart_after, restart_due, restarted
+from evostim.optimizers.metric_cma_search import (
+    TRIAL_GENERATIONS,
+    Search,
+    eigenvalues,
+    given_scales,
+    inner_name,
+    inner_search,
+    lead,
+    planned_schedule,
+    schedule_length,
+    start_seed,
+    with_lead,
+)
+from evostim.optimizers.parameters import Parameters, doc
 from evostim.optimizers.recombination import FC6_CODE_NORM
 from evostim.optimizers.serialization import encode_array
 from evostim.optimizers.sphere_cma import SphereCMA
-from evostim.optimizers.subspace import _as_matrix, _basis, _searched_rows
+from evostim.optimizers.subspace import _basis, _searched_rows
 
 __all__ = ["MetricCMA", "MetricCMAParameters", "schedule_length"]
-
-
-def _eigenvalues(name: str, value: Any, context: Context) -> FloatArray | None:
-    if value is None:
-        return None
-    values = _as_matrix(value, name).reshape(-1)
-    if not (np.all(np.isfinite(values)) and np.all(values > 0)):
-        raise InvalidParameter(f"{name} must be positive numbers")
-    return values
 
 
 # Each start holds a whole inner search in memory and in the stored state.
@@ -63,7 +67,7 @@ class MetricCMAParameters(Parameters):
     eigenvalues: Any = field(
         default=None,
         metadata=doc(
-            "the basis rows' eigenvalues (k; a metric file brings its own); null: all equal", check=_eigenvalues
+            "the basis rows' eigenvalues (k; a metric file brings its own); null: all equal", check=eigenvalues
         ),
     )
     dimensions: int | None = field(
@@ -205,11 +209,26 @@ class MetricCMAParameters(Parameters):
         ),
     )
     trial_generations: int = field(
-        default=3,
+        default=TRIAL_GENERATIONS,
         metadata=doc(
             "with starts > 1: the scored generations each search gets before the best one goes on (a generation "
             "shown again because none of its samples was scored does not count)",
             check=at_least(1),
+        ),
+    )
+    restart_after: int | None = field(
+        default=None,
+        metadata=doc(
+            "sphere-cma inside: once the search that goes on has not raised its best score by 5% for this many "
+            "scored generations, with twice as many left in its schedule, it begins again at its mean with the step "
+            "restart_angle, annealed over the generations left; null: never",
+            check=optional(at_least(1)),
+        ),
+    )
+    restart_angle: float | None = field(
+        default=None,
+        metadata=doc(
+            "with restart_after: the restart's first step, in degrees; null: angle_start's", check=_OPTIONAL_ANGLE
         ),
     )
     sphere_norm: float = field(
@@ -225,35 +244,6 @@ class MetricCMAParameters(Parameters):
 SESSION_REFRESH_EVERY = 5
 SESSION_WINDOW = 0.125
 SESSION_STARTS = 2
-
-
-# Sessions shorter than this anneal as one this long does (docs/sample_efficiency.md, round 14: annealed within 20
-# generations the searches ended lower and missed more on the tuning units).
-MIN_SCHEDULE_GENERATIONS = 40
-
-
-def schedule_length(generations: int, starts: int = 1, trial_generations: int | None = None) -> int:
-    """The inner schedule's length (``decay_generations``) that ends its steps at a session's last planned
-    generation (at least :data:`MIN_SCHEDULE_GENERATIONS`): the generations the search that goes on shows (the
-    others' trials taken off), at least 1."""
-    trial = MetricCMAParameters.trial_generations if trial_generations is None else trial_generations
-    return max(1, max(generations, MIN_SCHEDULE_GENERATIONS) - (starts - 1) * trial)
-
-
-def _planned_schedule(params: dict[str, Any], generations: int) -> dict[str, Any]:
-    """``params`` with sphere-cma's schedule ending at a session's last planned generation, unless told one."""
-    if params.get("inner", "sphere-cma") != "sphere-cma" or params.get("decay_generations") is not None:
-        return params
-    trial = params.get("trial_generations")
-    return {**params, "decay_generations": schedule_length(generations, params["starts"], trial)}
-
-
-def _given_scales(params: MetricCMAParameters, values: FloatArray | None, k: int) -> FloatArray:
-    """The steps along the given basis's top k directions: by start_exponent until the first refresh, if told."""
-    if params.start_exponent is not None and params.refresh_every is None:
-        raise InvalidParameter("start_exponent needs refresh_every: without a refresh the exponent never changes")
-    exponent = params.exponent if params.start_exponent is None else params.start_exponent
-    return np.ones(k) if values is None else (values[:k] / values.max()) ** exponent
 
 
 class MetricCMA(Optimizer):
@@ -275,7 +265,7 @@ class MetricCMA(Optimizer):
         session planned to last ``generations`` generations anneals its steps over them (:func:`schedule_length`)."""
         params = {"starts": SESSION_STARTS, **params}
         if generations is not None:
-            params = _planned_schedule(params, generations)
+            params = planned_schedule(params, generations)
         generators_own = params.get("basis") is None
         if generators_own:
             params["basis"] = f"{host.generator}.metric"
@@ -299,13 +289,14 @@ class MetricCMA(Optimizer):
             full, None if params.dimensions is None else min(params.dimensions, len(full))
         )
         k = len(self._given_basis)
-        values = _eigenvalues("eigenvalues", params.eigenvalues, self.context)
+        values = eigenvalues("eigenvalues", params.eigenvalues, self.context)
         if values is not None and len(values) < k:
             raise InvalidParameter(f"eigenvalues must have at least {k} values (one per searched direction)")
         self._eigenvalues = None if values is None else values[:k]
         self._exponent = params.exponent
         self._refresh_every = params.refresh_every
         self._refresh_lead = lead(params)
+        self._restart_after = restart_after(params)
         self._window = params.window
         self._mean_candidate = params.mean_candidate
         self._sphere_norm = params.sphere_norm
@@ -315,7 +306,7 @@ class MetricCMA(Optimizer):
             raise InvalidParameter(
                 f"showing the mean {self._mean_repeats} times needs population_size >= {self._mean_repeats + 2}"
             )
-        scales = _given_scales(params, values, k)
+        scales = given_scales(params, values, k)
         center = np.zeros(dim) if params.center is None else np.array(params.center)
         self._trial_generations = params.trial_generations
         self._searches = [
@@ -401,6 +392,10 @@ class MetricCMA(Optimizer):
 
     def _propose(self) -> tuple[FloatArray, FloatArray]:
         self._choose_search()
+        search = self._search
+        if restart_due(search, self._restart_after, alone=len(self._searches) == 1):
+            assert isinstance(self._params, MetricCMAParameters)
+            search.inner = restarted(search, self._params, self.dim, self._seed)
         if self._refresh_due():
             self._refresh()
         self._ask_metric_ahead()
@@ -421,6 +416,8 @@ class MetricCMA(Optimizer):
             return
         inner_ids = [search.inner.pending_ids[row] for row in rows[sampled]]
         search.inner.tell(inner_ids, scores[sampled])
+        if self._restart_after is not None:
+            note_rise(search)
 
     def _settings(self) -> dict[str, Any]:
         settings = self._params.as_dict()

@@ -19,18 +19,24 @@ from evostim.optimizers.errors import InvalidParameter
 from evostim.optimizers.parameters import Context
 from evostim.optimizers.serialization import decode_array, encode_array
 from evostim.optimizers.sphere_cma import SphereCMA
+from evostim.optimizers.subspace import _as_matrix
 
 if TYPE_CHECKING:
     from evostim.optimizers.metric_cma import MetricCMAParameters
 
 __all__ = [
     "INNER",
+    "TRIAL_GENERATIONS",
     "TUNED_ANGLE_END",
     "TUNED_MIRRORED",
     "Search",
+    "eigenvalues",
+    "given_scales",
     "inner_name",
     "inner_search",
     "lead",
+    "planned_schedule",
+    "schedule_length",
     "start_seed",
     "with_lead",
 ]
@@ -38,6 +44,9 @@ __all__ = [
 # issue #34: a session's refresh takes the metric at the mean two generations before it, computed while those two are
 # shown (a benchmarks/load.py round with no time between generations needs two to absorb 50 sessions' metrics)
 SESSION_REFRESH_LEAD = 2
+
+# metric-cma's default trial_generations (with starts > 1)
+TRIAL_GENERATIONS = 3
 
 INNER: dict[str, type[CholeskyCMA] | type[SphereCMA]] = {"cholesky-cma": CholeskyCMA, "sphere-cma": SphereCMA}
 
@@ -61,6 +70,45 @@ _SPHERE_ONLY = (
 )
 
 
+# Sessions shorter than this anneal as one this long does (docs/sample_efficiency.md, round 14: annealed within 20
+# generations the searches ended lower and missed more on the tuning units).
+MIN_SCHEDULE_GENERATIONS = 40
+
+
+def schedule_length(generations: int, starts: int = 1, trial_generations: int | None = None) -> int:
+    """The inner schedule's length (``decay_generations``) that ends its steps at a session's last planned
+    generation (at least :data:`MIN_SCHEDULE_GENERATIONS`): the generations the search that goes on shows (the
+    others' trials taken off), at least 1."""
+    trial = TRIAL_GENERATIONS if trial_generations is None else trial_generations
+    return max(1, max(generations, MIN_SCHEDULE_GENERATIONS) - (starts - 1) * trial)
+
+
+def planned_schedule(params: dict[str, Any], generations: int) -> dict[str, Any]:
+    """``params`` with sphere-cma's schedule ending at a session's last planned generation, unless told one."""
+    if params.get("inner", "sphere-cma") != "sphere-cma" or params.get("decay_generations") is not None:
+        return params
+    trial = params.get("trial_generations")
+    return {**params, "decay_generations": schedule_length(generations, params["starts"], trial)}
+
+
+def eigenvalues(name: str, value: Any, context: Context) -> FloatArray | None:
+    """The check of ``eigenvalues``: positive numbers, or None."""
+    if value is None:
+        return None
+    values = _as_matrix(value, name).reshape(-1)
+    if not (np.all(np.isfinite(values)) and np.all(values > 0)):
+        raise InvalidParameter(f"{name} must be positive numbers")
+    return values
+
+
+def given_scales(params: MetricCMAParameters, values: FloatArray | None, k: int) -> FloatArray:
+    """The steps along the given basis's top k directions: by start_exponent until the first refresh, if told."""
+    if params.start_exponent is not None and params.refresh_every is None:
+        raise InvalidParameter("start_exponent needs refresh_every: without a refresh the exponent never changes")
+    exponent = params.exponent if params.start_exponent is None else params.start_exponent
+    return np.ones(k) if values is None else (values[:k] / values.max()) ** exponent
+
+
 def inner_name(name: str, value: str, context: Context) -> str:
     """The check of the ``inner`` parameter: one of :data:`INNER`."""
     if value not in INNER:
@@ -78,6 +126,10 @@ class Search:
     center: FloatArray
     best: float = -math.inf  # the highest score any of its images got (with starts > 1: which search goes on)
     metric_point: FloatArray | None = None  # refresh_ahead: the code whose metric its next refresh takes
+    # With restart_after (metric_cma_restart): its best at its last rise, generations since, restarts so far.
+    risen: float = -math.inf
+    stalled: int = 0
+    restarts: int = 0
 
     def state(self, with_coordinates: bool) -> dict[str, Any]:
         state: dict[str, Any] = {"inner": self.inner.state_dict()}
@@ -88,6 +140,8 @@ class Search:
             state["best"] = self.best
         if self.metric_point is not None:
             state["metric_point"] = encode_array(self.metric_point)
+        if math.isfinite(self.risen):  # only with restart_after: a state without it reads as before
+            state["stall"] = {"risen": self.risen, "stalled": self.stalled, "restarts": self.restarts}
         return state
 
     @classmethod
@@ -96,10 +150,12 @@ class Search:
         inner = INNER[state["inner"]["optimizer"]].from_state(state["inner"])
         best = float(state.get("best", -math.inf))
         point = decode_array(state["metric_point"]) if "metric_point" in state else None
+        stall = state.get("stall", {"risen": -math.inf, "stalled": 0, "restarts": 0})
+        counts = (float(stall["risen"]), int(stall["stalled"]), int(stall["restarts"]))
         if "basis" not in state:
-            return cls(inner, given.basis, given.scales, given.center, best, point)
+            return cls(inner, given.basis, given.scales, given.center, best, point, *counts)
         basis, scales, center = (decode_array(state[name]) for name in ("basis", "scales", "center"))
-        return cls(inner, basis, scales, center, best, point)
+        return cls(inner, basis, scales, center, best, point, *counts)
 
 
 def lead(params: MetricCMAParameters) -> int:
