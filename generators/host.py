@@ -18,6 +18,7 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
 from torch import nn
 
 from evostim import optimizers
@@ -30,13 +31,16 @@ from evostim.optimizers import Host, InvalidParameter, MetricAt, Optimizer
 __all__ = ["Hosts", "generator_host", "hosted_optimizer", "session_parameters"]
 
 
-def generator_host(spec: GeneratorSpec, module: Callable[[], nn.Module]) -> Host:
+def generator_host(spec: GeneratorSpec, module: Callable[[], nn.Module], *, warm_up: bool = False) -> Host:
     """The host of optimizers searching ``spec``'s latent space: its name and dimension, and its metric at a code where
     that is computed exactly (latent spaces of up to 512 dimensions), through ``module()`` at the first call only,
-    and computed ahead of the asking where an optimizer says where it will ask (``MetricsAhead``)."""
+    and computed ahead of the asking where an optimizer says where it will ask (``MetricsAhead``). ``warm_up``: pay
+    the first metric's extra cost now, in the background (a server, whose sessions' refreshes would wait for it)."""
     if spec.latent_dim > DENSE_METRIC_DIMENSIONS:
         return Host(generator=spec.name, latent_dim=spec.latent_dim)
     metrics = MetricsAhead(_lazy_metric(module), spec.latent_dim)
+    if warm_up:
+        metrics.warm_up(spec.sample_prior(np.random.default_rng(0), 1)[0])
     return Host(generator=spec.name, latent_dim=spec.latent_dim, metric_at=metrics.at, metric_ahead=metrics.ahead)
 
 
@@ -56,7 +60,7 @@ class Hosts:
     def __call__(self, generator: str) -> Host:
         host = self._hosts.get(generator)
         if host is None:
-            made = generator_host(generator_spec(generator), lambda: self._module_of(generator))
+            made = generator_host(generator_spec(generator), lambda: self._module_of(generator), warm_up=True)
             host = self._hosts.setdefault(generator, made)  # two threads at once: both keep the first one made
         return host
 

@@ -15,7 +15,7 @@ import torch
 from numpy.typing import NDArray
 
 from evostim import optimizers
-from evostim.generators import generator_spec, load_generator
+from evostim.generators import generator_spec, load_generator, metric_ahead
 from evostim.generators import host as generator_hosts
 from evostim.generators.metric import metric_at_code
 from evostim.generators.metric_ahead import MetricsAhead
@@ -154,6 +154,34 @@ def test_metrics_computed_ahead_are_kept_once_bounded_and_given_back_once() -> N
     assert calls[0].startswith("metric-ahead") and calls[-1] == threading.current_thread().name
 
 
+def test_a_process_warms_up_once_in_the_background_and_keeps_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(metric_ahead, "_warmed_up", False)
+    threads: list[str] = []
+    done = threading.Event()
+
+    def recorded(code: FloatArray, window: float | None) -> FloatArray:
+        threads.append(threading.current_thread().name)
+        done.set()
+        return smooth_metric(code, window)
+
+    first, second = MetricsAhead(recorded, DIM), MetricsAhead(recorded, DIM)
+    first.warm_up(np.zeros(DIM))
+    second.warm_up(np.zeros(DIM))  # another host of the same process: already paid
+    assert done.wait(10) and first.pending == 0
+    time.sleep(0.2)
+    assert len(threads) == 1 and threads[0].startswith("metric-ahead")
+
+
+def test_a_server_host_warms_up_a_metric_a_sweep_host_does_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    warmed: list[FloatArray] = []
+    monkeypatch.setattr(MetricsAhead, "warm_up", lambda self, code: warmed.append(code))
+    spec = generator_spec("dcgan-faces")
+    generator_hosts.generator_host(spec, lambda: torch.nn.Identity())
+    assert not warmed
+    generator_hosts.Hosts(lambda name: torch.nn.Identity())("dcgan-faces")
+    assert len(warmed) == 1 and warmed[0].shape == (spec.latent_dim,)
+
+
 def test_the_metric_computed_ahead_in_its_own_thread_is_the_metric_bit_for_bit() -> None:
     spec = generator_spec("dcgan-faces")
     module = load_generator("dcgan-faces", "cpu", None).module
@@ -183,6 +211,7 @@ def metric_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return at
 
     monkeypatch.setattr(generator_hosts, "metric_at_code", recorded)
+    monkeypatch.setattr(metric_ahead, "_warmed_up", True)  # the process's warm-up is not a session's metric
     return threads
 
 
