@@ -6,6 +6,9 @@ image's clean value never reaches cholesky-cma's final one), by kind:
 - near: nothing it showed reached the target, the best within 15% of it;
 - far: the best it showed is more than 15% below the target (a search settled on a poorer region).
 
+Also: the misses had both optimizers been credited with the best image they showed (its clean value), not the one
+with the highest noisy score.
+
 python diagnose.py FOLDER=LABEL [FOLDER=LABEL ...]   (LABEL: the optimizer's label; S stands for the session setting)
 """
 
@@ -37,7 +40,7 @@ for folder, label in (a.split("=", 1) for a in sys.argv[1:]):
     label = label.replace("S", S, 1)
     chol = {(r["unit"], r["noise"], r["seed"]): r for r in runs if r["optimizer"] == "cholesky-cma"}
     kinds: dict[str, list[str]] = {"selection": [], "near": [], "far": []}
-    last = []
+    last, shown_misses = [], 0
     for r in runs:
         pairing = (r["unit"], r["noise"], r["seed"])
         if r["optimizer"] != label or pairing not in chol:
@@ -45,6 +48,7 @@ for folder, label in (a.split("=", 1) for a in sys.argv[1:]):
         target = chol[pairing]["best_clean"]
         curve = curves[r["key"]]
         seen = curve["best_clean_seen"]
+        shown_misses += bool(seen[-1] < curves[chol[pairing]["key"]]["best_clean_seen"][-1])
         rises = np.flatnonzero(np.diff(seen) > 1e-9)
         last.append(int(rises.max() + 1) if len(rises) else 0)
         if (curve["best_clean"] >= target).any():
@@ -57,5 +61,6 @@ for folder, label in (a.split("=", 1) for a in sys.argv[1:]):
     misses = sum(len(v) for v in kinds.values())
     print(f"\n{folder} {label.replace(S, 'S')}: misses {misses} of {len(last)}; median generation of the last rise of "
           f"the best clean value shown: {np.median(last):.0f}")  # fmt: skip
+    print(f"  misses if both were credited with the best image they showed (not the best-observed one): {shown_misses}")
     for kind, items in kinds.items():
         print(f"  {kind} ({len(items)}): " + "; ".join(items))
