@@ -23,7 +23,6 @@ from evostim.optimizers.checks import angle_degrees, at_least, between, code, co
 from evostim.optimizers.cholesky_cma import CholeskyCMA
 from evostim.optimizers.errors import InvalidParameter
 from evostim.optimizers.host import Host, Need
-from evostim.optimizers.metric_cma_restart import note_rise, restart_after, restart_due, restarted
 from evostim.optimizers.metric_cma_search import (
     TRIAL_GENERATIONS,
     Search,
@@ -216,21 +215,6 @@ class MetricCMAParameters(Parameters):
             check=at_least(1),
         ),
     )
-    restart_after: int | None = field(
-        default=None,
-        metadata=doc(
-            "sphere-cma inside: once the search that goes on has not raised its best score by 5% for this many "
-            "scored generations, with twice as many left in its schedule, it begins again at its mean with the step "
-            "restart_angle, annealed over the generations left; null: never",
-            check=optional(at_least(1)),
-        ),
-    )
-    restart_angle: float | None = field(
-        default=None,
-        metadata=doc(
-            "with restart_after: the restart's first step, in degrees; null: angle_start's", check=_OPTIONAL_ANGLE
-        ),
-    )
     sphere_norm: float = field(
         default=FC6_CODE_NORM, metadata=doc("the norm of every proposed code (the prior's code norm)", check=code_scale)
     )
@@ -296,7 +280,6 @@ class MetricCMA(Optimizer):
         self._exponent = params.exponent
         self._refresh_every = params.refresh_every
         self._refresh_lead = lead(params)
-        self._restart_after = restart_after(params)
         self._window = params.window
         self._mean_candidate = params.mean_candidate
         self._sphere_norm = params.sphere_norm
@@ -392,10 +375,6 @@ class MetricCMA(Optimizer):
 
     def _propose(self) -> tuple[FloatArray, FloatArray]:
         self._choose_search()
-        search = self._search
-        if restart_due(search, self._restart_after, alone=len(self._searches) == 1):
-            assert isinstance(self._params, MetricCMAParameters)
-            search.inner = restarted(search, self._params, self.dim, self._seed)
         if self._refresh_due():
             self._refresh()
         self._ask_metric_ahead()
@@ -416,8 +395,6 @@ class MetricCMA(Optimizer):
             return
         inner_ids = [search.inner.pending_ids[row] for row in rows[sampled]]
         search.inner.tell(inner_ids, scores[sampled])
-        if self._restart_after is not None:
-            note_rise(search)
 
     def _settings(self) -> dict[str, Any]:
         settings = self._params.as_dict()

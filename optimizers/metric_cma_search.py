@@ -126,10 +126,6 @@ class Search:
     center: FloatArray
     best: float = -math.inf  # the highest score any of its images got (with starts > 1: which search goes on)
     metric_point: FloatArray | None = None  # refresh_ahead: the code whose metric its next refresh takes
-    # With restart_after (metric_cma_restart): its best at its last rise, generations since, restarts so far.
-    risen: float = -math.inf
-    stalled: int = 0
-    restarts: int = 0
 
     def state(self, with_coordinates: bool) -> dict[str, Any]:
         state: dict[str, Any] = {"inner": self.inner.state_dict()}
@@ -140,8 +136,6 @@ class Search:
             state["best"] = self.best
         if self.metric_point is not None:
             state["metric_point"] = encode_array(self.metric_point)
-        if math.isfinite(self.risen):  # only with restart_after: a state without it reads as before
-            state["stall"] = {"risen": self.risen, "stalled": self.stalled, "restarts": self.restarts}
         return state
 
     @classmethod
@@ -150,12 +144,10 @@ class Search:
         inner = INNER[state["inner"]["optimizer"]].from_state(state["inner"])
         best = float(state.get("best", -math.inf))
         point = decode_array(state["metric_point"]) if "metric_point" in state else None
-        stall = state.get("stall", {"risen": -math.inf, "stalled": 0, "restarts": 0})
-        counts = (float(stall["risen"]), int(stall["stalled"]), int(stall["restarts"]))
         if "basis" not in state:
-            return cls(inner, given.basis, given.scales, given.center, best, point, *counts)
+            return cls(inner, given.basis, given.scales, given.center, best, point)
         basis, scales, center = (decode_array(state[name]) for name in ("basis", "scales", "center"))
-        return cls(inner, basis, scales, center, best, point, *counts)
+        return cls(inner, basis, scales, center, best, point)
 
 
 def lead(params: MetricCMAParameters) -> int:
