@@ -22,6 +22,7 @@ import copy
 import functools
 import importlib.resources
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,11 @@ __all__ = [
     "spectrum_coverage",
     "with_saved_metric",
 ]
+
+# torch's forward-mode AD loads its JVP decompositions through torch.jit.script at its first use, which warns that
+# torch.jit.script is deprecated: torch's own call, nothing a user can act on, and it otherwise lands in the server's
+# log at every start (pyproject's pytest settings ignore it likewise).
+warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning, module="torch")
 
 FloatArray = NDArray[np.float64]
 DENSE_METRIC_DIMENSIONS = 512  # up to here the metric is built exactly from full Jacobians (seconds); above, Lanczos
