@@ -6,6 +6,7 @@ database of a throwaway PostgreSQL cluster (``tests/postgres.py``); ``-m "not po
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,3 +108,12 @@ def counts_for(manifest: dict[str, Any], *, seed: int = 0, channels: tuple[str, 
             for s in manifest["stimuli"]
         ]
     }
+
+
+@pytest.fixture
+def scratch_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The server's temporary files go here (in-process), so a test sees whether any is made or left behind."""
+    folder = tmp_path / "scratch"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder

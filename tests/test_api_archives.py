@@ -23,15 +23,6 @@ from tests.test_api import assert_problem, create
 
 
 @pytest.fixture
-def scratch_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The server's temporary files go here (in-process); making one for images.zip fails the test."""
-    folder = tmp_path / "scratch"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
-
-
-@pytest.fixture
 def renders(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The number of images of each batch the renderer renders (encodes), in order."""
     calls: list[int] = []

@@ -8,7 +8,6 @@ import io
 import json
 import math
 import sys
-import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -156,23 +155,14 @@ def assert_same_rows(exported: list[Row], expected: list[Row]) -> None:
 
 
 # -- exports -------------------------------------------------------------------------------------------------------
-@pytest.fixture
-def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The server's temporary files go here (in-process), so a test sees whether any is left behind."""
-    folder = tmp_path / "scratch"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
-
-
 @pytest.mark.parametrize("fmt", ["npz", "parquet", "nwb"])
 def test_every_export_gives_back_exactly_what_was_posted(
-    api: TestClient, session: tuple[str, dict[str, Any]], fmt: str, tmp_path: Path, scratch: Path
+    api: TestClient, session: tuple[str, dict[str, Any]], fmt: str, tmp_path: Path, scratch_dir: Path
 ) -> None:
     session_id, posted = session
     answer = api.get(f"/v1/sessions/{session_id}/export", params={"format": fmt})
     assert answer.status_code == 200, answer.text
-    assert int(answer.headers["content-length"]) == len(answer.content) and not list(scratch.iterdir())
+    assert int(answer.headers["content-length"]) == len(answer.content) and not list(scratch_dir.iterdir())
     assert f'filename="{session_id}.{fmt}"' in answer.headers["content-disposition"]
     path = tmp_path / f"s.{fmt}"
     path.write_bytes(answer.content)
@@ -200,7 +190,7 @@ def test_the_npz_export_has_the_documented_arrays(api: TestClient, session: tupl
 
 
 def test_a_missing_extra_is_a_problem_naming_it(
-    api: TestClient, session: tuple[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch, scratch: Path
+    api: TestClient, session: tuple[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch, scratch_dir: Path
 ) -> None:
     session_id, _ = session
     for module in ("pyarrow", "pyarrow.parquet", "pynwb"):
@@ -210,7 +200,7 @@ def test_a_missing_extra_is_a_problem_naming_it(
         problem = assert_problem(answer, 422, f"evostim[{extra}]'")
         assert "in the server's environment" in problem["detail"]
         assert problem["type"] == "/problems/extra-missing" and problem["extra"] == extra
-    assert not list(scratch.iterdir())  # nothing left behind
+    assert not list(scratch_dir.iterdir())  # nothing left behind
     assert api.get(f"/v1/sessions/{session_id}/export", params={"format": "npz"}).status_code == 200
 
 
@@ -275,12 +265,12 @@ def _pixels(data: bytes) -> np.ndarray:
 
 @pytest.mark.parametrize("query", [{}, {"size": 32}, {"format": "jpg", "size": 96}])
 def test_images_zip_holds_the_generation_as_the_single_image_route_serves_it(
-    api: TestClient, session: tuple[str, dict[str, Any]], query: dict[str, Any], scratch: Path
+    api: TestClient, session: tuple[str, dict[str, Any]], query: dict[str, Any], scratch_dir: Path
 ) -> None:
     session_id, _ = session
     answer = api.get(f"/v1/sessions/{session_id}/generations/1/images.zip", params=query)
     assert answer.status_code == 200 and answer.headers["content-type"] == "application/zip"
-    assert not list(scratch.iterdir())
+    assert not list(scratch_dir.iterdir())
     fmt = query.get("format", "png")
     manifest = api.get(f"/v1/sessions/{session_id}/generations/1").json()
     with zipfile.ZipFile(io.BytesIO(answer.content)) as archive:
