@@ -127,6 +127,13 @@ class MetricCMAParameters(Parameters):
             check=optional(at_least(1)),
         ),
     )
+    replans: list[int] | None = field(
+        default=None,
+        metadata=doc(
+            "sphere-cma inside: longer schedules planned in turn once the search outlives decay_generations; null: "
+            "flat at angle_end after it (sessions without max_generations: see docs/sample_efficiency.md, round 19)",
+        ),
+    )
     warmup_generations: int | None = field(
         default=None,
         metadata=doc(

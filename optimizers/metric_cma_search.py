@@ -59,6 +59,7 @@ _SPHERE_ONLY = (
     "angle_start",
     "angle_end",
     "decay_generations",
+    "replans",
     "warmup_generations",
     "warmup_angle",
     "wide_samples",

@@ -22,6 +22,7 @@ O(λ d) per step and d numbers of state (2 d + 1 with ``adapt_angle``).
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +31,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from evostim.optimizers.base import FloatArray, Optimizer, Start
-from evostim.optimizers.checks import angle_degrees, at_least, between, code, code_scale, parents, positive
+from evostim.optimizers.checks import (
+    MAX_COUNT,
+    angle_degrees,
+    at_least,
+    between,
+    code,
+    code_scale,
+    parents,
+    positive,
+)
 from evostim.optimizers.errors import InvalidParameter
 from evostim.optimizers.parameters import Context, Parameters, doc
 from evostim.optimizers.recombination import FC6_CODE_NORM, select_parents
@@ -52,6 +62,22 @@ def _direction(name: str, value: list[float] | None, context: Context) -> list[f
 
 
 _ANGLE = angle_degrees
+
+# A session's replans double its plan each time (40, 80, 160, ... generations): 16 reach past any session.
+MAX_REPLANS = 16
+
+
+def _lengths(name: str, value: Any) -> list[int] | None:
+    """None, or schedule lengths: integers from 2 to MAX_COUNT, increasing, at most MAX_REPLANS of them."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_REPLANS:
+        raise InvalidParameter(f"{name} must be a list of 1 to {MAX_REPLANS} schedule lengths, got {value!r}")
+    if not all(isinstance(n, int) and not isinstance(n, bool) and 2 <= n <= MAX_COUNT for n in value):
+        raise InvalidParameter(f"{name} must hold integers from 2 to {MAX_COUNT}, got {value!r}")
+    if any(a >= b for a, b in itertools.pairwise(value)):
+        raise InvalidParameter(f"{name} must be increasing, got {value!r}")
+    return list(value)
 
 
 @dataclass(frozen=True)
@@ -88,6 +114,16 @@ class SphereCMAParameters(Parameters):
         ),
     )
     decay_generations: int = field(default=75, metadata=doc("length of the angular schedule", check=at_least(1)))
+    replans: list[int] | None = field(
+        default=None,
+        metadata=doc(
+            "longer schedules planned in turn for a search that outlives decay_generations (increasing lengths, "
+            f"at most {MAX_REPLANS}): past a length it goes on where the next, longer schedule stands (its step "
+            "widens again, then anneals to angle_end at that length); null: flat at angle_end after "
+            "decay_generations",
+            check=lambda name, value, context: _lengths(name, value),
+        ),
+    )
     warmup_generations: int = field(
         default=0,
         metadata=doc(
@@ -167,6 +203,11 @@ class SphereCMA(Optimizer):
         self._angle_start = params.angle_start
         self._angle_end = params.angle_end
         self._decay_generations = params.decay_generations
+        self._replans = params.replans or []
+        if self._replans and self._replans[0] <= self._decay_generations:
+            raise InvalidParameter(
+                f"replans must be longer than decay_generations ({self._decay_generations}), got {self._replans}"
+            )
         self._warmup_generations, self._warmup_angle = params.warmup_generations, params.warmup_angle
         self._mirrored = params.mirrored
         self._wide_rows = _wide_rows(params.wide_samples, population_size, mirrored=params.mirrored)
@@ -203,10 +244,13 @@ class SphereCMA(Optimizer):
 
     def angle(self, generation: int) -> float:
         """The scheduled angular step in radians: warmup_angle during the warm-up, else exponential from
-        angle_start to angle_end, then flat."""
+        angle_start to angle_end over the schedule's length (the first of decay_generations and replans that is
+        still ahead, the last one once all are behind), then flat."""
         if generation < self._warmup_generations:
             return math.radians(self._warmup_angle)
-        fraction = min(generation, self._decay_generations - 1) / max(self._decay_generations - 1, 1)
+        lengths = [self._decay_generations, *self._replans]
+        length = next((n for n in lengths if generation < n), lengths[-1])
+        fraction = min(generation, length - 1) / max(length - 1, 1)
         degrees = self._angle_start * (self._angle_end / self._angle_start) ** fraction
         return math.radians(degrees)
 

@@ -197,6 +197,28 @@ def test_sphere_cma_proposes_only_codes_of_the_sphere_norm_at_the_scheduled_angl
     assert math.degrees(schedule.angle(500)) == pytest.approx(7.33)
 
 
+def test_sphere_cma_replans_a_longer_schedule_once_the_search_outlives_its_own() -> None:
+    """Past decay_generations the step goes on where the next, longer schedule stands (it widens, then anneals at
+    that length); before it, the search is the unreplanned one, sample for sample."""
+    replanned = optimizers.SphereCMA.create(4, angle_start=50, angle_end=2, decay_generations=37, replans=[77, 157])
+    longer = optimizers.SphereCMA.create(4, angle_start=50, angle_end=2, decay_generations=77)
+    assert math.degrees(replanned.angle(36)) == pytest.approx(2)
+    assert [replanned.angle(g) for g in (37, 60, 76)] == [longer.angle(g) for g in (37, 60, 76)]
+    assert math.degrees(replanned.angle(37)) == pytest.approx(10.43, abs=0.01)  # widened: 80-generation plan
+    assert math.degrees(replanned.angle(156)) == pytest.approx(2) and replanned.angle(10**6) == replanned.angle(156)
+    plain = optimizers.MetricCMA.create(DIM, population_size=8, seed=3, basis=basis(DIM, 4), decay_generations=6)
+    told = optimizers.MetricCMA.create(DIM, population_size=8, seed=3, basis=basis(DIM, 4), decay_generations=6,
+                                       replans=[12])  # fmt: skip
+    for generation in range(8):
+        first, second = plain.ask(), told.ask()
+        assert np.array_equal(first.codes, second.codes) == (generation < 6)  # 6: the first replanned
+        plain.tell(first.ids, objective(first.codes))
+        told.tell(second.ids, objective(second.codes))
+    for bad, message in (([37], "longer than decay_generations"), ([80, 79], "increasing"), ([1], "from 2")):
+        with pytest.raises(InvalidParameter, match=message):
+            optimizers.SphereCMA.create(4, decay_generations=37, replans=bad)
+
+
 def test_sphere_cma_warms_up_at_its_warmup_angle_and_then_steps_where_its_schedule_would_have_been() -> None:
     optimizer = optimizers.create_optimizer("sphere-cma", 40, population_size=8, seed=0, sphere_norm=6.0,
                                             warmup_generations=3, warmup_angle=80.0)  # fmt: skip
