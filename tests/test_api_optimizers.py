@@ -104,6 +104,8 @@ def test_every_optimizer_runs_a_session_and_replays_bit_identically_after_a_rest
         ({"name": "cholesky-cma", "params": {"step": 1}}, "step"),
         ({"name": "subspace", "params": {"basis": [[1.0, 0.0]]}}, "basis"),
         ({"name": "nevergrad"}, "nevergrad"),
+        ({"name": "sphere-cma", "params": {"decay_generations": 40, "replans": [30]}}, "longer than decay_generations"),
+        ({"name": "metric-cma", "params": {"replans": [80, 80]}}, "replans must be increasing"),
     ],
 )
 def test_bad_optimizer_settings_are_a_problem_and_create_nothing(
