@@ -114,7 +114,8 @@ class MetricCMAParameters(Parameters):
     angle_end: float | None = field(
         default=None,
         metadata=doc(
-            "sphere-cma inside: its angular step at decay_generations, in degrees; null: 2 (its own default: 7.33)",
+            "sphere-cma inside: its angular step at decay_generations, in degrees; null: 2, or 4 in a session with "
+            "max_generations (sphere-cma's own default: 7.33)",
             check=_OPTIONAL_ANGLE,
         ),
     )
@@ -253,7 +254,8 @@ class MetricCMA(Optimizer):
         """The generator's own metric as the basis (by name: ``<generator>.metric``), refreshed at the mean where
         the host computes the metric at a code (sphere-cma inside), with the metric of a centred window, from two
         starts. A basis the lab names brings its own window (a file of ``evostim metric --window``), or none. A
-        session planned to last ``generations`` generations anneals its steps over them (:func:`schedule_length`)."""
+        session planned to last ``generations`` generations anneals its steps over them (:func:`schedule_length`)
+        to 4° (:func:`planned_schedule`); an open-ended one over 75 generations to 2°."""
         params = {"starts": SESSION_STARTS, **params}
         if generations is not None:
             params = planned_schedule(params, generations)

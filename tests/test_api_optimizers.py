@@ -171,14 +171,17 @@ def test_a_metric_cma_session_with_a_window_refreshes_with_the_metric_where_the_
 
 def test_metric_cma_anneals_its_steps_over_the_session_planned_length(api: TestClient) -> None:
     """max_generations sets the inner schedule's length: it ends at the last planned generation of the search that
-    goes on (the other start's trial taken off); an open-ended session keeps the measured 75; a length the lab
-    names wins."""
+    goes on (the other start's trial taken off), at 4 degrees; an open-ended session keeps the measured 75 and 2
+    degrees; a length or an end the lab names wins."""
 
     def params(**config: Any) -> dict[str, Any]:
         stored: dict[str, Any] = create(api, population_size=8, **config)["session"]["config"]["optimizer"]["params"]
         return stored
 
     assert params(max_generations=40)["decay_generations"] == 37  # 40 - 3 generations of the other start's trial
+    assert params(max_generations=40)["angle_end"] == 4  # round 20: a planned session ends at 4 degrees
+    assert params(max_generations=40, optimizer={"params": {"angle_end": 3}})["angle_end"] == 3
+    assert params()["angle_end"] == 2  # an open-ended one: the 75-generation schedule to 2 degrees
     assert params(max_generations=60, optimizer={"params": {"starts": 1}})["decay_generations"] == 60
     assert params(max_generations=20)["decay_generations"] == 37  # a shorter session anneals as a 40-generation one
     assert params()["decay_generations"] is None  # sphere-cma's own 75
