@@ -132,7 +132,7 @@ class MetricCMAParameters(Parameters):
         default=None,
         metadata=doc(
             "sphere-cma inside: longer schedules planned in turn once the search outlives decay_generations; null: "
-            "flat at angle_end after it (sessions without max_generations: see docs/sample_efficiency.md, round 19)",
+            "flat at angle_end after it (measured: docs/sample_efficiency.md, round 19)",
         ),
     )
     warmup_generations: int | None = field(
