@@ -63,21 +63,22 @@ def _direction(name: str, value: list[float] | None, context: Context) -> list[f
 
 _ANGLE = angle_degrees
 
-# A session's replans double its plan each time (40, 80, 160, ... generations): 16 reach past any session.
+# Doubling from 40 generations, 16 longer schedules reach past any session's length.
 MAX_REPLANS = 16
 
 
-def _lengths(name: str, value: Any) -> list[int] | None:
-    """None, or schedule lengths: integers from 2 to MAX_COUNT, increasing, at most MAX_REPLANS of them."""
+def _lengths(name: str, value: list[int] | None, context: Context) -> list[int] | None:
+    """None, or schedule lengths (a list of integers: its type is checked before): from 2 to MAX_COUNT,
+    increasing, at most MAX_REPLANS of them."""
     if value is None:
         return None
-    if not isinstance(value, list) or not 1 <= len(value) <= MAX_REPLANS:
+    if not 1 <= len(value) <= MAX_REPLANS:
         raise InvalidParameter(f"{name} must be a list of 1 to {MAX_REPLANS} schedule lengths, got {value!r}")
-    if not all(isinstance(n, int) and not isinstance(n, bool) and 2 <= n <= MAX_COUNT for n in value):
+    if not all(2 <= n <= MAX_COUNT for n in value):
         raise InvalidParameter(f"{name} must hold integers from 2 to {MAX_COUNT}, got {value!r}")
     if any(a >= b for a, b in itertools.pairwise(value)):
         raise InvalidParameter(f"{name} must be increasing, got {value!r}")
-    return list(value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ class SphereCMAParameters(Parameters):
             f"at most {MAX_REPLANS}): past a length it goes on where the next, longer schedule stands (its step "
             "widens again, then anneals to angle_end at that length); null: flat at angle_end after "
             "decay_generations",
-            check=lambda name, value, context: _lengths(name, value),
+            check=_lengths,
         ),
     )
     warmup_generations: int = field(
@@ -202,12 +203,10 @@ class SphereCMA(Optimizer):
         self._learning_rate = params.learning_rate
         self._angle_start = params.angle_start
         self._angle_end = params.angle_end
-        self._decay_generations = params.decay_generations
-        self._replans = params.replans or []
-        if self._replans and self._replans[0] <= self._decay_generations:
-            raise InvalidParameter(
-                f"replans must be longer than decay_generations ({self._decay_generations}), got {self._replans}"
-            )
+        decay, replans = params.decay_generations, params.replans or []
+        if replans and replans[0] <= decay:
+            raise InvalidParameter(f"replans must be longer than decay_generations ({decay}), got {replans}")
+        self._schedule_lengths = [decay, *replans]  # each in force until the search passes it
         self._warmup_generations, self._warmup_angle = params.warmup_generations, params.warmup_angle
         self._mirrored = params.mirrored
         self._wide_rows = _wide_rows(params.wide_samples, population_size, mirrored=params.mirrored)
@@ -248,7 +247,7 @@ class SphereCMA(Optimizer):
         still ahead, the last one once all are behind), then flat."""
         if generation < self._warmup_generations:
             return math.radians(self._warmup_angle)
-        lengths = [self._decay_generations, *self._replans]
+        lengths = self._schedule_lengths
         length = next((n for n in lengths if generation < n), lengths[-1])
         fraction = min(generation, length - 1) / max(length - 1, 1)
         degrees = self._angle_start * (self._angle_end / self._angle_start) ** fraction
