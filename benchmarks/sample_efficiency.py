@@ -32,7 +32,7 @@ from benchmarks.search_quality import optimizer_entry
 from evostim.clients.simulation.neurons import NOISE_LEVELS
 from evostim.clients.sweeps.efficiency import sample_efficiency
 from evostim.clients.sweeps.sweep import SweepConfig, read_results, run_sweep
-from evostim.clients.sweeps.unit_pool import responsive_units
+from evostim.clients.sweeps.unit_pool import SPLITS, responsive_units
 
 BASELINE = "cholesky-cma"
 NEEDS_METRIC = ("metric-cma", "subspace")
@@ -115,7 +115,12 @@ def _arguments() -> argparse.Namespace:
         "--drift-correction", action="store_true", help="scores / the trend of the reference responses (evostim.drift)"
     )
     parser.add_argument("--generations", type=int, default=75)
-    parser.add_argument("--split", default="held-out", choices=["held-out", "tuning"])
+    parser.add_argument(
+        "--split",
+        default="held-out",
+        choices=SPLITS,
+        help="held-out (default), tuning, or foreign: PNet and the detection heads, outside both (unit_pool.py)",
+    )
     parser.add_argument("--basis", type=Path, help="a saved metric file (default: compute it into OUT)")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     parser.add_argument("--random-codes", type=int, default=10_000)

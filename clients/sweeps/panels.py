@@ -93,7 +93,7 @@ def _at_position(values: torch.Tensor, spec: UnitSpec) -> torch.Tensor:
 
 
 class CnnPanel:
-    """Units of the shipped CNNs (MTCNN ONet/RNet, e.g. ``"onet.conv3.9"``) seen through a generator.
+    """Units of the shipped CNNs (MTCNN ONet/RNet/PNet, e.g. ``"onet.conv3.9"``) seen through a generator.
 
     The generator runs as ``inference_copy`` of the session's network (the same images to ~1e-6), on CUDA when
     present (``device="auto"``). ``precision="bf16"`` runs the generator and the CNNs under autocast (bfloat16;
