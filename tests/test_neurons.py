@@ -63,6 +63,21 @@ def test_unit_names_round_trip() -> None:
     assert UnitSpec.parse("rnet.dense4.54").position is None
 
 
+@pytest.mark.parametrize("name", ["pnet.conv3.28", "pnet.conv4_1.1", "onet.dense6_1.1", "rnet.dense5_2.2"])
+def test_the_foreign_units_pnet_and_the_heads_vary_across_faces(name: str, faces: torch.Tensor) -> None:
+    activations = CnnUnit(UnitSpec.parse(name)).activation(faces)
+    assert activations.shape == (300,) and np.isfinite(activations).all()
+    assert np.percentile(activations, 95) - np.percentile(activations, 5) > 0.1
+
+
+def test_a_head_is_named_as_its_network_names_it_and_has_its_width() -> None:
+    assert UnitSpec.parse("onet.dense6_3.9").channel == 9  # the tenth landmark coordinate
+    with pytest.raises(ValueError, match=r"onet\.dense6_1 has 2 units"):
+        UnitSpec.parse("onet.dense6_1.2")
+    with pytest.raises(ValueError, match=r"pnet\.conv4_1's map is 1x1"):
+        UnitSpec.parse("pnet.conv4_1.0@1,1")
+
+
 # -- the noise models (numpy only: the same code measures the HTTP loop's neuron and the sweep engine's runs) ------
 CLEAN = np.array([-0.5, 0.0, 0.3, 1.7, 4.2])
 # What the sweep engine's NoiseModel(level, gain=0.7).observe drew at f8641b1 from default_rng(123), twice: the
