@@ -115,16 +115,16 @@ class MetricCMAParameters(Parameters):
         default=None,
         metadata=doc(
             "sphere-cma inside: its angular step at decay_generations, in degrees; null: 2, or 4 in a session with "
-            "max_generations (sphere-cma's own default: 7.33)",
+            "max_generations under 40 or over 75 (sphere-cma's own default: 7.33)",
             check=_OPTIONAL_ANGLE,
         ),
     )
     decay_generations: int | None = field(
         default=None,
         metadata=doc(
-            "sphere-cma inside: its schedule's length; null: its own, 75 (sessions with max_generations: that "
-            "length, at least 40, less the other starts' trials, so the step anneals at the session's last "
-            "generation)",
+            "sphere-cma inside: its schedule's length; null: its own, 75 (sessions with max_generations under 40 "
+            "or over 75: that length, at least 40, less the other starts' trials, so the step anneals at the "
+            "session's last generation; docs/sample_efficiency.md, round 30)",
             check=optional(at_least(1)),
         ),
     )
@@ -254,8 +254,9 @@ class MetricCMA(Optimizer):
         """The generator's own metric as the basis (by name: ``<generator>.metric``), refreshed at the mean where
         the host computes the metric at a code (sphere-cma inside), with the metric of a centred window, from two
         starts. A basis the lab names brings its own window (a file of ``evostim metric --window``), or none. A
-        session planned to last ``generations`` generations anneals its steps over them (:func:`schedule_length`)
-        to 4° (:func:`planned_schedule`); an open-ended one over 75 generations to 2°."""
+        session planned to last ``generations`` generations, under 40 or over 75, anneals its steps over them
+        (:func:`schedule_length`) to 4° (:func:`planned_schedule`); an open-ended one, or one planned to 40-75
+        generations, over 75 generations to 2°."""
         params = {"starts": SESSION_STARTS, **params}
         if generations is not None:
             params = planned_schedule(params, generations)

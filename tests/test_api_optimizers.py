@@ -170,22 +170,28 @@ def test_a_metric_cma_session_with_a_window_refreshes_with_the_metric_where_the_
 
 
 def test_metric_cma_anneals_its_steps_over_the_session_planned_length(api: TestClient) -> None:
-    """max_generations sets the inner schedule's length: it ends at the last planned generation of the search that
-    goes on (the other start's trial taken off), at 4 degrees; an open-ended session keeps the measured 75 and 2
-    degrees; a length or an end the lab names wins."""
+    """max_generations under 40 or over 75 sets the inner schedule's length: it ends at the last planned generation
+    of the search that goes on (the other start's trial taken off), at 4 degrees; an open-ended session, and one
+    planned to 40-75 generations (round 30), keeps the measured 75 and 2 degrees; a length or an end the lab names
+    wins."""
 
     def params(**config: Any) -> dict[str, Any]:
         stored: dict[str, Any] = create(api, population_size=8, **config)["session"]["config"]["optimizer"]["params"]
         return stored
 
-    assert params(max_generations=40)["decay_generations"] == 37  # 40 - 3 generations of the other start's trial
-    assert params(max_generations=40)["angle_end"] == 4  # round 20: a planned session ends at 4 degrees
-    assert params(max_generations=40, optimizer={"params": {"angle_end": 3}})["angle_end"] == 3
+    assert params(max_generations=80)["decay_generations"] == 77  # 80 - 3 generations of the other start's trial
+    assert params(max_generations=80)["angle_end"] == 4  # round 20: a planned session ends at 4 degrees
+    assert params(max_generations=80, optimizer={"params": {"angle_end": 3}})["angle_end"] == 3
     assert params()["angle_end"] == 2  # an open-ended one: the 75-generation schedule to 2 degrees
-    assert params(max_generations=60, optimizer={"params": {"starts": 1}})["decay_generations"] == 60
+    for planned in (40, 60, 75):  # round 30: as an open-ended one
+        assert params(max_generations=planned)["angle_end"] == 2
+        assert params(max_generations=planned)["decay_generations"] is None
+    assert params(max_generations=40, optimizer={"params": {"angle_end": 3}})["angle_end"] == 3
+    assert params(max_generations=100, optimizer={"params": {"starts": 1}})["decay_generations"] == 100
     assert params(max_generations=20)["decay_generations"] == 37  # a shorter session anneals as a 40-generation one
+    assert params(max_generations=20)["angle_end"] == 4
     assert params()["decay_generations"] is None  # sphere-cma's own 75
     named = {"params": {"decay_generations": 60}}
-    assert params(max_generations=40, optimizer=named)["decay_generations"] == 60
+    assert params(max_generations=80, optimizer=named)["decay_generations"] == 60
     inner = {"name": "metric-cma", "params": {"inner": "cholesky-cma"}}
-    assert params(max_generations=40, optimizer=inner)["decay_generations"] is None  # sphere-cma's setting only
+    assert params(max_generations=80, optimizer=inner)["decay_generations"] is None  # sphere-cma's setting only

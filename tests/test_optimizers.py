@@ -669,10 +669,11 @@ def test_metric_cma_session_schedule_ends_at_the_planned_last_generation_and_old
     assert [schedule_length(n, 2) for n in (20, 40, 75)] == [37, 37, 72]  # the winner shows n - 3 (n >= 40)
     assert schedule_length(40, 3, 2) == 36 and schedule_length(2, 4) == 31 and schedule_length(3, 11, 4) == 1
     host = Host(generator="g", latent_dim=DIM, metric_at=lambda code, window: np.eye(DIM))
-    planned = optimizers.MetricCMA.session_defaults({}, host, generations=40)
+    planned = optimizers.MetricCMA.session_defaults({}, host, generations=20)
     assert planned["decay_generations"] == 37 and "decay_generations" not in optimizers.MetricCMA.session_defaults(
         {}, host
     )
+    assert "decay_generations" not in optimizers.MetricCMA.session_defaults({}, host, generations=40)  # round 30
     optimizer = optimizers.MetricCMA.create(DIM, population_size=8, seed=0, basis=basis(DIM, 4), starts=2,
                                             trial_generations=3, decay_generations=37)  # fmt: skip
     for _ in range(40):
