@@ -80,10 +80,11 @@ MIN_SCHEDULE_GENERATIONS = 40
 # 4 degrees missed 40 of 216 pairings against 2 degrees' 50, ended higher, and reached the target a generation later).
 PLANNED_ANGLE_END = 4.0
 
-# Sessions planned to MIN_SCHEDULE_GENERATIONS..OPEN_SCHEDULE_UP_TO generations run the open-ended schedule (sphere-cma's
-# 75 generations, to TUNED_ANGLE_END) rather than one that anneals by their last generation (docs/sample_efficiency.md,
-# round 30: on a foreign and a held-out panel no round had read, 432 pairings, 73 misses against 93, value 0.743
-# against 0.739, cholesky-cma's final score reached a generation later: 0.450 of its budget against 0.425).
+# Sessions planned to MIN_SCHEDULE_GENERATIONS..OPEN_SCHEDULE_UP_TO generations run the open-ended schedule
+# (sphere-cma's 75 generations, to TUNED_ANGLE_END) rather than one that anneals by their last generation
+# (docs/sample_efficiency.md, round 30: on a foreign and a held-out panel no round had read, 432 pairings, 73 misses
+# against 93, value 0.743 against 0.739, cholesky-cma's final score reached a generation later: 0.450 of its budget
+# against 0.425).
 OPEN_SCHEDULE_UP_TO = 75
 
 

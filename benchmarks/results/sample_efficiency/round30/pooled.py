@@ -25,5 +25,7 @@ for optimizer, rows in normalized.items():
     ratio = mean_curve_ratio(mine, theirs)
     low, high = paired_bootstrap_ci(mean_curve_ratio, mine, theirs, rng=np.random.default_rng(0))
     misses = int(sum(not np.any(m >= t[-1]) for m, t in zip(mine, theirs, strict=True)))
-    print(f"{optimizer}: {len(mine)} pairings, ratio {ratio:.3f} [{low:.3f}, {high:.3f}], misses {misses}, "
-          f"value at the end {mine[:, -1].mean():.3f}")
+    print(
+        f"{optimizer}: {len(mine)} pairings, ratio {ratio:.3f} [{low:.3f}, {high:.3f}], misses {misses}, "
+        f"value at the end {mine[:, -1].mean():.3f}"
+    )
