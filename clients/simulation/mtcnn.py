@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["MTCNN_LAYERS", "MTCNN_MAP_SIZES", "MTCNN_WIDTHS", "MtcnnFeatures", "load_mtcnn"]
+__all__ = ["MTCNN_LAYERS", "MTCNN_MAP_SIZES", "MTCNN_TRUNKS", "MTCNN_WIDTHS", "MtcnnFeatures", "load_mtcnn"]
 
 # name -> (input size, [(layer, conv channels or dense width, kernel, pool)])
 _ARCHITECTURES: dict[str, tuple[int, list[tuple[str, int, int, tuple[int, int] | None]]]] = {
@@ -95,8 +95,8 @@ class MtcnnFeatures(nn.Module):
             self.add_module(f"prelu{index}", nn.PReLU(width))
             if pool is not None:
                 self.add_module(f"pool{index}", nn.MaxPool2d(pool[0], pool[1], ceil_mode=True))
+        last = layers[-1][1]  # the heads read the trunk's last layer
         for head, width in _HEADS[net]:
-            last = layers[-1][1]
             self.add_module(head, nn.Conv2d(last, width, kernel_size=1) if net == "pnet" else nn.Linear(last, width))
         self._layers = layers
 

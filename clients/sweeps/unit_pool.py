@@ -44,10 +44,10 @@ def split_units(split: Split) -> list[str]:
     spread over all layers."""
     rng = np.random.default_rng(SPLIT_SEED)
     sides = []
-    for layer in _POOLED_LAYERS if split != "foreign" else foreign_layers():
+    for layer in foreign_layers() if split == "foreign" else _POOLED_LAYERS:
         shuffled = [f"{layer}.{channel}" for channel in rng.permutation(MTCNN_WIDTHS[layer])]
         half = MTCNN_WIDTHS[layer] // 2
-        sides.append(shuffled if split == "foreign" else shuffled[:half] if split == "tuning" else shuffled[half:])
+        sides.append({"tuning": shuffled[:half], "held-out": shuffled[half:], "foreign": shuffled}[split])
     longest = max(len(side) for side in sides)
     return [side[i] for i in range(longest) for side in sides if i < len(side)]
 
