@@ -14,6 +14,11 @@ the unit) at 800, 1,600 and 3,000 evaluations (evostim.clients.sweeps.efficiency
 optimizer's best image on a few held-out units (Poisson noise, or the first noise named; seed 0) to OUT/montage.png.
 ``--quick``: 4 units x 2 seeds, 40 generations (1,600 evaluations) of the ``recorded`` neuron.
 
+A bare name (``metric-cma``) runs as a session that names it runs, planned to ``--generations``: with the defaults its
+optimizer declares for a session on dcgan-faces (two starts, refreshes of the metric at the mean, the schedule of
+that length: ``session_defaults``), its basis the metric file this benchmark uses; ``name:param=value`` runs with
+exactly the parameters given (the sweep engine adds no defaults), as the rounds under benchmarks/results/ did.
+
 The last line reads `NAME vs cholesky-cma: evaluations to reach its final score: ratio R (95% CI lo..hi)`, for the
 first optimizer named after the baseline (the candidate); the lines above it, the same for the others.
 """
@@ -33,19 +38,33 @@ from evostim.clients.simulation.neurons import NOISE_LEVELS
 from evostim.clients.sweeps.efficiency import sample_efficiency
 from evostim.clients.sweeps.sweep import SweepConfig, read_results, run_sweep
 from evostim.clients.sweeps.unit_pool import SPLITS, responsive_units
+from evostim.generators import generator_spec
+from evostim.generators.host import generator_host, session_parameters
+from evostim.optimizers import Host
 
 BASELINE = "cholesky-cma"
+GENERATOR = "dcgan-faces"
 NEEDS_METRIC = ("metric-cma", "subspace")
 
 
-def optimizer_entries(labels: list[str], basis_file: Path) -> list[dict[str, Any]]:
+def optimizer_entries(labels: list[str], basis_file: Path, generations: int | None = None) -> list[dict[str, Any]]:
     """The sweep's optimizers (``name`` or ``name:param=value:...``); those that search along the generator's
-    metric get the saved metric file as their basis."""
+    metric get the saved metric file as their basis. ``generations``: a bare name gets the parameters of a session
+    planned to that many generations (None: none, as the rounds' runners ask)."""
     entries = [optimizer_entry(label) for label in labels]
     for entry in entries:
-        if entry["name"] in NEEDS_METRIC:
-            entry["params"].setdefault("basis", str(basis_file))
+        if generations is not None and entry["name"] == entry["label"]:
+            entry["params"] = session_parameters(entry["name"], {}, _host(), generations=generations)
+        if entry["name"] in NEEDS_METRIC and entry["params"].get("basis") in (None, f"{GENERATOR}.metric"):
+            entry["params"]["basis"] = str(basis_file)
     return entries
+
+
+def _host() -> Host:
+    """The sweep's generator as a session's host (its network is only loaded if a metric is asked for)."""
+    from evostim.generators import load_generator
+
+    return generator_host(generator_spec(GENERATOR), lambda: load_generator(GENERATOR, "cpu").module)
 
 
 def _best_runs(
@@ -152,10 +171,14 @@ def main() -> None:
     basis_file = _basis_file(args, names)
     units = responsive_units(args.split, args.skip_units + args.units)[args.skip_units :]
     print(f"{args.split} units: {', '.join(units)}")
+    entries = optimizer_entries(names, basis_file.resolve(), args.generations)
+    for entry in entries:
+        if entry["name"] == entry["label"] and entry["params"]:
+            print(f"{entry['name']} as a session planned to {args.generations} generations runs it: {entry['params']}")
     config = SweepConfig.model_validate(
         {
             "units": units,
-            "optimizers": optimizer_entries(names, basis_file.resolve()),
+            "optimizers": entries,
             "seeds": args.seeds,
             "noise": args.noise.split(","),
             "generations": args.generations,

@@ -74,6 +74,9 @@ def test_sample_efficiency_compares_evaluations_to_cholesky_cma_s_final_score_on
         "--random-codes", "200", "--optimizers", "cholesky-cma,metric-cma", "--workers", "0", "--out", str(tmp_path),
     )  # fmt: skip
     assert lines[0] == "held-out units: onet.conv1.25, onet.conv2.48"
+    # a bare name runs as a session that names it (cholesky-cma's sessions add nothing, so it has no such line)
+    assert lines[1].startswith("metric-cma as a session planned to 3 generations runs it: {"), lines[1]
+    assert "'starts': 2" in lines[1] and "'refresh_every': 5" in lines[1] and "'angle_end': 4.0" in lines[1]
     pattern = r"metric-cma vs cholesky-cma: evaluations to reach its final score: ratio ([\d.]+|inf) \(95% CI .+\)"
     assert re.fullmatch(pattern, lines[-1]), lines[-1]
     assert (tmp_path / "montage.png").stat().st_size > 10_000 and (tmp_path / "dcgan-faces.metric.npz").is_file()
