@@ -39,7 +39,7 @@ from evostim.optimizers.metric_cma_search import (
 from evostim.optimizers.parameters import Parameters, doc
 from evostim.optimizers.recombination import FC6_CODE_NORM
 from evostim.optimizers.serialization import encode_array
-from evostim.optimizers.sphere_cma import SphereCMA
+from evostim.optimizers.sphere_cma import MAX_SCREEN, SphereCMA
 from evostim.optimizers.subspace import _basis, _searched_rows
 
 __all__ = ["MetricCMA", "MetricCMAParameters", "schedule_length"]
@@ -177,6 +177,14 @@ class MetricCMAParameters(Parameters):
             "sphere-cma inside, with adapt_angle: how slowly its factor moves (a multiple of the standard "
             "damping); null: its own, 1",
             check=optional(positive),
+        ),
+    )
+    screen: int | None = field(
+        default=None,
+        metadata=doc(
+            "sphere-cma inside: draw this many tangent directions per one shown and show those best aligned with "
+            "the responses' fitted slope; null: its own, 1 (every one drawn is shown)",
+            check=optional(at_least(1, at_most=MAX_SCREEN)),
         ),
     )
     refresh_every: int | None = field(
@@ -368,10 +376,12 @@ class MetricCMA(Optimizer):
         local = np.einsum("id,de,ie->i", across, metric, across)  # each direction's metric value there
         radial_scale = float(np.linalg.norm(search.scales * inner_mean))
         path_in_codes = (inner.path * search.scales) @ search.basis  # the step-size path, as a direction of codes
+        slope_in_codes = (inner.slope / search.scales) @ search.basis  # a slope is a gradient: scaled inversely
         search.basis = np.ascontiguousarray(np.vstack([radial, across]))  # laid out as a restored one is
         search.scales = np.concatenate([[radial_scale], (local / local.max()) ** self._exponent])
         search.center = np.zeros(self.dim)
-        inner.move_mean(np.eye(k)[0], path=(search.basis @ path_in_codes) / search.scales)
+        path, slope = (search.basis @ path_in_codes) / search.scales, (search.basis @ slope_in_codes) * search.scales
+        inner.move_mean(np.eye(k)[0], path=path, slope=slope)
 
     def _ask_metric_ahead(self) -> None:
         """refresh_lead generations before a refresh: its metric's code, which the host may compute meanwhile."""

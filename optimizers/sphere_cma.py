@@ -17,7 +17,13 @@ of them ranks first the mean jumps onto it rather than being dragged a few degre
 search that climbs a weak local slope while a far region drives the neuron much harder (docs/sample_efficiency.md,
 round 10).
 
-O(λ d) per step and d numbers of state (2 d + 1 with ``adapt_angle``).
+With ``screen`` S > 1, each generation draws S times the tangent directions it shows and shows those whose lines are
+best aligned, either way, with the responses' fitted slope: a linear model of the responses' ranks on the codes,
+refitted every generation and averaged over the last few (a model-based proposal, issue #33;
+docs/sample_efficiency.md, round 31). Either way, so the responses, not the fit, tell which way is up.
+
+O(λ d) per step (O(S λ d) with ``screen``) and d numbers of state (2 d + 1 with ``adapt_angle``, d more with
+``screen``).
 """
 
 from __future__ import annotations
@@ -65,6 +71,12 @@ _ANGLE = angle_degrees
 
 # Doubling from 40 generations, 16 longer schedules reach past any session's length.
 MAX_REPLANS = 16
+
+# screen: at most this many drawn per shown (the draws cost O(screen λ d) a generation).
+MAX_SCREEN = 64
+
+# screen: the weight of a generation's own slope in the running one (about the last three generations count).
+SLOPE_WEIGHT = 1 / 3
 
 
 def _lengths(name: str, value: list[int] | None, context: Context) -> list[int] | None:
@@ -171,6 +183,14 @@ class SphereCMAParameters(Parameters):
             check=positive,
         ),
     )
+    screen: int = field(
+        default=1,
+        metadata=doc(
+            "draw this many tangent directions per one shown and show those best aligned with the responses' "
+            "fitted slope (with mirrored: whole pairs, by their line's alignment); 1: show every one drawn",
+            check=at_least(1, at_most=MAX_SCREEN),
+        ),
+    )
     mean: list[float] | None = field(
         default=None,
         metadata=doc(
@@ -213,6 +233,8 @@ class SphereCMA(Optimizer):
         self._wide_angle = math.radians(params.wide_angle)
         self._adapt_angle = params.adapt_angle
         self._adapt_damping = params.adapt_damping
+        self._screen = params.screen
+        self._slope = np.zeros(dim)  # screen: the responses' fitted slope, a tangent vector at the mean (0: none yet)
         # Cumulative step-size adaptation: the path (a tangent vector at the mean) and log(angle / scheduled).
         self._path = np.zeros(dim)
         self._log_factor = 0.0
@@ -225,21 +247,33 @@ class SphereCMA(Optimizer):
         """The current mean code (on the sphere), or None before the first update without a given mean."""
         return None if self._direction is None else self._sphere_norm * self._direction
 
-    def move_mean(self, direction: FloatArray, path: FloatArray | None = None) -> None:
+    def move_mean(self, direction: FloatArray, path: FloatArray | None = None, slope: FloatArray | None = None) -> None:
         """Set the mean's direction (for a host that re-expressed its coordinates; the schedule goes on).
 
         ``path``: the step-size path re-expressed in the new coordinates (default: the old one, projected onto
-        the new mean's tangent space); its length is kept, as it measures the evidence, not a distance."""
+        the new mean's tangent space); its length is kept, as it measures the evidence, not a distance.
+        ``slope``: the responses' fitted slope (``screen``) re-expressed likewise, its length kept too."""
         self._direction = _unit(np.asarray(direction, dtype=np.float64))
-        moved = self._path if path is None else np.asarray(path, dtype=np.float64)
+        self._path = self._tangent_like(self._path, path)
+        self._slope = self._tangent_like(self._slope, slope)
+
+    def _tangent_like(self, vector: FloatArray, moved: FloatArray | None) -> FloatArray:
+        """``moved`` (default: ``vector``) projected onto the mean's tangent space, with ``vector``'s length."""
+        assert self._direction is not None
+        moved = vector if moved is None else np.asarray(moved, dtype=np.float64)
         tangent = moved - (moved @ self._direction) * self._direction
         length = float(np.linalg.norm(tangent))
-        self._path = tangent * (float(np.linalg.norm(self._path)) / length) if length > 0 else np.zeros(self.dim)
+        return tangent * (float(np.linalg.norm(vector)) / length) if length > 0 else np.zeros(self.dim)
 
     @property
     def path(self) -> FloatArray:
         """The step-size path: a tangent vector at the mean (zero without ``adapt_angle``)."""
         return self._path.copy()
+
+    @property
+    def slope(self) -> FloatArray:
+        """The responses' fitted slope: a tangent vector at the mean (zero without ``screen``)."""
+        return self._slope.copy()
 
     def angle(self, generation: int) -> float:
         """The scheduled angular step in radians: warmup_angle during the warm-up, else exponential from
@@ -263,10 +297,10 @@ class SphereCMA(Optimizer):
             noise = self._rng.standard_normal((self.population_size, self.dim))
             return self._sphere_norm * _unit(noise), np.zeros((self.population_size, 0))
         if self._mirrored:  # pairs (t, -t); an odd population's last sample has no mirror
-            half = self._rng.standard_normal(((self.population_size + 1) // 2, self.dim))
+            half = self._screened(self._rng.standard_normal(((self.population_size + 1) // 2, self.dim)))
             noise = np.vstack([half, -half])[: self.population_size]
         else:
-            noise = self._rng.standard_normal((self.population_size, self.dim))
+            noise = self._screened(self._rng.standard_normal((self.population_size, self.dim)))
         # Tangent directions at the mean, moved along by the scheduled angle (exponential map).
         tangent = _unit(noise - np.outer(noise @ self._direction, self._direction))
         theta = self.step_angle()
@@ -276,11 +310,46 @@ class SphereCMA(Optimizer):
             points[wide] = math.cos(self._wide_angle) * self._direction + math.sin(self._wide_angle) * tangent[wide]
         return self._sphere_norm * _unit(points), np.zeros((self.population_size, 0))
 
+    def _screened(self, noise: FloatArray) -> FloatArray:
+        """``noise`` (n, d) itself, or with ``screen`` the n of ``screen`` x n draws whose lines are most aligned
+        with the slope, either way (so the responses, not the fit, tell which way is up; with mirrored steps each
+        such line is shown both ways)."""
+        if self._screen == 1:
+            return noise
+        drawn = np.vstack([noise, self._rng.standard_normal(((self._screen - 1) * len(noise), self.dim))])
+        if not np.any(self._slope):
+            return noise  # nothing fitted yet: the first draws, as without screening
+        alignment = np.abs(_unit(drawn) @ self._slope)
+        return drawn[np.sort(np.argsort(-alignment, kind="stable")[: len(noise)])]
+
     def _update(self, rows: NDArray[np.intp], codes: FloatArray, aux: FloatArray, scores: FloatArray) -> None:
+        self._move(rows, codes, scores)
+        if self._screen > 1:
+            self._fit_slope(codes, scores)
+
+    def _fit_slope(self, codes: FloatArray, scores: FloatArray) -> None:
+        """The running slope, with this generation's: the responses' ranks' covariance with the told codes, as a
+        unit tangent vector at the (new) mean; ranks, so a drifting or over-dispersed neuron's scale does not
+        weigh one generation over another."""
+        if self._direction is None or len(scores) < 2:
+            return
+        _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+        ranks = (np.cumsum(counts) - (counts - 1) / 2)[inverse]  # ties share their average rank
+        points = codes / self._sphere_norm
+        own = (ranks - ranks.mean()) @ (points - points.mean(axis=0))
+        own -= (own @ self._direction) * self._direction
+        length = float(np.linalg.norm(own))
+        if length == 0:
+            return
+        slope = (1 - SLOPE_WEIGHT) * self._slope + SLOPE_WEIGHT * own / length
+        self._slope = slope - (slope @ self._direction) * self._direction
+
+    def _move(self, rows: NDArray[np.intp], codes: FloatArray, scores: FloatArray) -> None:
         winner = self._wide_winner(rows, codes, scores)
         if winner is not None:  # jump there instead of dragging the mean a few degrees towards it
             self._direction = _unit(winner)
             self._path = np.zeros(self.dim)  # the old mean's evidence says nothing about the new place
+            self._slope = np.zeros(self.dim)
             return
         parents, weights = select_parents(scores, self._mu)
         recombined = weights @ codes[parents]
@@ -350,12 +419,16 @@ class SphereCMA(Optimizer):
         state: dict[str, Any] = {"direction": None if self._direction is None else encode_array(self._direction)}
         if self._adapt_angle:
             state.update(path=encode_array(self._path), log_factor=self._log_factor)
+        if self._screen > 1:
+            state["slope"] = encode_array(self._slope)
         return state
 
     def _load_dynamic_state(self, state: dict[str, Any]) -> None:
         self._direction = None if state["direction"] is None else decode_array(state["direction"])
         if "path" in state:
             self._path, self._log_factor = decode_array(state["path"]), float(state["log_factor"])
+        if "slope" in state:
+            self._slope = decode_array(state["slope"])
 
     def summary(self) -> dict[str, float]:
         return {**super().summary(), "angle_deg": math.degrees(self.step_angle())}
