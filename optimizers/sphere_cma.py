@@ -18,12 +18,14 @@ search that climbs a weak local slope while a far region drives the neuron much 
 round 10).
 
 With ``screen`` S > 1, each generation draws S times the tangent directions it shows and shows those whose lines are
-best aligned, either way, with the responses' fitted slope: a linear model of the responses' ranks on the codes,
-refitted every generation and averaged over the last few (a model-based proposal, issue #33;
-docs/sample_efficiency.md, round 31). Either way, so the responses, not the fit, tell which way is up.
+best aligned, either way, with the responses' fitted slope: a linear model of the responses' ranks on the codes
+(least squares, each generation's data weighing 1/3 less a generation; ridge), its gradient at the mean (a model-based
+proposal, issue #33; docs/sample_efficiency.md, round 31). Either way, so the responses, not the fit, tell which way
+is up. Least squares rather than the ranks' covariance with the codes: screened samples crowd along the slope, and
+the covariance would then pull the fit towards the slope it was screened by.
 
-O(λ d) per step (O(S λ d) with ``screen``) and d numbers of state (2 d + 1 with ``adapt_angle``, d more with
-``screen``).
+O(λ d) per step (O(S λ d + d³) with ``screen``) and d numbers of state (2 d + 1 with ``adapt_angle``, d² + 2 d more
+with ``screen``).
 """
 
 from __future__ import annotations
@@ -75,8 +77,11 @@ MAX_REPLANS = 16
 # screen: at most this many drawn per shown (the draws cost O(screen λ d) a generation).
 MAX_SCREEN = 64
 
-# screen: the weight of a generation's own slope in the running one (about the last three generations count).
+# screen: the weight of a generation's data in the fit of the slope (about the last three generations count), and
+# the ridge, a fraction of the data's mean variance per direction (a generation of mirrored pairs spans only half
+# the directions).
 SLOPE_WEIGHT = 1 / 3
+SLOPE_RIDGE = 0.1
 
 
 def _lengths(name: str, value: list[int] | None, context: Context) -> list[int] | None:
@@ -234,7 +239,11 @@ class SphereCMA(Optimizer):
         self._adapt_angle = params.adapt_angle
         self._adapt_damping = params.adapt_damping
         self._screen = params.screen
-        self._slope = np.zeros(dim)  # screen: the responses' fitted slope, a tangent vector at the mean (0: none yet)
+        # screen: the responses' fitted slope (a unit tangent vector at the mean; 0: none yet), and the weighted
+        # moments of the data it is fitted to (the centred codes' X^T X and X^T ranks).
+        self._slope = np.zeros(dim)
+        self._moments = np.zeros((dim, dim))
+        self._response = np.zeros(dim)
         # Cumulative step-size adaptation: the path (a tangent vector at the mean) and log(angle / scheduled).
         self._path = np.zeros(dim)
         self._log_factor = 0.0
@@ -252,10 +261,12 @@ class SphereCMA(Optimizer):
 
         ``path``: the step-size path re-expressed in the new coordinates (default: the old one, projected onto
         the new mean's tangent space); its length is kept, as it measures the evidence, not a distance.
-        ``slope``: the responses' fitted slope (``screen``) re-expressed likewise, its length kept too."""
+        ``slope``: the responses' fitted slope (``screen``) re-expressed likewise, its length kept too; the data
+        it was fitted to are dropped (they are in the old coordinates), so the next fit is the new data's."""
         self._direction = _unit(np.asarray(direction, dtype=np.float64))
         self._path = self._tangent_like(self._path, path)
         self._slope = self._tangent_like(self._slope, slope)
+        self._moments, self._response = np.zeros((self.dim, self.dim)), np.zeros(self.dim)
 
     def _tangent_like(self, vector: FloatArray, moved: FloatArray | None) -> FloatArray:
         """``moved`` (default: ``vector``) projected onto the mean's tangent space, with ``vector``'s length."""
@@ -328,21 +339,25 @@ class SphereCMA(Optimizer):
             self._fit_slope(codes, scores)
 
     def _fit_slope(self, codes: FloatArray, scores: FloatArray) -> None:
-        """The running slope, with this generation's: the responses' ranks' covariance with the told codes, as a
-        unit tangent vector at the (new) mean; ranks, so a drifting or over-dispersed neuron's scale does not
-        weigh one generation over another."""
+        """The slope refitted with this generation's data: ridge least squares of the responses' ranks on the told
+        codes (each generation centred), its gradient as a unit tangent vector at the (new) mean; ranks, so a
+        drifting or over-dispersed neuron's scale does not weigh one generation over another."""
         if self._direction is None or len(scores) < 2:
             return
         _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
         ranks = (np.cumsum(counts) - (counts - 1) / 2)[inverse]  # ties share their average rank
         points = codes / self._sphere_norm
-        own = (ranks - ranks.mean()) @ (points - points.mean(axis=0))
-        own -= (own @ self._direction) * self._direction
-        length = float(np.linalg.norm(own))
-        if length == 0:
-            return
-        slope = (1 - SLOPE_WEIGHT) * self._slope + SLOPE_WEIGHT * own / length
-        self._slope = slope - (slope @ self._direction) * self._direction
+        centred = points - points.mean(axis=0)
+        self._moments = (1 - SLOPE_WEIGHT) * self._moments + SLOPE_WEIGHT * centred.T @ centred
+        self._response = (1 - SLOPE_WEIGHT) * self._response + SLOPE_WEIGHT * centred.T @ (ranks - ranks.mean())
+        ridge = SLOPE_RIDGE * float(np.trace(self._moments)) / self.dim
+        if ridge == 0:
+            return  # every told code the same: nothing to fit
+        gradient = np.linalg.solve(self._moments + ridge * np.eye(self.dim), self._response)
+        gradient -= (gradient @ self._direction) * self._direction
+        length = float(np.linalg.norm(gradient))
+        if length > 0:
+            self._slope = gradient / length
 
     def _move(self, rows: NDArray[np.intp], codes: FloatArray, scores: FloatArray) -> None:
         winner = self._wide_winner(rows, codes, scores)
@@ -350,6 +365,7 @@ class SphereCMA(Optimizer):
             self._direction = _unit(winner)
             self._path = np.zeros(self.dim)  # the old mean's evidence says nothing about the new place
             self._slope = np.zeros(self.dim)
+            self._moments, self._response = np.zeros((self.dim, self.dim)), np.zeros(self.dim)
             return
         parents, weights = select_parents(scores, self._mu)
         recombined = weights @ codes[parents]
@@ -421,6 +437,7 @@ class SphereCMA(Optimizer):
             state.update(path=encode_array(self._path), log_factor=self._log_factor)
         if self._screen > 1:
             state["slope"] = encode_array(self._slope)
+            state.update(moments=encode_array(self._moments), response=encode_array(self._response))
         return state
 
     def _load_dynamic_state(self, state: dict[str, Any]) -> None:
@@ -429,6 +446,7 @@ class SphereCMA(Optimizer):
             self._path, self._log_factor = decode_array(state["path"]), float(state["log_factor"])
         if "slope" in state:
             self._slope = decode_array(state["slope"])
+            self._moments, self._response = decode_array(state["moments"]), decode_array(state["response"])
 
     def summary(self) -> dict[str, float]:
         return {**super().summary(), "angle_deg": math.degrees(self.step_angle())}

@@ -355,6 +355,75 @@ def test_sphere_cma_adapting_its_angle_restores_its_path_and_factor_and_keeps_th
     assert not np.any(plain.path) and plain.step_angle() == plain.angle(plain.generation)
 
 
+def tangent_cosines(codes: FloatArray, mean: FloatArray, direction: FloatArray) -> FloatArray:
+    """|cos| between each code's tangent step from ``mean`` (on the unit sphere) and ``direction``."""
+    steps = codes - np.outer(codes @ mean, mean)
+    cosines: FloatArray = np.abs(steps @ direction) / (np.linalg.norm(steps, axis=1) * np.linalg.norm(direction))
+    return cosines
+
+
+def test_sphere_cma_screening_shows_mirrored_lines_aligned_with_the_responses_fitted_slope() -> None:
+    target = np.eye(35)[0]
+    screened = optimizers.SphereCMA.create(35, population_size=40, seed=1, sphere_norm=1.0, mirrored=True, screen=4)
+    plain = optimizers.SphereCMA.create(35, population_size=40, seed=1, sphere_norm=1.0, mirrored=True)
+    assert not np.any(screened.slope)  # nothing fitted before the first generation is told
+    climb(screened, target, 3)
+    climb(plain, target, 3)
+    mean, slope = screened.mean, screened.slope
+    assert mean is not None and plain.mean is not None
+    assert abs(float(slope @ mean)) < 1e-9 and np.linalg.norm(slope) == pytest.approx(1.0)  # a unit tangent
+    uphill = target - (target @ mean) * mean  # the responses' gradient along the sphere at the mean
+    assert float(slope @ uphill) / np.linalg.norm(uphill) > 0.8
+    codes = screened.ask().codes
+    pair_sum = 2 * math.cos(screened.step_angle()) * mean  # still mirrored pairs (t, -t) about the mean
+    np.testing.assert_allclose(codes[:20] + codes[20:], np.repeat(pair_sum[None, :], 20, axis=0), atol=1e-12)
+    shown = tangent_cosines(codes, mean, slope).mean()
+    unscreened = tangent_cosines(plain.ask().codes, plain.mean, slope).mean()
+    assert shown > 1.5 * unscreened, (shown, unscreened)
+    screened.tell(screened.pending_ids, codes @ target)
+    restored = through_json(screened)
+    assert isinstance(restored, optimizers.SphereCMA)
+    np.testing.assert_array_equal(restored.slope, screened.slope)
+    np.testing.assert_array_equal(restored.ask().codes, screened.ask().codes)
+    length = np.linalg.norm(screened.slope)
+    screened.move_mean(np.eye(35)[1])  # a host re-expressed its coordinates: the slope keeps its length, tangent
+    assert np.linalg.norm(screened.slope) == pytest.approx(length) and abs(screened.slope[1]) < 1e-12
+    for screen in (0, 65):
+        with pytest.raises(InvalidParameter, match="screen"):
+            optimizers.SphereCMA.create(35, population_size=40, seed=1, screen=screen)
+
+
+def test_sphere_cma_without_screening_draws_and_stores_exactly_what_it_did_before() -> None:
+    target = np.eye(12)[0]
+    told = optimizers.SphereCMA.create(12, population_size=10, seed=4, mirrored=True, screen=1)
+    default = optimizers.SphereCMA.create(12, population_size=10, seed=4, mirrored=True)
+    climb(told, target, 4)
+    climb(default, target, 4)
+    np.testing.assert_array_equal(told.ask().codes, default.ask().codes)
+    assert "slope" not in json.dumps(default.state_dict()["algorithm"]) and not np.any(default.slope)
+
+
+def test_metric_cma_passes_screen_on_and_carries_the_slope_across_a_refresh() -> None:
+    local = np.diag(np.arange(DIM, 0, -1.0))
+    optimizer = optimizers.MetricCMA.create(DIM, population_size=8, seed=0, sphere_norm=3.0, basis=basis(DIM, 6),
+                                            dimensions=4, refresh_every=2, screen=3,
+                                            host=Host(metric_at=lambda code, window: local))  # fmt: skip
+    assert isinstance(optimizer.inner, optimizers.SphereCMA) and optimizer.inner.settings["screen"] == 3
+    for _ in range(2):
+        population = optimizer.ask()
+        optimizer.tell(population.ids, objective(population.codes))
+    slope_in_codes = (optimizer.inner.slope / optimizer._search.scales) @ optimizer._search.basis
+    refreshed = optimizer.ask()  # new coordinates, the same gradient in them as far as they span it
+    inner = optimizer.inner
+    assert inner.mean is not None and np.any(inner.slope) and abs(float(inner.slope @ inner.mean)) < 1e-9
+    carried = (inner.slope / optimizer._search.scales) @ optimizer._search.basis
+    assert float(carried @ slope_in_codes) > 0
+    optimizer.tell(refreshed.ids, objective(refreshed.codes))
+    restored = through_json(optimizer)
+    assert isinstance(restored, optimizers.MetricCMA)
+    np.testing.assert_array_equal(restored.ask().codes, optimizer.ask().codes)
+
+
 def test_ga_conserves_its_elites_into_the_next_generation() -> None:
     optimizer = optimizers.create_optimizer("ga", 6, population_size=10, seed=0, elites=3)
     population = optimizer.ask()
