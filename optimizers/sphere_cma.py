@@ -353,7 +353,9 @@ class SphereCMA(Optimizer):
         ridge = SLOPE_RIDGE * float(np.trace(self._moments)) / self.dim
         if ridge == 0:
             return  # every told code the same: nothing to fit
-        gradient = np.linalg.solve(self._moments + ridge * np.eye(self.dim), self._response)
+        gradient = np.asarray(
+            np.linalg.solve(self._moments + ridge * np.eye(self.dim), self._response), dtype=np.float64
+        )
         gradient -= (gradient @ self._direction) * self._direction
         length = float(np.linalg.norm(gradient))
         if length > 0:
