@@ -116,6 +116,20 @@ def test_the_exports_fields_give_the_subject_and_start_over_the_metadata(api: Te
         assert generations["start_time"].iloc[0] == pytest.approx(created, abs=5)
 
 
+def test_a_session_nothing_was_posted_to_is_refused_as_nwb_and_its_first_posted_generation_passes(
+    api: TestClient, tmp_path: Path
+) -> None:
+    session_id = _run(api, {"subject": SUBJECT}, generations=0)
+    answer = api.get(f"/v1/sessions/{session_id}/export", params={"format": "nwb"})
+    assert_problem(answer, 409, "needs a generation whose responses were posted", "npz, parquet or csv")
+    assert api.get(f"/v1/sessions/{session_id}/export", params={"format": "npz"}).status_code == 200
+    assert api.get(f"/v1/sessions/{session_id}").json()["generation"] == 0  # the refusal changed nothing
+    manifest = api.get(f"/v1/sessions/{session_id}/generations/0").json()
+    responses = [{"stimulus": s["id"], "counts": {"ch0": [float(s["index"]), 3.0]}} for s in manifest["stimuli"]]
+    assert api.post(manifest["responses_url"], json={"responses": responses}).status_code == 200
+    assert archive_findings(_export(api, session_id, tmp_path / "s.nwb")) == []  # one closed generation, one open
+
+
 def test_without_the_subject_nwbinspector_names_what_is_missing(api: TestClient, tmp_path: Path) -> None:
     path = _export(api, _run(api, {"animal": "A"}), tmp_path / "s.nwb")
     findings = "\n".join(archive_findings(path))

@@ -22,7 +22,13 @@ from evostim.server.media.nwb_subject import nwb_metadata
 from evostim.server.media.renderer import Renderer
 from evostim.server.sessions import presenters
 from evostim.server.sessions.config import SessionConfig
-from evostim.server.sessions.errors import GenerationNotFound, InvalidRequest, SessionNotFound, StimulusNotFound
+from evostim.server.sessions.errors import (
+    Conflict,
+    GenerationNotFound,
+    InvalidRequest,
+    SessionNotFound,
+    StimulusNotFound,
+)
 from evostim.server.sessions.limits import Limits, is_session_id, json_bytes
 from evostim.server.storage.store import ANY_OWNER, ResponseRecord, SessionRecord, StimulusRecord, Store
 
@@ -159,7 +165,8 @@ class SessionReader:
         self, owner: str, session_id: str, fmt: ExportFormat, path: Path, nwb: Mapping[str, str] | None = None
     ) -> None:
         """Write the whole session to ``path`` in ``fmt`` (npz, parquet, nwb); a missing extra, or a subject an
-        archive would refuse (``nwb``: the export's fields over the session's metadata), refuses first."""
+        archive would refuse (``nwb``: the export's fields over the session's metadata), refuses first, and so
+        does an NWB export of a session that no response has closed a generation of yet (Conflict)."""
         exports.check_extra(fmt)
         session = self.session(owner, session_id)
         if fmt == "nwb":
@@ -167,6 +174,13 @@ class SessionReader:
                 nwb_metadata(session.config.metadata, nwb or {})
             except ValueError as error:
                 raise InvalidRequest(f"the NWB export: {error}") from None
+            if not any(g.closed_at is not None for g in self._store.list_generations(session_id)):
+                # nwbinspector: CRITICAL (every presentation starts at one moment) and checks that crash (no stop)
+                raise Conflict(
+                    "the NWB export needs a generation whose responses were posted: an archive refuses a file whose "
+                    "presentations all start at one moment and none has ended; post the first generation's "
+                    "responses, or export npz, parquet or csv, which hold the session as it stands"
+                )
         exports.write_export(self._export_data(session, nwb or {}), fmt, path)
 
     def _export_data(self, session: Session, nwb: Mapping[str, str]) -> exports.SessionData:
