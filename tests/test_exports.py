@@ -356,6 +356,9 @@ def test_evostim_export_writes_a_file(server: LocalServer, tmp_path: Path, capsy
 
     with NWBHDF5IO(str(out), "r") as io:
         assert io.read().identifier == session_id
+    table = tmp_path / "session.csv"  # every format the server exports, csv too
+    cli(["export", session_id, "--format", "csv", "--url", server.url, "--out", str(table)])
+    assert table.read_text().startswith("session_id,") and str(table) in capsys.readouterr().out
     with pytest.raises(SystemExit, match="no session 's_unknown'"):
         cli(["export", "s_unknown", "--url", server.url, "--out", str(tmp_path / "none.npz")])
     assert not (tmp_path / "none.npz").exists()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 from evostim.cli._common import TOKEN_HELP, URL_HELP, client_token, server_url, unreachable
+from evostim.protocol import ExportFormat
 
 if TYPE_CHECKING:
     from evostim.cli._common import Commands
@@ -16,9 +17,10 @@ __all__ = ["add_commands"]
 
 
 def add_commands(commands: Commands) -> None:
-    export = commands.add_parser("export", help="download a whole session as npz, parquet or nwb")
+    formats = get_args(ExportFormat)  # every format the server exports
+    export = commands.add_parser("export", help=f"download a whole session as {', '.join(formats)}")
     export.add_argument("session", help="the session id")
-    export.add_argument("--format", choices=["npz", "parquet", "nwb"], default="npz", help="default: %(default)s")
+    export.add_argument("--format", choices=formats, default="npz", help="default: %(default)s")
     export.add_argument("--url", default=server_url(), help=URL_HELP)
     export.add_argument("--token", help=TOKEN_HELP)
     export.add_argument("--out", help="file to write (default: SESSION.FORMAT)")
