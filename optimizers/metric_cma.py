@@ -38,8 +38,9 @@ from evostim.optimizers.metric_cma_search import (
 )
 from evostim.optimizers.parameters import Parameters, doc
 from evostim.optimizers.recombination import FC6_CODE_NORM
+from evostim.optimizers.response_slope import MAX_SCREEN
 from evostim.optimizers.serialization import encode_array
-from evostim.optimizers.sphere_cma import MAX_SCREEN, SphereCMA
+from evostim.optimizers.sphere_cma import SphereCMA
 from evostim.optimizers.subspace import _basis, _searched_rows
 
 __all__ = ["MetricCMA", "MetricCMAParameters", "schedule_length"]

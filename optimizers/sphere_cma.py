@@ -18,11 +18,7 @@ search that climbs a weak local slope while a far region drives the neuron much 
 round 10).
 
 With ``screen`` S > 1, each generation draws S times the tangent directions it shows and shows those whose lines are
-best aligned, either way, with the responses' fitted slope: a linear model of the responses' ranks on the codes
-(least squares, each generation's data weighing 1/3 less a generation; ridge), its gradient at the mean (a model-based
-proposal, issue #33; docs/sample_efficiency.md, round 31). Either way, so the responses, not the fit, tell which way
-is up. Least squares rather than the ranks' covariance with the codes: screened samples crowd along the slope, and
-the covariance would then pull the fit towards the slope it was screened by.
+best aligned, either way, with the responses' fitted slope (evostim.optimizers.response_slope; round 31).
 
 O(λ d) per step (O(S λ d + d³) with ``screen``) and d numbers of state (2 d + 1 with ``adapt_angle``, d² + 2 d more
 with ``screen``).
@@ -52,6 +48,7 @@ from evostim.optimizers.checks import (
 from evostim.optimizers.errors import InvalidParameter
 from evostim.optimizers.parameters import Context, Parameters, doc
 from evostim.optimizers.recombination import FC6_CODE_NORM, select_parents
+from evostim.optimizers.response_slope import MAX_SCREEN, ResponseSlope
 from evostim.optimizers.serialization import decode_array, encode_array
 
 __all__ = ["SphereCMA", "SphereCMAParameters"]
@@ -73,15 +70,6 @@ _ANGLE = angle_degrees
 
 # Doubling from 40 generations, 16 longer schedules reach past any session's length.
 MAX_REPLANS = 16
-
-# screen: at most this many drawn per shown (the draws cost O(screen λ d) a generation).
-MAX_SCREEN = 64
-
-# screen: the weight of a generation's data in the fit of the slope (about the last three generations count), and
-# the ridge, a fraction of the data's mean variance per direction (a generation of mirrored pairs spans only half
-# the directions).
-SLOPE_WEIGHT = 1 / 3
-SLOPE_RIDGE = 0.1
 
 
 def _lengths(name: str, value: list[int] | None, context: Context) -> list[int] | None:
@@ -239,11 +227,7 @@ class SphereCMA(Optimizer):
         self._adapt_angle = params.adapt_angle
         self._adapt_damping = params.adapt_damping
         self._screen = params.screen
-        # screen: the responses' fitted slope (a unit tangent vector at the mean; 0: none yet), and the weighted
-        # moments of the data it is fitted to (the centred codes' X^T X and X^T ranks).
-        self._slope = np.zeros(dim)
-        self._moments = np.zeros((dim, dim))
-        self._response = np.zeros(dim)
+        self._slope = ResponseSlope(dim)  # screen: the model that chooses the steps shown
         # Cumulative step-size adaptation: the path (a tangent vector at the mean) and log(angle / scheduled).
         self._path = np.zeros(dim)
         self._log_factor = 0.0
@@ -265,8 +249,7 @@ class SphereCMA(Optimizer):
         it was fitted to are dropped (they are in the old coordinates), so the next fit is the new data's."""
         self._direction = _unit(np.asarray(direction, dtype=np.float64))
         self._path = self._tangent_like(self._path, path)
-        self._slope = self._tangent_like(self._slope, slope)
-        self._moments, self._response = np.zeros((self.dim, self.dim)), np.zeros(self.dim)
+        self._slope.forget(self._tangent_like(self._slope.slope, slope))
 
     def _tangent_like(self, vector: FloatArray, moved: FloatArray | None) -> FloatArray:
         """``moved`` (default: ``vector``) projected onto the mean's tangent space, with ``vector``'s length."""
@@ -284,7 +267,7 @@ class SphereCMA(Optimizer):
     @property
     def slope(self) -> FloatArray:
         """The responses' fitted slope: a tangent vector at the mean (zero without ``screen``)."""
-        return self._slope.copy()
+        return self._slope.slope.copy()
 
     def angle(self, generation: int) -> float:
         """The scheduled angular step in radians: warmup_angle during the warm-up, else exponential from
@@ -328,46 +311,19 @@ class SphereCMA(Optimizer):
         if self._screen == 1:
             return noise
         drawn = np.vstack([noise, self._rng.standard_normal(((self._screen - 1) * len(noise), self.dim))])
-        if not np.any(self._slope):
-            return noise  # nothing fitted yet: the first draws, as without screening
-        alignment = np.abs(_unit(drawn) @ self._slope)
-        return drawn[np.sort(np.argsort(-alignment, kind="stable")[: len(noise)])]
+        return self._slope.most_aligned(drawn, len(noise))
 
     def _update(self, rows: NDArray[np.intp], codes: FloatArray, aux: FloatArray, scores: FloatArray) -> None:
         self._move(rows, codes, scores)
-        if self._screen > 1:
-            self._fit_slope(codes, scores)
-
-    def _fit_slope(self, codes: FloatArray, scores: FloatArray) -> None:
-        """The slope refitted with this generation's data: ridge least squares of the responses' ranks on the told
-        codes (each generation centred), its gradient as a unit tangent vector at the (new) mean; ranks, so a
-        drifting or over-dispersed neuron's scale does not weigh one generation over another."""
-        if self._direction is None or len(scores) < 2:
-            return
-        _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
-        ranks = (np.cumsum(counts) - (counts - 1) / 2)[inverse]  # ties share their average rank
-        points = codes / self._sphere_norm
-        centred = points - points.mean(axis=0)
-        self._moments = (1 - SLOPE_WEIGHT) * self._moments + SLOPE_WEIGHT * centred.T @ centred
-        self._response = (1 - SLOPE_WEIGHT) * self._response + SLOPE_WEIGHT * centred.T @ (ranks - ranks.mean())
-        ridge = SLOPE_RIDGE * float(np.trace(self._moments)) / self.dim
-        if ridge == 0:
-            return  # every told code the same: nothing to fit
-        gradient = np.asarray(
-            np.linalg.solve(self._moments + ridge * np.eye(self.dim), self._response), dtype=np.float64
-        )
-        gradient -= (gradient @ self._direction) * self._direction
-        length = float(np.linalg.norm(gradient))
-        if length > 0:
-            self._slope = gradient / length
+        if self._screen > 1 and self._direction is not None:
+            self._slope.fit(codes / self._sphere_norm, scores, self._direction)
 
     def _move(self, rows: NDArray[np.intp], codes: FloatArray, scores: FloatArray) -> None:
         winner = self._wide_winner(rows, codes, scores)
         if winner is not None:  # jump there instead of dragging the mean a few degrees towards it
             self._direction = _unit(winner)
             self._path = np.zeros(self.dim)  # the old mean's evidence says nothing about the new place
-            self._slope = np.zeros(self.dim)
-            self._moments, self._response = np.zeros((self.dim, self.dim)), np.zeros(self.dim)
+            self._slope.forget()
             return
         parents, weights = select_parents(scores, self._mu)
         recombined = weights @ codes[parents]
@@ -438,8 +394,7 @@ class SphereCMA(Optimizer):
         if self._adapt_angle:
             state.update(path=encode_array(self._path), log_factor=self._log_factor)
         if self._screen > 1:
-            state["slope"] = encode_array(self._slope)
-            state.update(moments=encode_array(self._moments), response=encode_array(self._response))
+            state.update(self._slope.state())
         return state
 
     def _load_dynamic_state(self, state: dict[str, Any]) -> None:
@@ -447,8 +402,7 @@ class SphereCMA(Optimizer):
         if "path" in state:
             self._path, self._log_factor = decode_array(state["path"]), float(state["log_factor"])
         if "slope" in state:
-            self._slope = decode_array(state["slope"])
-            self._moments, self._response = decode_array(state["moments"]), decode_array(state["response"])
+            self._slope.load(state)
 
     def summary(self) -> dict[str, float]:
         return {**super().summary(), "angle_deg": math.degrees(self.step_angle())}
