@@ -116,6 +116,21 @@ def test_what_a_post_reads_comes_in_one_round_trip(store: Store) -> None:
     assert store.get_post_inputs("s_2", 0, "a-new-key") is None
 
 
+def test_an_image_fetch_reads_its_session_and_stimulus_in_one_statement(store: Store) -> None:
+    record = new_session(store)
+    found = store.get_image_source("s_1", "g0-e1")
+    assert found is not None and found[0] == record and found[1] is not None
+    assert found[1].stimulus_id == "g0-e1" and np.array_equal(found[1].code, stimuli(0)[1].code)
+    assert store.get_image_source("s_1", "g9-e0") == (record, None)
+    assert store.get_image_source("s_2", "g0-e1") is None
+    with pytest.raises(UnstorableValue):
+        store.get_image_source("s_1", "g0\x00")
+    # Its connection goes back to the pool transactional: a commit refused after its first write leaves nothing.
+    with pytest.raises(UnstorableValue):
+        close_generation(store, idempotency=IdempotencyRecord("key\x00", "0" * 64, 200, {}))
+    assert store.get_session("s_1") == record and [g.closed for g in store.list_generations("s_1")] == [False]
+
+
 def test_a_generation_closes_once(store: Store) -> None:
     new_session(store)
     close_generation(store)

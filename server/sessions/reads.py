@@ -111,6 +111,9 @@ class SessionReader:
     def session(self, owner: str, session_id: str) -> Session:
         """``owner``'s session ``session_id`` (SessionNotFound for a malformed id, an unknown one, another's)."""
         record = self._store.get_session(session_id) if is_session_id(session_id) else None
+        return self._visible(owner, session_id, record)
+
+    def _visible(self, owner: str, session_id: str, record: SessionRecord | None) -> Session:
         if record is None or not may_see(owner, record):
             raise session_not_found(session_id)
         return self.typed(record)
@@ -137,8 +140,9 @@ class SessionReader:
     def image(self, owner: str, session_id: str, stimulus_id: str, fmt: ImageFormat, size: int | None) -> bytes:
         if self._limits is not None:
             self._limits.check_image_size(size)
-        session = self.session(owner, session_id)
-        stimulus = self._store.get_stimulus(session_id, stimulus_id)
+        found = self._store.get_image_source(session_id, stimulus_id) if is_session_id(session_id) else None
+        session = self._visible(owner, session_id, None if found is None else found[0])
+        stimulus = None if found is None else found[1]
         if stimulus is None:
             raise StimulusNotFound(f"session {session_id} has no stimulus {stimulus_id!r}")
         return self._renderer.image(session.config.generator, stimulus.code, fmt, size)

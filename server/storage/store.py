@@ -1,8 +1,9 @@
 """Durable storage of sessions, generations, stimuli, responses and optimizer snapshots (SQLAlchemy 2).
 
 SQLite (one WAL-mode file, synchronous=FULL) by default, Postgres by URL. Every method is one round trip: one
-connection from the pool, one transaction; values go in and come out as the frozen records of ``records``, never as
-live ORM objects (the tables are in ``tables``). Session configurations and optimizer states are opaque here.
+connection from the pool, one transaction (the image fetch's read, one statement, needs none); values go in and
+come out as the frozen records of ``records``, never as live ORM objects (the tables are in ``tables``). Session
+configurations and optimizer states are opaque here.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import create_engine, event, func, select, text, true, update
+from sqlalchemy import and_, create_engine, event, func, select, text, true, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
@@ -90,6 +91,8 @@ class Store:
             self._engine.dispose()  # a refused database leaves no connection open
             raise
         self._maker = sessionmaker(self._engine, expire_on_commit=False)
+        # One statement outside a transaction reads one snapshot: no BEGIN and no ROLLBACK round trips around it.
+        self._autocommit = sessionmaker(self._engine.execution_options(isolation_level="AUTOCOMMIT"))
 
     def close(self) -> None:
         self._engine.dispose()
@@ -111,9 +114,9 @@ class Store:
             return int(tx.scalar(query) or 0)
 
     @contextmanager
-    def _sessions(self) -> Iterator[Session]:
+    def _sessions(self, *, autocommit: bool = False) -> Iterator[Session]:
         try:
-            with self._maker() as session:
+            with (self._autocommit if autocommit else self._maker)() as session:
                 yield session
         except StatementError as error:  # SQLAlchemy wraps what a column type refused; raise it as it is
             if isinstance(error.orig, UnstorableValue):
@@ -369,10 +372,21 @@ class Store:
         )
         return [stimulus_record(row) for row in rows]
 
-    def get_stimulus(self, session_id: str, stimulus_id: str) -> StimulusRecord | None:
-        with self._sessions() as tx:
-            row = tx.get(StimulusRow, (session_id, stimulus_id))
-            return None if row is None else stimulus_record(row)
+    def get_image_source(self, session_id: str, stimulus_id: str) -> tuple[SessionRecord, StimulusRecord | None] | None:
+        """The session and its stimulus ``stimulus_id`` (None: it has none), in one statement: every image fetch
+        reads this, so it is one round trip to the database, not a transaction; None: no such session."""
+        query = (
+            select(SessionRow, StimulusRow)
+            .outerjoin(
+                StimulusRow, and_(StimulusRow.session_id == SessionRow.id, StimulusRow.stimulus_id == stimulus_id)
+            )
+            .where(SessionRow.id == session_id)
+        )
+        with self._sessions(autocommit=True) as tx:
+            row = tx.execute(query).first()
+            if row is None:
+                return None
+            return session_record(row[0]), None if row[1] is None else stimulus_record(row[1])
 
     def get_responses(self, session_id: str, first: int, last: int) -> list[ResponseRecord]:
         """Responses of generations first..last (inclusive)."""
