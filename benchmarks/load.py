@@ -48,6 +48,8 @@ class Round:
     image_s: list[float] = field(default_factory=list)
     create_s: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # the server's own account of each post (its Server-Timing header, ms): where the time not spent queueing went
+    post_parts: dict[str, list[float]] = field(default_factory=dict)
 
 
 def rss_mb(pid: int) -> float:
@@ -98,6 +100,8 @@ async def rig(http: httpx.AsyncClient, seed: int, args: argparse.Namespace, out:
             measured, out.errors, http.post(manifest["responses_url"], json={"responses": counts}, headers=key)
         )
         out.post_s.extend(measured[-1:] if answer is not None else [])
+        for name, ms in server_timing(answer):
+            out.post_parts.setdefault(name, []).append(ms)
         if answer is None or answer.json()["next"] is None:
             return
         manifest = answer.json()["next"]
@@ -110,6 +114,12 @@ async def one_round(url: str, number: int, args: argparse.Namespace) -> Round:
         seeds = range(number * args.sessions, (number + 1) * args.sessions)
         await asyncio.gather(*(rig(http, seed, args, out) for seed in seeds))
     return out
+
+
+def server_timing(response: httpx.Response | None) -> list[tuple[str, float]]:
+    """The (name, ms) pairs of a response's Server-Timing header (none for a failed request)."""
+    header = "" if response is None else response.headers.get("server-timing", "")
+    return [(name, float(ms)) for name, ms in re.findall(r"(\w+);dur=([\d.]+)", header)]
 
 
 def percentiles(values: list[float]) -> str:
@@ -192,6 +202,11 @@ def main() -> None:
             generations, ratio = by_generation(result)
             ratios.append(ratio)
             print(f"      post p99 s by generation: {generations} (slowest / median of others: {ratio:.2f})")
+            parts = ", ".join(
+                f"{name} {np.percentile(ms, 50):.0f} / {np.percentile(ms, 99):.0f}"
+                for name, ms in result.post_parts.items()
+            )
+            print(f"      inside the post (server's timing, p50 / p99 ms): {parts}")
             for error in result.errors[:5]:
                 print(f"    {error}")
     growth = rss[-1] - rss[0]
