@@ -12,7 +12,6 @@ on (``starts``). Why each piece is there and how each default was chosen: docs/s
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -220,8 +219,8 @@ class MetricCMAParameters(Parameters):
         default=1,
         metadata=doc(
             "independent searches begun, shown in turn for trial_generations generations each; then the one whose "
-            "best image scored highest (trial_by_mean: whose last generation did on average) goes on alone (a "
-            f"hedge against a search that settles early on a poor region); at most {MAX_STARTS} (sessions: 2)",
+            "best image scored highest goes on alone (a hedge against a search that settles early on a poor "
+            f"region); at most {MAX_STARTS} (sessions default to 2)",
             check=at_least(1, at_most=MAX_STARTS),
         ),
     )
@@ -231,14 +230,6 @@ class MetricCMAParameters(Parameters):
             "with starts > 1: the scored generations each search gets before the best one goes on (a generation "
             "shown again because none of its samples was scored does not count)",
             check=at_least(1),
-        ),
-    )
-    trial_by_mean: bool = field(
-        default=False,
-        metadata=doc(
-            "with starts > 1: the search that goes on is the one whose last trial generation scored highest on "
-            "average, not the one whose best image did (under noise a generation's mean is far less noisy than "
-            "its maximum)"
         ),
     )
     sphere_norm: float = field(
@@ -353,9 +344,7 @@ class MetricCMA(Optimizer):
         if min(done) < self._trial_generations:
             self._active = int(np.argmin(done))
             return
-        by_mean = self._params.trial_by_mean
-        self._searches = [max(self._searches, key=lambda search: search.last_mean if by_mean else search.best)]
-        self._searches[0].last_mean = -math.inf  # chosen: nothing left to choose by
+        self._searches = [max(self._searches, key=lambda search: search.best)]
         self._active = 0
 
     def _refresh_due(self) -> bool:
@@ -422,8 +411,6 @@ class MetricCMA(Optimizer):
     def _update(self, rows: NDArray[np.intp], codes: FloatArray, aux: FloatArray, scores: FloatArray) -> None:
         search = self._search
         search.best = max(search.best, float(scores.max()))  # the mean candidate's score counts here too
-        if self._params.trial_by_mean and len(self._searches) > 1:  # kept (and stored) only while it chooses
-            search.last_mean = float(scores.mean())
         sampled = rows < len(search.inner.pending_ids)  # the mean candidate is measured, not told
         if not np.any(sampled):
             return

@@ -145,7 +145,6 @@ class Search:
     center: FloatArray
     best: float = -math.inf  # the highest score any of its images got (with starts > 1: which search goes on)
     metric_point: FloatArray | None = None  # refresh_ahead: the code whose metric its next refresh takes
-    last_mean: float = -math.inf  # the mean score of its last scored generation (trial_by_mean)
 
     def state(self, with_coordinates: bool) -> dict[str, Any]:
         state: dict[str, Any] = {"inner": self.inner.state_dict()}
@@ -154,8 +153,6 @@ class Search:
             state["center"] = encode_array(self.center)
         if math.isfinite(self.best):
             state["best"] = self.best
-        if math.isfinite(self.last_mean):
-            state["last_mean"] = self.last_mean
         if self.metric_point is not None:
             state["metric_point"] = encode_array(self.metric_point)
         return state
@@ -166,11 +163,10 @@ class Search:
         inner = INNER[state["inner"]["optimizer"]].from_state(state["inner"])
         best = float(state.get("best", -math.inf))
         point = decode_array(state["metric_point"]) if "metric_point" in state else None
-        last_mean = float(state.get("last_mean", -math.inf))
         if "basis" not in state:
-            return cls(inner, given.basis, given.scales, given.center, best, point, last_mean)
+            return cls(inner, given.basis, given.scales, given.center, best, point)
         basis, scales, center = (decode_array(state[name]) for name in ("basis", "scales", "center"))
-        return cls(inner, basis, scales, center, best, point, last_mean)
+        return cls(inner, basis, scales, center, best, point)
 
 
 def lead(params: MetricCMAParameters) -> int:

@@ -727,27 +727,6 @@ def test_metric_cma_restored_after_its_refreshes_continues_bit_identically(start
     np.testing.assert_array_equal(shown(restore=True), shown(restore=False))
 
 
-@pytest.mark.parametrize("by_mean", [False, True])
-def test_metric_cma_trial_by_mean_goes_on_with_the_search_whose_last_generation_scored_higher_on_average(
-    by_mean: bool,
-) -> None:
-    optimizer = optimizers.MetricCMA.create(DIM, population_size=8, seed=0, basis=basis(DIM, 4), starts=2,
-                                            trial_generations=1, trial_by_mean=by_mean)  # fmt: skip
-    optimizer.ask()
-    lucky = optimizer.inner  # one count far above the rest, a low mean
-    optimizer.tell(optimizer.pending_ids, np.array([9.0, 0, 0, 0, 0, 0, 0, 0]))
-    optimizer.ask()
-    steady = optimizer.inner
-    mid_trial = through_json(optimizer)  # a session restores the means the choice is made on
-    optimizer.tell(optimizer.pending_ids, np.full(8, 3.0))
-    mid_trial.tell(mid_trial.pending_ids, np.full(8, 3.0))  # restored with its generation still pending
-    for search in (optimizer, mid_trial):
-        search.ask()
-    assert optimizer.inner is (steady if by_mean else lucky)
-    np.testing.assert_array_equal(mid_trial.pending_codes, optimizer.pending_codes)
-    assert "last_mean" not in json.dumps(optimizer.state_dict())  # one search left: nothing kept for the choice
-
-
 def test_metric_cma_refuses_more_starts_than_it_keeps() -> None:
     with pytest.raises(InvalidParameter, match=r"starts must be an integer <= 10, got 11"):
         optimizers.MetricCMA.create(DIM, population_size=8, seed=0, basis=basis(DIM, 4), starts=11)
