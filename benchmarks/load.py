@@ -50,6 +50,8 @@ class Round:
     errors: list[str] = field(default_factory=list)
     # the server's own account of each post (its Server-Timing header, ms): where the time not spent queueing went
     post_parts: dict[str, list[float]] = field(default_factory=dict)
+    # a rig's wait between generations: its post sent -> the last image of the next generation fetched
+    turnaround_s: list[float] = field(default_factory=list)
 
 
 def rss_mb(pid: int) -> float:
@@ -87,9 +89,13 @@ async def rig(http: httpx.AsyncClient, seed: int, args: argparse.Namespace, out:
     if created is None:
         return
     manifest = created.json()["generation"]
+    posted = None
     for number in range(args.generations):
         for stimulus in manifest["stimuli"]:
             await timed(out.image_s, out.errors, http.get(stimulus["url"]))
+        if posted is not None:
+            out.turnaround_s.append(time.perf_counter() - posted)
+        posted = time.perf_counter()
         counts = [
             {"stimulus": s["id"], "counts": {"ch0": rng.poisson(8, 2).astype(float).tolist()}}
             for s in manifest["stimuli"]
@@ -207,6 +213,8 @@ def main() -> None:
                 for name, ms in result.post_parts.items()
             )
             print(f"      inside the post (server's timing, p50 / p99 ms): {parts}")
+            print(f"      a rig's wait, post -> next generation's images all fetched (p50 / p99 ms):"
+                  f"{percentiles(result.turnaround_s)}")  # fmt: skip
             for error in result.errors[:5]:
                 print(f"    {error}")
     growth = rss[-1] - rss[0]
