@@ -75,30 +75,6 @@ def test_the_configurations_kept_for_reads_are_bounded_in_bytes(make_api: Any, m
     assert reader.configs_kept[1] <= 300_000
 
 
-def test_the_stimuli_whose_fetches_skip_the_store_are_bounded_in_bytes_and_the_rest_are_read(
-    make_api: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(reads, "_SHOWN_BYTES_KEPT", 20 * 800)  # 20 dcgan-faces codes (100 float64s each)
-    api, other_process = make_api(), make_api()  # two apps (processes) over one database
-    manifests = [create(api, population_size=8)["generation"] for _ in range(3)]  # 3 x (8 + 4 references)
-    shown = api.app.state.service._reader.shown
-    urls = [s["url"] for manifest in manifests for s in manifest["stimuli"]]
-    kept = [url for url in urls if shown.get(*_ids(url)) is not None]
-    assert kept == urls[-20:]  # the latest, within the bound
-    store = api.app.state.service._reader._store
-    with monkeypatch.context() as patched:  # a kept one is served without a read of the store
-        patched.setattr(store, "get_image_source", lambda *_: pytest.fail("read the store"))
-        assert api.get(kept[0]).status_code == 200
-    for url in (urls[0], kept[0]):  # evicted here, or stored by another process: read, the same image
-        assert other_process.get(url).content == api.get(url).content
-
-
-def _ids(url: str) -> tuple[str, str]:
-    """(session id, stimulus id) of an image URL: /v1/sessions/{session}/stimuli/{stimulus}.png"""
-    parts = url.split("/")
-    return parts[3], parts[5].rsplit(".", 1)[0]
-
-
 # -- the heap: freed memory given back ---------------------------------------------------------------------------------
 _BURST = """
 import re, sys, threading

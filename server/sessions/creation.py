@@ -174,7 +174,6 @@ class SessionCreation:
             key = IdempotencyRecord(idempotency_key, request_hash, 201, stored_answer)
         self._store.create_session(record, stimuli, order, snapshot, creation_key=key)
         self._reader.typed(record, config)  # its configuration, kept for the session's reads and posts
-        self._reader.shown.add(record.id, owner, spec.name, stimuli)
         self._stepper.keep(record.id, optimizer)
         return answer
 

@@ -171,7 +171,7 @@ class Posting:
         )
         t2 = time.perf_counter()
         GENERATIONS_SERVED.inc()
-        self._after_commit(session, config.generator, step, next_stimuli)
+        self._after_commit(session.id, config.generator, step, next_stimuli)
         t3 = time.perf_counter()
         return answer, {"optimizer": (t1 - t0) * 1e3, "db": (t2 - t1) * 1e3, "render": (t3 - t2) * 1e3}
 
@@ -198,13 +198,10 @@ class Posting:
             next=following,
         ).model_dump(mode="json")
 
-    def _after_commit(
-        self, session: SessionRecord, generator: str, step: Step, next_stimuli: list[StimulusRecord]
-    ) -> None:
+    def _after_commit(self, session_id: str, generator: str, step: Step, next_stimuli: list[StimulusRecord]) -> None:
         """Keep the stepped optimizer for the next post and decode the next generation ahead of its fetches."""
-        self._stepper.keep(session.id, None if step.finished else step.optimizer)
+        self._stepper.keep(session_id, None if step.finished else step.optimizer)
         if next_stimuli:
-            self._reader.shown.add(session.id, session.owner, generator, next_stimuli)
             self._renderer.prepare(generator, [s.code for s in next_stimuli])
         self.update_cache_metrics()  # per post, so a scrape of another worker process sums fresh figures
 

@@ -30,7 +30,6 @@ from evostim.server.sessions.errors import (
     StimulusNotFound,
 )
 from evostim.server.sessions.limits import Limits, is_session_id, json_bytes
-from evostim.server.sessions.shown import Shown, ShownStimuli
 from evostim.server.storage.store import ANY_OWNER, ResponseRecord, SessionRecord, StimulusRecord, Store
 
 __all__ = ["Session", "SessionReader", "may_see", "session_not_found"]
@@ -39,9 +38,6 @@ _ZIP_BATCH = 16  # images rendered at a time for images.zip: bounds memory at la
 _CONFIGS_KEPT = 4096  # parsed configurations kept (a few kB each); one evicted is parsed again when read
 # ... and at most this much of them, as stored JSON: a configuration with a given basis or start codes holds MBs
 _CONFIG_BYTES_KEPT = 64 * 2**20
-# Codes of the stimuli stored lately, whose fetches need no database read: a round of 50 dcgan-faces sessions
-# stores 2,200 (1.8 MB), an fc6 session's generation 1.4 MB.
-_SHOWN_BYTES_KEPT = 16 * 2**20
 
 
 @dataclass(frozen=True)
@@ -60,7 +56,7 @@ class Session:
         return presenters.session_public(self.record, self.config)
 
 
-def may_see(owner: str, record: SessionRecord | Shown) -> bool:
+def may_see(owner: str, record: SessionRecord) -> bool:
     """Another owner's session does not exist for you (a lab-wide viewer, ANY_OWNER, reads every session)."""
     return record.owner == owner or owner == ANY_OWNER
 
@@ -79,7 +75,6 @@ class SessionReader:
         self._configs: OrderedDict[str, tuple[SessionConfig, int]] = OrderedDict()  # id -> (config, JSON bytes)
         self._config_bytes = 0
         self._guard = threading.Lock()
-        self.shown = ShownStimuli(_SHOWN_BYTES_KEPT)  # creations and posts add what they store
 
     def typed(self, record: SessionRecord, config: SessionConfig | None = None) -> Session:
         """``record`` with its configuration: ``config`` when the caller just made it, else parsed once and kept."""
@@ -145,15 +140,12 @@ class SessionReader:
     def image(self, owner: str, session_id: str, stimulus_id: str, fmt: ImageFormat, size: int | None) -> bytes:
         if self._limits is not None:
             self._limits.check_image_size(size)
-        shown = self.shown.get(session_id, stimulus_id)
-        if shown is None or not may_see(owner, shown):  # not stored here lately: read it
-            found = self._store.get_image_source(session_id, stimulus_id) if is_session_id(session_id) else None
-            session = self._visible(owner, session_id, None if found is None else found[0])
-            stimulus = None if found is None else found[1]
-            if stimulus is None:
-                raise StimulusNotFound(f"session {session_id} has no stimulus {stimulus_id!r}")
-            shown = Shown(session.record.owner, session.config.generator, stimulus.code)
-        return self._renderer.image(shown.generator, shown.code, fmt, size)
+        found = self._store.get_image_source(session_id, stimulus_id) if is_session_id(session_id) else None
+        session = self._visible(owner, session_id, None if found is None else found[0])
+        stimulus = None if found is None else found[1]
+        if stimulus is None:
+            raise StimulusNotFound(f"session {session_id} has no stimulus {stimulus_id!r}")
+        return self._renderer.image(session.config.generator, stimulus.code, fmt, size)
 
     def history(
         self, owner: str, session_id: str, *, codes: bool = False, first: int = 0, stop: int | None = None
