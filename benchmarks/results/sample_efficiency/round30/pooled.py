@@ -21,6 +21,8 @@ for folder in sys.argv[1:]:
         normalized.setdefault(optimizer, []).append(curve / ceiling[pairing[0]])
 theirs = np.array(normalized[BASELINE])
 for optimizer, rows in normalized.items():
+    if len(rows) != len(theirs):  # run on some of the folders only: not paired with the pooled baseline
+        continue
     mine = np.array(rows)
     ratio = mean_curve_ratio(mine, theirs)
     low, high = paired_bootstrap_ci(mean_curve_ratio, mine, theirs, rng=np.random.default_rng(0))
