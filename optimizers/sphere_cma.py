@@ -227,7 +227,7 @@ class SphereCMA(Optimizer):
         self._adapt_angle = params.adapt_angle
         self._adapt_damping = params.adapt_damping
         self._screen = params.screen
-        self._slope = ResponseSlope(dim)  # screen: the model that chooses the steps shown
+        self._response_model = ResponseSlope(dim)  # screen: the model that chooses the steps shown
         # Cumulative step-size adaptation: the path (a tangent vector at the mean) and log(angle / scheduled).
         self._path = np.zeros(dim)
         self._log_factor = 0.0
@@ -249,7 +249,7 @@ class SphereCMA(Optimizer):
         it was fitted to are dropped (they are in the old coordinates), so the next fit is the new data's."""
         self._direction = _unit(np.asarray(direction, dtype=np.float64))
         self._path = self._tangent_like(self._path, path)
-        self._slope.forget(self._tangent_like(self._slope.slope, slope))
+        self._response_model.forget(self._tangent_like(self._response_model.slope, slope))
 
     def _tangent_like(self, vector: FloatArray, moved: FloatArray | None) -> FloatArray:
         """``moved`` (default: ``vector``) projected onto the mean's tangent space, with ``vector``'s length."""
@@ -267,7 +267,7 @@ class SphereCMA(Optimizer):
     @property
     def slope(self) -> FloatArray:
         """The responses' fitted slope: a tangent vector at the mean (zero without ``screen``)."""
-        return self._slope.slope.copy()
+        return self._response_model.slope.copy()
 
     def angle(self, generation: int) -> float:
         """The scheduled angular step in radians: warmup_angle during the warm-up, else exponential from
@@ -311,19 +311,19 @@ class SphereCMA(Optimizer):
         if self._screen == 1:
             return noise
         drawn = np.vstack([noise, self._rng.standard_normal(((self._screen - 1) * len(noise), self.dim))])
-        return self._slope.most_aligned(drawn, len(noise))
+        return self._response_model.most_aligned(drawn, len(noise))
 
     def _update(self, rows: NDArray[np.intp], codes: FloatArray, aux: FloatArray, scores: FloatArray) -> None:
         self._move(rows, codes, scores)
         if self._screen > 1 and self._direction is not None:
-            self._slope.fit(codes / self._sphere_norm, scores, self._direction)
+            self._response_model.fit(codes / self._sphere_norm, scores, self._direction)
 
     def _move(self, rows: NDArray[np.intp], codes: FloatArray, scores: FloatArray) -> None:
         winner = self._wide_winner(rows, codes, scores)
         if winner is not None:  # jump there instead of dragging the mean a few degrees towards it
             self._direction = _unit(winner)
             self._path = np.zeros(self.dim)  # the old mean's evidence says nothing about the new place
-            self._slope.forget()
+            self._response_model.forget()
             return
         parents, weights = select_parents(scores, self._mu)
         recombined = weights @ codes[parents]
@@ -394,7 +394,7 @@ class SphereCMA(Optimizer):
         if self._adapt_angle:
             state.update(path=encode_array(self._path), log_factor=self._log_factor)
         if self._screen > 1:
-            state.update(self._slope.state())
+            state.update(self._response_model.state())
         return state
 
     def _load_dynamic_state(self, state: dict[str, Any]) -> None:
@@ -402,7 +402,7 @@ class SphereCMA(Optimizer):
         if "path" in state:
             self._path, self._log_factor = decode_array(state["path"]), float(state["log_factor"])
         if "slope" in state:
-            self._slope.load(state)
+            self._response_model.load(state)
 
     def summary(self) -> dict[str, float]:
         return {**super().summary(), "angle_deg": math.degrees(self.step_angle())}
