@@ -69,6 +69,7 @@ _SPHERE_ONLY = (
     "mirrored",
     "adapt_angle",
     "adapt_damping",
+    "momentum",
     "screen",
 )
 

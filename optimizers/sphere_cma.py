@@ -17,179 +17,35 @@ of them ranks first the mean jumps onto it rather than being dragged a few degre
 search that climbs a weak local slope while a far region drives the neuron much harder (docs/sample_efficiency.md,
 round 10).
 
+With ``momentum`` b > 0 the mean's move carries b times its last move on (heavy-ball momentum, the last move carried
+to the new mean along the great circle): a climb that keeps its direction speeds up, while moves that noise turns
+about partly cancel (round 38).
+
 With ``screen`` S > 1, each generation draws S times the tangent directions it shows and shows those whose lines are
 best aligned, either way, with the responses' fitted slope (evostim.optimizers.response_slope; round 31).
 
-O(λ d) per step (O(S λ d + d³) with ``screen``) and d numbers of state (2 d + 1 with ``adapt_angle``, d² + 2 d more
-with ``screen``).
+O(λ d) per step (O(S λ d + d³) with ``screen``) and d numbers of state (2 d + 1 with ``adapt_angle``, d more with
+``momentum``, d² + 2 d more with ``screen``).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from evostim.optimizers.base import FloatArray, Optimizer, Start
-from evostim.optimizers.checks import (
-    MAX_COUNT,
-    angle_degrees,
-    at_least,
-    between,
-    code,
-    code_scale,
-    parents,
-    positive,
-)
+from evostim.optimizers.checks import parents
 from evostim.optimizers.errors import InvalidParameter
-from evostim.optimizers.parameters import Context, Parameters, doc
-from evostim.optimizers.recombination import FC6_CODE_NORM, select_parents
-from evostim.optimizers.response_slope import MAX_SCREEN, ResponseSlope
+from evostim.optimizers.geometry import exp_map, log_map, transported, unit
+from evostim.optimizers.recombination import select_parents
+from evostim.optimizers.response_slope import ResponseSlope
 from evostim.optimizers.serialization import decode_array, encode_array
+from evostim.optimizers.sphere_cma_parameters import SphereCMAParameters
 
 __all__ = ["SphereCMA", "SphereCMAParameters"]
-
-
-def _unit(vectors: FloatArray) -> FloatArray:
-    return np.asarray(vectors / np.linalg.norm(vectors, axis=-1, keepdims=True), dtype=np.float64)
-
-
-def _direction(name: str, value: list[float] | None, context: Context) -> list[float] | None:
-    """An optional code that is not the zero code (which has no direction)."""
-    checked = code(name, value, context)
-    if checked is not None and not np.linalg.norm(checked) > 0:  # numbers this small square to 0: no direction
-        raise InvalidParameter(f"{name} must not be the zero code: it has no direction")
-    return checked
-
-
-_ANGLE = angle_degrees
-
-# Doubling from 40 generations, 16 longer schedules reach past any session's length.
-MAX_REPLANS = 16
-
-
-def _lengths(name: str, value: list[int] | None, context: Context) -> list[int] | None:
-    """None, or schedule lengths (a list of integers: its type is checked before): from 2 to MAX_COUNT,
-    increasing, at most MAX_REPLANS of them."""
-    if value is None:
-        return None
-    if not 1 <= len(value) <= MAX_REPLANS:
-        raise InvalidParameter(f"{name} must be a list of 1 to {MAX_REPLANS} schedule lengths, got {value!r}")
-    if not all(2 <= n <= MAX_COUNT for n in value):
-        raise InvalidParameter(f"{name} must hold integers from 2 to {MAX_COUNT}, got {value!r}")
-    if any(a >= b for a, b in itertools.pairwise(value)):
-        raise InvalidParameter(f"{name} must be increasing, got {value!r}")
-    return value
-
-
-@dataclass(frozen=True)
-class SphereCMAParameters(Parameters):
-    """What a session may set for sphere-cma."""
-
-    mu: int | None = field(
-        default=None, metadata=doc("samples recombined into the new mean ([WP22]: 20; default λ // 2)", check=parents)
-    )
-    learning_rate: float = field(
-        default=1.5,
-        metadata=doc(
-            "how far along the great circle from the old mean past the recombined one the new mean goes "
-            "(1 = onto it; [WP22]: 1.5); in (0, 3]",
-            check=between(0, 3, open_low=True),
-        ),
-    )
-    sphere_norm: float = field(
-        default=FC6_CODE_NORM,
-        metadata=doc(
-            "the norm of every proposed code ([WP22]: 300 in fc6; the prior's code norm elsewhere)", check=code_scale
-        ),
-    )
-    angle_start: float = field(
-        default=50.0,
-        metadata=doc("angular distance of samples from the mean at the first generation, in degrees", check=_ANGLE),
-    )
-    angle_end: float = field(
-        default=7.33,
-        metadata=doc(
-            "the same at decay_generations and after, in degrees ([WP22]: 50 -> 7.33, decaying exponentially "
-            "over 75 generations)",
-            check=_ANGLE,
-        ),
-    )
-    decay_generations: int = field(default=75, metadata=doc("length of the angular schedule", check=at_least(1)))
-    replans: list[int] | None = field(
-        default=None,
-        metadata=doc(
-            "longer schedules planned in turn for a search that outlives decay_generations (increasing lengths, "
-            f"at most {MAX_REPLANS}): past a length it goes on where the next, longer schedule stands (its step "
-            "widens again, then anneals to angle_end at that length); null: flat at angle_end after "
-            "decay_generations",
-            check=_lengths,
-        ),
-    )
-    warmup_generations: int = field(
-        default=0,
-        metadata=doc(
-            "the first this many generations draw their samples at warmup_angle instead of the schedule's (a wide "
-            "search first, so a mean that starts where the first images barely drive the neuron can still leave); "
-            "the schedule then goes on where it would have been",
-            check=at_least(0),
-        ),
-    )
-    warmup_angle: float = field(
-        default=90.0, metadata=doc("with warmup_generations: their angular step, in degrees", check=_ANGLE)
-    )
-    wide_samples: int = field(
-        default=0,
-        metadata=doc(
-            "this many samples of every generation (whole mirrored pairs, rounded up, with mirrored) are drawn at "
-            "wide_angle instead of the schedule's: a hedge that lets a run whose search is stuck on a weak slope "
-            "jump when a far image wins selection, and costs the others only those samples",
-            check=at_least(0),
-        ),
-    )
-    wide_angle: float = field(
-        default=90.0, metadata=doc("with wide_samples: their angular step, in degrees", check=_ANGLE)
-    )
-    mirrored: bool = field(
-        default=False,
-        metadata=doc(
-            "draw the tangent directions in mirrored pairs (t and -t): the recombined step then holds no random "
-            "drift of the samples themselves, only what the responses within pairs told apart"
-        ),
-    )
-    adapt_angle: bool = field(
-        default=False,
-        metadata=doc(
-            "scale the scheduled angle by cumulative step-size adaptation: it widens while successive means keep "
-            "moving the same way, so a search climbing a slope is not frozen by the schedule (at most 90°)"
-        ),
-    )
-    adapt_damping: float = field(
-        default=1.0,
-        metadata=doc(
-            "with adapt_angle: how slowly the factor moves, as a multiple of [H16]'s damping (the schedule already "
-            "narrows the step, so the adaptation only has to correct it)",
-            check=positive,
-        ),
-    )
-    screen: int = field(
-        default=1,
-        metadata=doc(
-            "draw this many tangent directions per one shown and show those best aligned with the responses' "
-            "fitted slope (with mirrored: whole pairs, by their line's alignment); 1: show every one drawn",
-            check=at_least(1, at_most=MAX_SCREEN),
-        ),
-    )
-    mean: list[float] | None = field(
-        default=None,
-        metadata=doc(
-            "initial mean direction (default: the first generation is uniform over the sphere)", check=_direction
-        ),
-    )
 
 
 class SphereCMA(Optimizer):
@@ -231,24 +87,35 @@ class SphereCMA(Optimizer):
         # Cumulative step-size adaptation: the path (a tangent vector at the mean) and log(angle / scheduled).
         self._path = np.zeros(dim)
         self._log_factor = 0.0
+        # Momentum: the mean's last move, a tangent vector at the mean whose length is the move's angle.
+        self._momentum = params.momentum
+        self._velocity = np.zeros(dim)
         # The mean direction (unit vector); None until the first generation has been told.
         mean = params.mean
-        self._direction: FloatArray | None = None if mean is None else _unit(np.array(mean, dtype=np.float64))
+        self._direction: FloatArray | None = None if mean is None else unit(np.array(mean, dtype=np.float64))
 
     @property
     def mean(self) -> FloatArray | None:
         """The current mean code (on the sphere), or None before the first update without a given mean."""
         return None if self._direction is None else self._sphere_norm * self._direction
 
-    def move_mean(self, direction: FloatArray, path: FloatArray | None = None, slope: FloatArray | None = None) -> None:
+    def move_mean(
+        self,
+        direction: FloatArray,
+        path: FloatArray | None = None,
+        slope: FloatArray | None = None,
+        velocity: FloatArray | None = None,
+    ) -> None:
         """Set the mean's direction (for a host that re-expressed its coordinates; the schedule goes on).
 
         ``path``: the step-size path re-expressed in the new coordinates (default: the old one, projected onto
         the new mean's tangent space); its length is kept, as it measures the evidence, not a distance.
         ``slope``: the responses' fitted slope (``screen``) re-expressed likewise, its length kept too; the data
-        it was fitted to are dropped (they are in the old coordinates), so the next fit is the new data's."""
-        self._direction = _unit(np.asarray(direction, dtype=np.float64))
+        it was fitted to are dropped (they are in the old coordinates), so the next fit is the new data's.
+        ``velocity``: the mean's last move (``momentum``) re-expressed likewise, its angle kept."""
+        self._direction = unit(np.asarray(direction, dtype=np.float64))
         self._path = self._tangent_like(self._path, path)
+        self._velocity = self._tangent_like(self._velocity, velocity)
         self._response_model.forget(self._tangent_like(self._response_model.slope, slope))
 
     def _tangent_like(self, vector: FloatArray, moved: FloatArray | None) -> FloatArray:
@@ -263,6 +130,12 @@ class SphereCMA(Optimizer):
     def path(self) -> FloatArray:
         """The step-size path: a tangent vector at the mean (zero without ``adapt_angle``)."""
         return self._path.copy()
+
+    @property
+    def velocity(self) -> FloatArray:
+        """The mean's last move: a tangent vector at the mean, its length the move's angle (zero without
+        ``momentum``)."""
+        return self._velocity.copy()
 
     @property
     def slope(self) -> FloatArray:
@@ -289,20 +162,20 @@ class SphereCMA(Optimizer):
     def _propose(self) -> tuple[FloatArray, FloatArray]:
         if self._direction is None:
             noise = self._rng.standard_normal((self.population_size, self.dim))
-            return self._sphere_norm * _unit(noise), np.zeros((self.population_size, 0))
+            return self._sphere_norm * unit(noise), np.zeros((self.population_size, 0))
         if self._mirrored:  # pairs (t, -t); an odd population's last sample has no mirror
             half = self._screened(self._rng.standard_normal(((self.population_size + 1) // 2, self.dim)))
             noise = np.vstack([half, -half])[: self.population_size]
         else:
             noise = self._screened(self._rng.standard_normal((self.population_size, self.dim)))
         # Tangent directions at the mean, moved along by the scheduled angle (exponential map).
-        tangent = _unit(noise - np.outer(noise @ self._direction, self._direction))
+        tangent = unit(noise - np.outer(noise @ self._direction, self._direction))
         theta = self.step_angle()
         points = math.cos(theta) * self._direction + math.sin(theta) * tangent
         if len(self._wide_rows):
             wide = self._wide_rows
             points[wide] = math.cos(self._wide_angle) * self._direction + math.sin(self._wide_angle) * tangent[wide]
-        return self._sphere_norm * _unit(points), np.zeros((self.population_size, 0))
+        return self._sphere_norm * unit(points), np.zeros((self.population_size, 0))
 
     def _screened(self, noise: FloatArray) -> FloatArray:
         """``noise`` (n, d) itself, or with ``screen`` the n of ``screen`` x n draws whose lines are most aligned
@@ -321,15 +194,16 @@ class SphereCMA(Optimizer):
     def _move(self, rows: NDArray[np.intp], codes: FloatArray, scores: FloatArray) -> None:
         winner = self._wide_winner(rows, codes, scores)
         if winner is not None:  # jump there instead of dragging the mean a few degrees towards it
-            self._direction = _unit(winner)
+            self._direction = unit(winner)
             self._path = np.zeros(self.dim)  # the old mean's evidence says nothing about the new place
+            self._velocity = np.zeros(self.dim)
             self._response_model.forget()
             return
         parents, weights = select_parents(scores, self._mu)
         recombined = weights @ codes[parents]
         if not np.any(recombined):
             return  # antipodal parents cancel out: keep the mean
-        target = _unit(recombined)
+        target = unit(recombined)
         if self._direction is None:
             self._direction = target
             return
@@ -339,11 +213,13 @@ class SphereCMA(Optimizer):
         if angle < 1e-12:
             return
         t = self._learning_rate
-        moved = _unit((math.sin((1 - t) * angle) * self._direction + math.sin(t * angle) * target) / math.sin(angle))
+        moved = unit((math.sin((1 - t) * angle) * self._direction + math.sin(t * angle) * target) / math.sin(angle))
+        if self._momentum:
+            moved = self._carried_on(moved)
         if self._adapt_angle:  # the plain schedule keeps no path: nothing to update or carry
             pairs = _mirrored_pairs(rows, self.population_size) if self._mirrored else 0
             self._adapt(codes[parents], weights, told=len(rows), mirrored_pairs=pairs)
-            self._transport_path(moved)
+            self._path = transported(self._path, self._direction, moved)  # carried along to the new mean
         self._direction = moved
 
     def _wide_winner(self, rows: NDArray[np.intp], codes: FloatArray, scores: FloatArray) -> FloatArray | None:
@@ -360,7 +236,7 @@ class SphereCMA(Optimizer):
         """One step of cumulative step-size adaptation on the angle, from the parents' tangent directions."""
         assert self._direction is not None
         points = parents / self._sphere_norm
-        tangents = _unit(points - np.outer(points @ self._direction, self._direction))
+        tangents = unit(points - np.outer(points @ self._direction, self._direction))
         step = weights @ tangents
         # Its expected squared length under random selection: sum(w^2) for independent directions, less the
         # cancellation of a mirrored pair's two samples when both are parents (t and -t).
@@ -376,23 +252,25 @@ class SphereCMA(Optimizer):
         ceiling = math.log(math.pi / 2 / self.angle(self.generation + 1))
         self._log_factor = float(np.clip(self._log_factor, math.log(1e-3), ceiling))
 
-    def _transport_path(self, new_direction: FloatArray) -> None:
-        """Carry the path from the old mean to the new one along the great circle (parallel transport)."""
+    def _carried_on(self, moved: FloatArray) -> FloatArray:
+        """The new mean with momentum: this generation's move from the mean plus ``momentum`` times the last one
+        (at most 90°); the sum is kept, carried to the new mean, as the last move."""
         assert self._direction is not None
         old = self._direction
-        along = new_direction - (new_direction @ old) * old
-        sin_angle = float(np.linalg.norm(along))
-        if sin_angle < 1e-12:
-            return
-        along /= sin_angle
-        cos_angle = float(new_direction @ old)
-        component = float(self._path @ along)
-        self._path = self._path + component * ((cos_angle - 1) * along - sin_angle * old)
+        velocity = log_map(old, moved) + self._momentum * self._velocity
+        angle = float(np.linalg.norm(velocity))
+        if angle > math.pi / 2:
+            velocity *= math.pi / 2 / angle
+        new = exp_map(old, velocity)
+        self._velocity = transported(velocity, old, new)
+        return new
 
     def _dynamic_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {"direction": None if self._direction is None else encode_array(self._direction)}
         if self._adapt_angle:
             state.update(path=encode_array(self._path), log_factor=self._log_factor)
+        if self._momentum:
+            state.update(velocity=encode_array(self._velocity))
         if self._screen > 1:
             state.update(self._response_model.state())
         return state
@@ -401,6 +279,8 @@ class SphereCMA(Optimizer):
         self._direction = None if state["direction"] is None else decode_array(state["direction"])
         if "path" in state:
             self._path, self._log_factor = decode_array(state["path"]), float(state["log_factor"])
+        if "velocity" in state:
+            self._velocity = decode_array(state["velocity"])
         if "slope" in state:
             self._response_model.load(state)
 
