@@ -32,6 +32,8 @@ for name in (C0, candidate):
     low, high = paired_bootstrap_ci(mean_curve_ratio, mine, theirs, rng=np.random.default_rng(0))
     misses = int(sum(not np.any(m >= t[-1]) for m, t in zip(mine, theirs, strict=True)))
     label = "C0" if name == C0 else name
-    print(f"{label}: {len(mine)} pairings, ratio {ratio:.3f} [{low:.3f}, {high:.3f}], misses {misses}, "
-          f"value at the end {mine[:, -1].mean():.3f}")
+    print(
+        f"{label}: {len(mine)} pairings, ratio {ratio:.3f} [{low:.3f}, {high:.3f}], misses {misses}, "
+        f"value at the end {mine[:, -1].mean():.3f}"
+    )
 print(f"cholesky-cma: value at the end {theirs[:, -1].mean():.3f}")
