@@ -39,7 +39,7 @@ from numpy.typing import NDArray
 from evostim.optimizers.base import FloatArray, Optimizer, Start
 from evostim.optimizers.checks import parents
 from evostim.optimizers.errors import InvalidParameter
-from evostim.optimizers.geometry import exp_map, log_map, transported, unit
+from evostim.optimizers.geometry import exp_map, log_map, parallel_transport, unit
 from evostim.optimizers.recombination import select_parents
 from evostim.optimizers.response_slope import ResponseSlope
 from evostim.optimizers.serialization import decode_array, encode_array
@@ -202,6 +202,7 @@ class SphereCMA(Optimizer):
         parents, weights = select_parents(scores, self._mu)
         recombined = weights @ codes[parents]
         if not np.any(recombined):
+            self._velocity = np.zeros(self.dim)  # a generation that leaves the mean where it is: no move to carry on
             return  # antipodal parents cancel out: keep the mean
         target = unit(recombined)
         if self._direction is None:
@@ -211,6 +212,7 @@ class SphereCMA(Optimizer):
         cos_angle = float(np.clip(self._direction @ target, -1.0, 1.0))
         angle = math.acos(cos_angle)
         if angle < 1e-12:
+            self._velocity = np.zeros(self.dim)
             return
         t = self._learning_rate
         moved = unit((math.sin((1 - t) * angle) * self._direction + math.sin(t * angle) * target) / math.sin(angle))
@@ -219,7 +221,7 @@ class SphereCMA(Optimizer):
         if self._adapt_angle:  # the plain schedule keeps no path: nothing to update or carry
             pairs = _mirrored_pairs(rows, self.population_size) if self._mirrored else 0
             self._adapt(codes[parents], weights, told=len(rows), mirrored_pairs=pairs)
-            self._path = transported(self._path, self._direction, moved)  # carried along to the new mean
+            self._path = parallel_transport(self._path, self._direction, moved)  # carried along to the new mean
         self._direction = moved
 
     def _wide_winner(self, rows: NDArray[np.intp], codes: FloatArray, scores: FloatArray) -> FloatArray | None:
@@ -253,16 +255,18 @@ class SphereCMA(Optimizer):
         self._log_factor = float(np.clip(self._log_factor, math.log(1e-3), ceiling))
 
     def _carried_on(self, moved: FloatArray) -> FloatArray:
-        """The new mean with momentum: this generation's move from the mean plus ``momentum`` times the last one
-        (at most 90°); the sum is kept, carried to the new mean, as the last move."""
+        """The new mean with momentum: this generation's move from the mean (the short way to ``moved``) plus
+        ``momentum`` times the last one; the sum is kept, carried to the new mean, as the last move. What is carried
+        on never takes the sum past 90° or past this generation's own move, whichever is longer."""
         assert self._direction is not None
         old = self._direction
-        velocity = log_map(old, moved) + self._momentum * self._velocity
-        angle = float(np.linalg.norm(velocity))
-        if angle > math.pi / 2:
-            velocity *= math.pi / 2 / angle
+        own = log_map(old, moved)
+        velocity = own + self._momentum * self._velocity
+        angle, longest = float(np.linalg.norm(velocity)), max(math.pi / 2, float(np.linalg.norm(own)))
+        if angle > longest:
+            velocity *= longest / angle
         new = exp_map(old, velocity)
-        self._velocity = transported(velocity, old, new)
+        self._velocity = parallel_transport(velocity, old, new)
         return new
 
     def _dynamic_state(self) -> dict[str, Any]:
