@@ -136,12 +136,22 @@ def _hide_gan_face_generate(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(generators.GENERATORS, "dcgan-faces", absent)
 
 
+def _hide_cma(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if pycma (the pycma optimizer's extra) were not installed."""
+    from evostim import extras
+
+    installed = extras.is_installed
+    monkeypatch.setattr(extras, "is_installed", lambda module: module != "cma" and installed(module))
+
+
 @pytest.mark.parametrize(
     ("hide", "argv", "message"),
     [
         (_hide_facenet, [], "evostim demo: simulated MTCNN units need facenet-pytorch: pip install --no-deps"),
         (_hide_gan_face_generate, [], "evostim demo: dcgan-faces needs the package gan-face-generate, which is not"),
         (None, ["--unit", "onet.conv9.1"], "evostim demo: --unit: unknown layer onet.conv9; known: "),
+        (None, ["--optimizer", "nope"], "evostim demo: --optimizer: unknown optimizer 'nope'; known: cholesky-cma, "),
+        (_hide_cma, ["--optimizer", "pycma"], "evostim demo: --optimizer: the pycma optimizer needs the optional"),
     ],
 )
 def test_the_demo_without_its_weights_or_with_a_bad_unit_says_so_in_one_line(
@@ -155,3 +165,33 @@ def test_the_demo_without_its_weights_or_with_a_bad_unit_says_so_in_one_line(
         main(["demo", "--out", str(tmp_path), *argv])
     line = str(stopped.value.code)
     assert line.startswith(message) and "\n" not in line
+
+
+@pytest.mark.parametrize("argv", [["--generations", "0"], ["--repetitions", "-1"], ["--generations", "x"]])
+def test_the_demo_refuses_counts_below_one_before_anything_loads(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from evostim.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["demo", *argv])
+    assert stopped.value.code == 2
+    assert f"argument {argv[0]}: must be " in capsys.readouterr().err
+
+
+def test_the_demo_says_in_one_line_why_the_server_refused_its_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evostim.cli import main
+    from evostim.clients.http.errors import InvalidSessionConfig
+    from evostim.clients.simulation import demo
+
+    def refused(**options: Any) -> None:
+        raise InvalidSessionConfig(422, {"title": "Unprocessable Entity", "detail": "momentum must be in [0, 1)"})
+
+    monkeypatch.setattr(demo, "run_demo", refused)
+    with pytest.raises(SystemExit) as stopped:
+        main(["demo", "--out", str(tmp_path)])
+    assert str(stopped.value.code) == (
+        "evostim demo: the server refused: 422 Unprocessable Entity: momentum must be in [0, 1)"
+    )

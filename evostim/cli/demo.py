@@ -25,9 +25,11 @@ def add_commands(commands: Commands) -> None:
     demo.add_argument(
         "--unit", default="onet.conv3.9", help="simulated unit, net.layer.channel[@y,x] (default: %(default)s)"
     )
-    demo.add_argument("--generations", type=int, default=60, help="generations to run (default: %(default)s)")
+    demo.add_argument("--generations", type=_at_least_one, default=60, help="generations to run (default: %(default)s)")
     demo.add_argument("--seed", type=int, default=0, help="seed of the session and the neuron (default: %(default)s)")
-    demo.add_argument("--repetitions", type=int, default=2, help="presentations per image (default: %(default)s)")
+    demo.add_argument(
+        "--repetitions", type=_at_least_one, default=2, help="presentations per image (default: %(default)s)"
+    )
     demo.add_argument(
         "--noise",
         default="poisson",
@@ -46,7 +48,33 @@ def add_commands(commands: Commands) -> None:
     demo.set_defaults(run=demo_command)
 
 
+def _at_least_one(text: str) -> int:
+    """A count of 1 or more (argparse prints the one-line refusal)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _check_optimizer(name: str) -> None:
+    """Refuse, in one line and before anything loads, an optimizer that is unknown or whose extra is missing."""
+    from evostim.extras import MissingExtra
+    from evostim.optimizers import lookup
+    from evostim.optimizers.errors import UnknownOptimizer
+
+    try:
+        extra = lookup(name).extra
+        if extra is not None:
+            extra.require(f"the {name} optimizer")
+    except (UnknownOptimizer, MissingExtra) as error:
+        raise SystemExit(f"evostim demo: --optimizer: {str(error).strip(chr(34))}") from None
+
+
 def demo_command(args: argparse.Namespace) -> None:
+    from evostim.clients.http.errors import EvostimError
     from evostim.clients.simulation.demo import run_demo
     from evostim.clients.simulation.neurons import Noise, UnitSpec
     from evostim.generators import GeneratorError
@@ -59,6 +87,8 @@ def demo_command(args: argparse.Namespace) -> None:
         Noise.parse(args.noise)
     except ValueError as error:
         raise SystemExit(f"evostim demo: --noise: {error}") from None
+    if args.optimizer is not None:
+        _check_optimizer(args.optimizer)
     try:
         run_demo(
             out_dir=Path(args.out),
@@ -72,3 +102,5 @@ def demo_command(args: argparse.Namespace) -> None:
         )
     except (GeneratorError, FileNotFoundError) as error:  # a weights package (dcgan-faces', MTCNN's) is missing:
         raise SystemExit(f"evostim demo: {error}") from None  # the message says what to install
+    except EvostimError as error:  # the server refused the session the options make (its problem says why)
+        raise SystemExit(f"evostim demo: the server refused: {error}") from None
