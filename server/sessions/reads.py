@@ -130,9 +130,13 @@ class SessionReader:
         session = self.session(owner, session_id)
         generation = self._store.get_generation(session_id, number)
         if generation is None:
-            raise GenerationNotFound(
-                f"session {session_id} has no generation {number}; the open generation is {session.record.generation}"
+            record = session.record
+            where = (
+                f"it finished at generation {record.generation}"
+                if record.status == "finished"
+                else f"the open generation is {record.generation}"
             )
+            raise GenerationNotFound(f"session {session_id} has no generation {number}; {where}")
         stimuli = self._store.get_stimuli(session_id, number)
         image_size = generator_spec(session.config.generator).image_size
         return presenters.manifest(session_id, image_size, number, stimuli, generation.order, closed=generation.closed)
