@@ -110,6 +110,10 @@ _REDIRECT: dict[int | str, dict[str, Any]] = {
 }
 
 
+# No fixed maximum here: the server's own limit (limits.py) refuses a larger size with one message that names it.
+_SIZE = "resize to size x size pixels (at most the server's EVOSTIM_MAX_IMAGE_SIZE, 1,024 unless set)"
+
+
 @router.get("/{session_id}/generations/current", status_code=307, responses={**_PROBLEMS, **_REDIRECT})
 def current_generation(session_id: str, owner: Owner, service: Service) -> RedirectResponse:
     number = service.current_generation(owner, session_id)
@@ -152,7 +156,7 @@ def get_stimulus_image(
     filename: str,
     owner: Owner,
     service: Service,
-    size: Annotated[int | None, Query(ge=8, le=2048, description="resize to size x size pixels")] = None,
+    size: Annotated[int | None, Query(ge=8, description=_SIZE)] = None,
 ) -> Response:
     match = _IMAGE_NAME.match(filename)
     if match is None:
@@ -184,7 +188,7 @@ def get_generation_images(
     owner: Owner,
     service: Service,
     format: Annotated[ImageFormat, Query(description="image format of every member")] = "png",
-    size: Annotated[int | None, Query(ge=8, le=2048, description="resize to size x size pixels")] = None,
+    size: Annotated[int | None, Query(ge=8, description=_SIZE)] = None,
 ) -> StreamingResponse:
     """Every image of generation ``number`` in one zip, each named ``<stimulus id>.<format>``, streamed as the images
     are rendered (a size or a number of images above the server's limits is a 422 before any is)."""
