@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
+from matplotlib.figure import Figure
 from PIL import Image
 
 from evostim.clients.analysis.evolution import Evolution, best_per_generation
@@ -62,3 +64,18 @@ def test_the_report_says_what_is_missing_when_there_are_no_codes_scores_or_image
     assert "No generation has been scored yet" in text
     assert "no latent codes" in text
     assert "<img" not in text
+
+
+def test_every_generation_axis_ticks_whole_generations_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from evostim.clients.analysis import report
+
+    figures: list[Figure] = []
+    embed = report._png
+    monkeypatch.setattr(report, "_png", lambda figure: (figures.append(figure), embed(figure))[1])
+    evolution = Evolution.from_history(synthetic_history(random_walk(4, 50, seed=0)))  # 0.5 ticks by default
+    write_report(evolution, tmp_path / "report.html", title="short")
+    axes = [a for f in figures for a in f.axes if a.get_xlabel() == "generation" or a.get_ylabel().startswith("PC")]
+    assert len(axes) >= 3  # the scores, the optimizer's step size and the trajectory's projections
+    for each in axes:
+        ticks = [t for t in each.get_xticks() if each.get_xlim()[0] <= t <= each.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), (each.get_xlabel(), ticks)

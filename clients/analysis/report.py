@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
 from evostim.clients.analysis.evolution import (
@@ -159,6 +160,7 @@ def _plot_scores(axes: Axes, scores: ScoreTrajectory) -> None:
         axes.fill_between(x, *_band(scores.reference_mean, scores.reference_sem), color="C1", alpha=0.25, lw=0)
         axes.plot(x, scores.reference_mean, "-s", color="C1", ms=3, label="references mean ± SEM")
     axes.set(xlabel="generation", ylabel="score (objective)", title="Score per generation")
+    _whole_generations(axes)
     axes.grid(alpha=0.3)
     axes.legend(loc="best", fontsize=9)
 
@@ -171,8 +173,14 @@ def _plot_channel(axes: Axes, scores: ScoreTrajectory, column: int) -> None:
     axes.plot(x, mean, "-", color="C0", label="evolved")
     axes.plot(x, scores.channel_reference_mean[:, column], "-", color="C1", label="references")
     axes.set(xlabel="generation", ylabel="mean response", title=f"channel {scores.channels[column]}")
+    _whole_generations(axes)
     axes.grid(alpha=0.3)
     axes.legend(loc="best", fontsize=8)
+
+
+def _whole_generations(axes: Axes) -> None:
+    """Ticks on whole generations only (a short session's axis would otherwise read 2.5, 7.5, ...)."""
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _band(mean: FloatArray, sem: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -193,6 +201,7 @@ def _optimizer_section(evolution: Evolution) -> str:
         axes.plot(evolution.numbers, evolution.optimizer[name], "-o", ms=3, color="C2")
         label = "step size \u03c3" if name == "sigma" else name
         axes.set(xlabel="generation", ylabel=label, title=label)
+        _whole_generations(axes)
         axes.grid(alpha=0.3)
     return f"<h2>Optimizer</h2>{_png(figure)}"
 
@@ -279,6 +288,7 @@ def _plot_projections(axes_list: list[Axes], signature: TrajectoryPCA, numbers: 
         label = f"r = {signature.correlation[k]:.2f}"
         axes.text(0.99, 0.94, label, transform=axes.transAxes, ha="right", va="top", bbox={"fc": "white", "ec": "0.8"})
         axes.tick_params(labelsize=8)
+        _whole_generations(axes)
     axes_list[0].set_title("Projections (red) and cos(πk(t+½)/G) (grey)")
     axes_list[-1].set_xlabel("generation")
 
