@@ -71,7 +71,12 @@ def test_every_generation_axis_ticks_whole_generations_only(tmp_path: Path, monk
 
     figures: list[Figure] = []
     embed = report._png
-    monkeypatch.setattr(report, "_png", lambda figure: (figures.append(figure), embed(figure))[1])
+
+    def kept(figure: Figure) -> str:
+        figures.append(figure)
+        return embed(figure)
+
+    monkeypatch.setattr(report, "_png", kept)
     evolution = Evolution.from_history(synthetic_history(random_walk(4, 50, seed=0)))  # 0.5 ticks by default
     write_report(evolution, tmp_path / "report.html", title="short")
     axes = [a for f in figures for a in f.axes if a.get_xlabel() == "generation" or a.get_ylabel().startswith("PC")]
