@@ -364,7 +364,7 @@ class OptimizerPublic(BaseModel):
 
 
 class OptimizersPublic(BaseModel):
-    generator: str | None = Field(description="the generator whose space the defaults were rescaled to, if any")
+    generator: str | None = Field(description="the generator whose sessions' defaults are listed, if any")
     data: list[OptimizerPublic]
 
 

@@ -47,6 +47,7 @@ def test_a_finished_session_cannot_be_resumed_or_stopped_but_can_be_forked(api: 
     last = api.get(f"/v1/sessions/{session_id}/generations/current", follow_redirects=False)
     assert last.status_code == 307 and last.headers["location"].endswith("/generations/1")
     assert_problem(api.get(f"/v1/sessions/{session_id}/generations/7"), 404, "it finished at generation 1")
+    assert_problem(api.get(f"/v1/sessions/{session_id}/generations/7/images.zip"), 404, "it finished at generation 1")
     assert api.post(f"/v1/sessions/{session_id}/fork", json={}).status_code == 201
     assert_problem(api.post("/v1/sessions/s_nope/stop"), 404, "s_nope")
 

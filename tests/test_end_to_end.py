@@ -183,7 +183,7 @@ def test_the_demo_says_in_one_line_why_the_server_refused_its_session(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from evostim.cli import main
-    from evostim.clients.http.errors import InvalidSessionConfig
+    from evostim.clients.http.errors import InternalError, InvalidSessionConfig
     from evostim.clients.simulation import demo
 
     def refused(**options: Any) -> None:
@@ -195,3 +195,10 @@ def test_the_demo_says_in_one_line_why_the_server_refused_its_session(
     assert str(stopped.value.code) == (
         "evostim demo: the server refused: 422 Unprocessable Entity: momentum must be in [0, 1)"
     )
+
+    def failed(**options: Any) -> None:
+        raise InternalError(500, {"title": "Internal Server Error", "detail": "a bug"})
+
+    monkeypatch.setattr(demo, "run_demo", failed)
+    with pytest.raises(InternalError):  # a server's bug is not a refusal: its traceback stays
+        main(["demo", "--out", str(tmp_path)])

@@ -70,11 +70,11 @@ def _check_optimizer(name: str) -> None:
         if extra is not None:
             extra.require(f"the {name} optimizer")
     except (UnknownOptimizer, MissingExtra) as error:
-        raise SystemExit(f"evostim demo: --optimizer: {str(error).strip(chr(34))}") from None
+        raise SystemExit(f"evostim demo: --optimizer: {error}") from None
 
 
 def demo_command(args: argparse.Namespace) -> None:
-    from evostim.clients.http.errors import EvostimError
+    from evostim.clients.http.errors import Conflict, InvalidRequest, NotFound
     from evostim.clients.simulation.demo import run_demo
     from evostim.clients.simulation.neurons import Noise, UnitSpec
     from evostim.generators import GeneratorError
@@ -102,5 +102,6 @@ def demo_command(args: argparse.Namespace) -> None:
         )
     except (GeneratorError, FileNotFoundError) as error:  # a weights package (dcgan-faces', MTCNN's) is missing:
         raise SystemExit(f"evostim demo: {error}") from None  # the message says what to install
-    except EvostimError as error:  # the server refused the session the options make (its problem says why)
+    except (InvalidRequest, Conflict, NotFound) as error:  # refused what the options asked (a 4xx says why);
+        # a server error (5xx) is a bug: its traceback stays
         raise SystemExit(f"evostim demo: the server refused: {error}") from None

@@ -130,13 +130,7 @@ class SessionReader:
         session = self.session(owner, session_id)
         generation = self._store.get_generation(session_id, number)
         if generation is None:
-            record = session.record
-            where = (
-                f"it finished at generation {record.generation}"
-                if record.status == "finished"
-                else f"the open generation is {record.generation}"
-            )
-            raise GenerationNotFound(f"session {session_id} has no generation {number}; {where}")
+            raise _no_generation(session.record, number)
         stimuli = self._store.get_stimuli(session_id, number)
         image_size = generator_spec(session.config.generator).image_size
         return presenters.manifest(session_id, image_size, number, stimuli, generation.order, closed=generation.closed)
@@ -218,7 +212,7 @@ class SessionReader:
             self._limits.check_image_size(size)
         session = self.session(owner, session_id)
         if self._store.get_generation(session_id, number) is None:
-            raise GenerationNotFound(f"session {session_id} has no generation {number}")
+            raise _no_generation(session.record, number)
         generator = session.config.generator
         stimuli = self._store.get_stimuli(session_id, number)
         if self._limits is not None:
@@ -231,3 +225,10 @@ class SessionReader:
                 yield from ((f"{s.stimulus_id}.{fmt}", data) for s, data in zip(batch, encoded, strict=True))
 
         return images()
+
+
+def _no_generation(record: SessionRecord, number: int) -> GenerationNotFound:
+    """The refusal of a generation the session does not have, saying where the session stands."""
+    last = record.generation
+    where = f"it finished at generation {last}" if record.status == "finished" else f"the open generation is {last}"
+    return GenerationNotFound(f"session {record.id} has no generation {number}; {where}")
