@@ -98,10 +98,10 @@ def test_an_interrupted_sweep_resumes_where_it_stopped_and_a_grown_one_runs_only
     grown = SweepConfig.model_validate(GRID)  # seeds 0 and 1
     assert run_sweep(grown, tmp_path, workers=0, progress=False) == 12
     assert set(_runs(tmp_path)) == {spec.key for spec in grown.specs()}
-    assert run_sweep(grown, tmp_path, workers=0, progress=False) == 0
+    assert run_sweep(grown, str(tmp_path), workers=0, progress=False) == 0  # a folder named by a string as well
 
     lines: list[str] = []
-    summary = summarize(tmp_path, echo=lines.append)
+    summary = summarize(str(tmp_path), echo=lines.append)
     assert len(summary.rows) == 3 * 2 and all(row.runs == 4 for row in summary.rows)
     assert any(row.optimizer == "sphere" and row.wins is not None for row in summary.rows)
     for row in summary.rows:
@@ -124,7 +124,7 @@ def test_the_grid_comes_from_yaml_or_toml_and_a_bad_one_is_one_line_naming_the_f
     toml_file = tmp_path / "grid.toml"
     toml_file.write_text('units = ["onet.conv3.9"]\nseeds = 3\nnoise = ["0.5"]\ngenerations = [10, 20]\n'
                          'optimizers = ["ga", {name = "cholesky-cma", params = {sigma = 1.0}}]\n')  # fmt: skip
-    from_yaml, from_toml = SweepConfig.from_file(yaml_file), SweepConfig.from_file(toml_file)
+    from_yaml, from_toml = SweepConfig.from_file(str(yaml_file)), SweepConfig.from_file(toml_file)
     assert from_yaml == from_toml and len(from_yaml.specs()) == 1 * 2 * 3 * 1 * 2
     assert {spec.key for spec in from_yaml.specs()} == {spec.key for spec in from_toml.specs()}
 

@@ -48,6 +48,25 @@ def test_a_unit_the_network_lacks_is_refused_before_anything_starts(
     assert "sweep:" not in capsys.readouterr().out  # refused before the grid was announced
 
 
+@pytest.mark.parametrize(("missing", "options"), [("ray", []), ("pyarrow", ["--workers", "0"])])
+def test_a_sweep_without_its_extra_is_refused_in_one_line_before_anything_is_calibrated_or_written(
+    missing: str,
+    options: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    installed = sweep.is_installed
+    monkeypatch.setattr(sweep, "is_installed", lambda module: module != missing and installed(module))
+    with pytest.raises(SystemExit) as refused:
+        evostim(["sweep", "--units", "onet.conv3.9", "--out", str(tmp_path / "out"), "--seeds", "1", *options])
+    assert str(refused.value) == (
+        f"evostim sweep: a sweep needs the optional package '{missing}', which is not installed: "
+        "pip install 'evostim[sweep]'"
+    )
+    assert not (tmp_path / "out").exists() and capsys.readouterr().out == ""
+
+
 def test_a_units_position_is_checked_against_its_map() -> None:
     assert validated({"units": ["onet.conv4.1@2,0"]}).units == ["onet.conv4.1@2,0"]
     with pytest.raises(ValueError, match=r"^units: unit onet.conv4.1@3,0: onet.conv4's map is 3x3, positions 0..2$"):

@@ -119,7 +119,7 @@ class Client:
     def export(
         self, session_id: str, format: ExportFormat, path: str | Path, *, nwb: Mapping[str, str] | None = None
     ) -> Path:
-        """Download the whole session as ``format`` (npz, parquet, nwb) into ``path``; returns the path. ``nwb``
+        """Download the whole session as ``format`` (npz, parquet, nwb, csv) into ``path``; returns the path. ``nwb``
         (NWB only): the subject's ``subject_id``, ``species``, ``sex``, ``age`` and the ``session_start``, each over
         the session's metadata, e.g. ``{"species": "Macaca mulatta", "sex": "M", "age": "P7Y"}``."""
         return calls.write_file(path, self._send(calls.export(session_id, format, nwb)).content)

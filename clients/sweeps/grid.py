@@ -128,8 +128,9 @@ class SweepConfig(BaseModel):
         return self
 
     @classmethod
-    def from_file(cls, path: Path) -> SweepConfig:
+    def from_file(cls, path: Path | str) -> SweepConfig:
         """A ``.yaml``/``.yml`` or ``.toml`` file holding the fields above."""
+        path = Path(path)
         text = path.read_text()
         if path.suffix == ".toml":
             data = tomllib.loads(text)

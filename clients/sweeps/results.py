@@ -66,8 +66,8 @@ def _generation_rows(result: RunResult) -> Iterator[dict[str, Any]]:
 
 def _write_rows(folder: Path, name: str, rows: list[dict[str, Any]]) -> None:
     """One Parquet file, whole or not at all (written beside, then renamed into place)."""
-    pa = require("pyarrow", extra="sweep", feature="evostim sweep")
-    parquet = require("pyarrow.parquet", extra="sweep", feature="evostim sweep")
+    pa = require("pyarrow", extra="sweep", feature="a sweep")
+    parquet = require("pyarrow.parquet", extra="sweep", feature="a sweep")
     folder.mkdir(parents=True, exist_ok=True)
     partial = folder / f".{name}.partial"
     parquet.write_table(pa.Table.from_pylist(rows), partial)
@@ -85,7 +85,7 @@ def read_rows(folder: Path, tasks: set[str] | None = None) -> list[dict[str, Any
     """The rows of the folder's Parquet files (of the named tasks only, when given)."""
     if not folder.is_dir():
         return []
-    parquet = require("pyarrow.parquet", extra="sweep", feature="evostim sweep")
+    parquet = require("pyarrow.parquet", extra="sweep", feature="a sweep")
     rows: list[dict[str, Any]] = []
     for path in sorted(folder.glob("*.parquet")):
         if tasks is None or path.stem in tasks:

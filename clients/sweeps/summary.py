@@ -92,8 +92,9 @@ class _Context:
     rng: np.random.Generator
 
 
-def summarize(out: Path, *, baseline: str = "ga", echo: Callable[[str], None] = print) -> SweepSummary:
+def summarize(out: Path | str, *, baseline: str = "ga", echo: Callable[[str], None] = print) -> SweepSummary:
     """Print the table of a sweep's results in ``out``; write ``summary.csv`` and ``curves_<budget>.png``."""
+    out = Path(out)
     runs, generations = read_results(out)
     calibration = json.loads((out / "calibration.json").read_text())["units"]
     ceiling: dict[str, float] = defaultdict(lambda: -math.inf)

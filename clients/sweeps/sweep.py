@@ -42,7 +42,7 @@ from evostim.clients.sweeps.grid import OptimizerEntry, SweepConfig, config_with
 from evostim.clients.sweeps.panels import FloatArray, Precision, make_panel, native_bf16
 from evostim.clients.sweeps.results import read_results, read_rows, write_task
 from evostim.clients.sweeps.summary import SweepSummary, bootstrap_ci, ratio_ci, summarize
-from evostim.extras import require
+from evostim.extras import MissingExtra, is_installed, require
 
 __all__ = [
     "OptimizerEntry",
@@ -128,7 +128,7 @@ class _RayPool:
     """Ray actors, one CPU each; tasks answered in the order they finish."""
 
     def __init__(self, config: SweepConfig, address: str | None, workers: int | None) -> None:
-        self._ray = require("ray", extra="sweep", feature="evostim sweep")
+        self._ray = require("ray", extra="sweep", feature="a sweep")
         if not self._ray.is_initialized():
             # quiet: Ray's start-up notices would interleave with the progress bar
             options: dict[str, Any] = {
@@ -208,9 +208,17 @@ def _calibration(
     return {unit: (units[unit][0], units[unit][1]) for unit in config.units}
 
 
+def check_extras(workers: int | None) -> None:
+    """Refuse (MissingExtra, naming it) a sweep whose extras are missing: pyarrow for its results, and Ray unless it
+    runs in this process (``workers=0``); before anything is calibrated or written."""
+    for module in ("pyarrow",) if workers == 0 else ("pyarrow", "ray"):
+        if not is_installed(module):
+            raise MissingExtra(extra="sweep", module=module, feature="a sweep")
+
+
 def run_sweep(
     config: SweepConfig,
-    out: Path,
+    out: Path | str,
     *,
     address: str | None = None,
     workers: int | None = None,
@@ -218,6 +226,8 @@ def run_sweep(
 ) -> int:
     """Run every run of ``config`` not yet in ``out``; returns how many ran. ``workers=0`` runs in this process
     (no Ray); otherwise ``workers`` Ray actors (default: every CPU of the local Ray or of the cluster)."""
+    out = Path(out)
+    check_extras(workers)
     _check_problem(config, out, local=address is None)  # before the folder exists: a refused sweep leaves nothing
     out.mkdir(parents=True, exist_ok=True)
     (out / "sweep.json").write_text(config.model_dump_json(indent=1))

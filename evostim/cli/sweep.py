@@ -66,7 +66,7 @@ def sweep_command(args: argparse.Namespace) -> None:
 def _sweep(args: argparse.Namespace) -> None:
     from evostim.clients.sweeps.grid import SweepConfig, config_with
     from evostim.clients.sweeps.summary import summarize
-    from evostim.clients.sweeps.sweep import SweepFailed, run_sweep
+    from evostim.clients.sweeps.sweep import SweepFailed, check_extras, run_sweep
 
     try:
         config = SweepConfig.from_file(Path(args.config)) if args.config else SweepConfig()
@@ -85,6 +85,7 @@ def _sweep(args: argparse.Namespace) -> None:
         raise SystemExit(f"evostim sweep: {error}") from None
     out = Path(args.out)
     if not args.summary_only:
+        check_extras(args.workers)  # before the plan is printed: a refused sweep says only why
         runs = len(config.specs())
         print(f"sweep: {runs} runs ({len(config.units)} units x {len(config.optimizers)} optimizers x "
               f"{len(config.seeds)} seeds x {len(config.noise)} noise levels x {len(config.generations)} budgets) "
