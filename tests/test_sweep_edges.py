@@ -56,8 +56,12 @@ def test_a_sweep_without_its_extra_is_refused_in_one_line_before_anything_is_cal
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    installed = sweep.is_installed
-    monkeypatch.setattr(sweep, "is_installed", lambda module: module != missing and installed(module))
+    from evostim.extras import is_installed
+
+    def hidden(module: str) -> bool:
+        return module != missing and is_installed(module)
+
+    monkeypatch.setattr("evostim.clients.sweeps.sweep.is_installed", hidden)
     with pytest.raises(SystemExit) as refused:
         evostim(["sweep", "--units", "onet.conv3.9", "--out", str(tmp_path / "out"), "--seeds", "1", *options])
     assert str(refused.value) == (
