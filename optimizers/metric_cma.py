@@ -23,6 +23,8 @@ from evostim.optimizers.errors import InvalidParameter
 from evostim.optimizers.host import Host, Need
 from evostim.optimizers.metric_cma_parameters import MetricCMAParameters
 from evostim.optimizers.metric_cma_search import (
+    TUNED_ANGLE_END,
+    TUNED_MIRRORED,
     Search,
     eigenvalues,
     given_scales,
@@ -64,7 +66,8 @@ class MetricCMA(Optimizer):
         starts. A basis the lab names brings its own window (a file of ``evostim metric --window``), or none. A
         session planned to last ``generations`` generations, under 40 or over 75, anneals its steps over them
         (:func:`schedule_length`) to 4° (:func:`planned_schedule`); an open-ended one, or one planned to 40-75
-        generations, over 75 generations to 2°."""
+        generations, over 75 generations to 2°, its steps mirrored (both said, so that a listing of these defaults
+        shows what a session runs)."""
         params = {"starts": SESSION_STARTS, **params}
         if generations is not None:
             params = planned_schedule(params, generations)
@@ -76,6 +79,8 @@ class MetricCMA(Optimizer):
             params["refresh_every"] = SESSION_REFRESH_EVERY
         if "window" not in params and generators_own and params.get("refresh_every") is not None:
             params["window"] = SESSION_WINDOW
+        if params.get("inner", "sphere-cma") == "sphere-cma":  # said, as the session stores them anyway
+            params = {"angle_end": TUNED_ANGLE_END, "mirrored": TUNED_MIRRORED, **params}
         return with_lead(params)
 
     @classmethod

@@ -56,11 +56,9 @@ def test_the_catalog_for_a_generator_gives_the_defaults_its_sessions_run(api: Te
     body = api.get("/v1/optimizers", params={"generator": "dcgan-faces"}).json()
     listed = {p["name"]: p["default"] for p in next(e for e in body["data"] if e["name"] == "metric-cma")["parameters"]}
     stored = create(api, population_size=8, seed=3)["session"]["config"]["optimizer"]["params"]
-    # Every default the session stores is the listed one, but for what metric-cma resolves when it is built (the
-    # inner search's tuned end and mirrored steps, listed as null with their values in the descriptions).
-    resolved = {"angle_end", "mirrored"}
-    assert {n: v for n, v in stored.items() if n not in resolved} == {n: listed[n] for n in stored if n not in resolved}
+    assert stored == {name: listed[name] for name in stored}  # every default the session stores is the listed one
     assert listed["starts"] == 2 and listed["refresh_every"] == 5 and listed["basis"] == "dcgan-faces.metric"
+    assert listed["angle_end"] == 2.0 and listed["mirrored"] is True
 
 
 def test_a_dcgan_faces_session_that_names_no_optimizer_runs_metric_cma_as_measured(api: TestClient) -> None:
