@@ -7,11 +7,16 @@ record's, rescaled to the generator's codes, and the session defaults the optimi
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from pydantic import TypeAdapter
 
 from evostim import optimizers
+from evostim.generators import GeneratorSpec
+from evostim.generators.host import generator_host
 from evostim.optimizers import Host, Optimizer
 from evostim.protocol import OptimizerParameter, OptimizerPublic
+from evostim.server.sessions.setup import default_optimizer
 
 __all__ = ["describe_optimizers"]
 
@@ -40,13 +45,21 @@ def _describe(
     )
 
 
-def describe_optimizers(
-    dim: int | None = None,
-    code_norm: float | None = None,
-    default: str = optimizers.DEFAULT_OPTIMIZER,
-    host: Host | None = None,
-) -> list[OptimizerPublic]:
-    """Every registered optimizer; with a space (dim, code_norm), its defaults rescaled to that space, and with the
-    host of a generator's sessions, the defaults those sessions get; ``default`` is the one sessions run when they
-    name none (a generator may have its own)."""
-    return [_describe(cls, dim, code_norm, default, host) for _, cls in sorted(optimizers.OPTIMIZERS.items())]
+def describe_optimizers(generator: GeneratorSpec | None = None) -> list[OptimizerPublic]:
+    """Every registered optimizer, and the one sessions run when they name none; for a ``generator``, with the
+    defaults a session on it gets (rescaled to its codes, and its session defaults) and its own default marked."""
+    if generator is None:
+        return [_describe(cls, None, None, optimizers.DEFAULT_OPTIMIZER, None) for cls in _registered()]
+    # The host a session on it would have, for what it offers (a metric at a code or not): its network is never
+    # loaded for this, as no metric is computed.
+    host = generator_host(generator, lambda: _never_loaded(generator.name))
+    dim, norm, default = generator.latent_dim, generator.typical_norm, default_optimizer(generator)
+    return [_describe(cls, dim, norm, default, host) for cls in _registered()]
+
+
+def _registered() -> list[type[Optimizer]]:
+    return [cls for _, cls in sorted(optimizers.OPTIMIZERS.items())]
+
+
+def _never_loaded(generator: str) -> NoReturn:
+    raise AssertionError(f"listing the optimizers loaded {generator}'s network")

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from evostim.generators import GeneratorError, generator_spec
-from evostim.generators.host import generator_host
 from evostim.protocol import OptimizersPublic
 from evostim.server.sessions.catalog import describe_optimizers
 from evostim.server.sessions.errors import InvalidRequest
-from evostim.server.sessions.setup import default_optimizer
 
 router = APIRouter(prefix="/v1/optimizers", tags=["optimizers"])
 
@@ -30,12 +28,4 @@ def list_optimizers(
         spec = generator_spec(generator)
     except GeneratorError as error:
         raise InvalidRequest(str(error)) from None
-    # The host a session on it would have, for what it offers (a metric at a code or not): the network is never
-    # loaded for this, as no metric is computed.
-    host = generator_host(spec, lambda: _never_loaded(spec.name))
-    described = describe_optimizers(spec.latent_dim, spec.typical_norm, default=default_optimizer(spec), host=host)
-    return OptimizersPublic(generator=spec.name, data=described)
-
-
-def _never_loaded(generator: str) -> NoReturn:
-    raise AssertionError(f"listing the optimizers loaded {generator}'s network")
+    return OptimizersPublic(generator=spec.name, data=describe_optimizers(spec))
