@@ -7,7 +7,7 @@ eigenvalue) ** ``exponent``. Codes are ``norm * unit(center + (scales * y) @ bas
 code norm; the search over y is sphere-cma (mirrored steps) or cholesky-cma. Options: the inner mean's own code
 shown as a candidate (``mean_candidate``); the directions refreshed from the metric at the current mean
 (``refresh_every``, ``window``: the host computes that metric); several independent starts of which the best goes
-on (``starts``). Why each piece is there and how each default was chosen: docs/sample_efficiency.md.
+on (``starts``); the best images so far shown again (``remeasure``). Why each piece is there and how each default was chosen: docs/sample_efficiency.md.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 from evostim.optimizers.base import FloatArray, Optimizer, Start
 from evostim.optimizers.cholesky_cma import CholeskyCMA
+from evostim.optimizers.elites import Elites
 from evostim.optimizers.errors import InvalidParameter
 from evostim.optimizers.host import Host, Need
 from evostim.optimizers.metric_cma_parameters import MetricCMAParameters
@@ -107,10 +108,13 @@ class MetricCMA(Optimizer):
         self._mean_candidate = params.mean_candidate
         self._sphere_norm = params.sphere_norm
         self._mean_repeats = params.mean_repeats if params.mean_candidate else 0
-        inner_size = population_size - self._mean_repeats
+        self._remeasure = params.remeasure
+        self._elites = Elites(dim)
+        inner_size = population_size - self._mean_repeats - self._remeasure
         if inner_size < 2:
             raise InvalidParameter(
-                f"showing the mean {self._mean_repeats} times needs population_size >= {self._mean_repeats + 2}"
+                f"showing the mean {self._mean_repeats} times and {self._remeasure} images again needs "
+                f"population_size >= {self._mean_repeats + self._remeasure + 2}"
             )
         scales = given_scales(params, values, k)
         center = np.zeros(dim) if params.center is None else np.array(params.center)
@@ -212,11 +216,18 @@ class MetricCMA(Optimizer):
             mean = inner.mean  # sphere-cma has none before its first update: show a sample's antipode
             shown_mean = -inner_codes[:1] if mean is None else mean[None, :]
             inner_codes = np.vstack([inner_codes, np.repeat(shown_mean, self._mean_repeats, axis=0)])
-        return self._codes(inner_codes), np.zeros((len(inner_codes), 0))
+        codes = self._codes(inner_codes)
+        if self._remeasure:
+            again = self._elites.leaders(self._remeasure)
+            # Until enough images were measured, the last row's image (the mean's, by default) fills the places.
+            codes = np.vstack([codes, again, np.repeat(codes[-1:], self._remeasure - len(again), axis=0)])
+        return codes, np.zeros((len(codes), 0))
 
     def _update(self, rows: NDArray[np.intp], codes: FloatArray, aux: FloatArray, scores: FloatArray) -> None:
         search = self._search
         search.best = max(search.best, float(scores.max()))  # the mean candidate's score counts here too
+        if self._remeasure:
+            self._elites.add(codes, scores)
         sampled = rows < len(search.inner.pending_ids)  # the mean candidate is measured, not told
         if not np.any(sampled):
             return
@@ -238,13 +249,16 @@ class MetricCMA(Optimizer):
     def _dynamic_state(self) -> dict[str, Any]:
         refreshed = self._refresh_every is not None
         if len(self._searches) == 1:  # the format of one search, as before starts existed
-            return self._search.state(refreshed)
-        return {"searches": [search.state(refreshed) for search in self._searches], "active": self._active}
+            state = self._search.state(refreshed)
+        else:
+            state = {"searches": [search.state(refreshed) for search in self._searches], "active": self._active}
+        return {**state, "elites": self._elites.state()} if self._remeasure else state
 
     def _load_dynamic_state(self, state: dict[str, Any]) -> None:
         given = self._searches[0]
         self._searches = [Search.restored(saved, given) for saved in state.get("searches", [state])]
         self._active = int(state.get("active", 0))
+        self._elites = Elites.restored(state.get("elites"), self.dim)
 
     def summary(self) -> dict[str, float]:
         return {**self._search.inner.summary(), **super().summary()}

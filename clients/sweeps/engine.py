@@ -16,7 +16,7 @@ applies (a ridge-shrunk log-linear trend of the generations' mean reference resp
 
 The value of a run at a generation is the *clean* activation of its best image so far, the one with the highest
 observed score (the score told to the optimizer: corrected under drift correction; the best noisy score itself
-flatters an optimizer).
+flatters an optimizer); an image shown more than once (the same code) is judged by its mean score.
 """
 
 from __future__ import annotations
@@ -174,6 +174,11 @@ def make_optimizer(spec: RunSpec, dim: int, code_norm: float, host: Host | None 
     return _Registered(spec, dim, code_norm, seed, host)
 
 
+# The images a run keeps counting (the best by mean score): a bound on memory at d = 4,096, and far more than the
+# images an optimizer shows again (metric-cma's remeasure keeps 8).
+IMAGES_KEPT = 64
+
+
 @dataclass
 class RunResult:
     """What a run measured, per generation (G of them) and in total."""
@@ -188,16 +193,50 @@ class RunResult:
     drift_factor: list[float] = field(default_factory=list)  # what the scores were divided by, under correction
     optimizer_seconds: float = 0.0
 
+    _images: dict[bytes, _Image] = field(default_factory=dict, repr=False)  # each shown code's counts
+    _best: bytes | None = field(default=None, repr=False)
+
     def record(self, shown: FloatArray, clean: FloatArray, observed: FloatArray) -> None:
-        top = int(np.argmax(observed))
-        improved = not self.best_observed or observed[top] > self.best_observed[-1]
-        if improved:
-            self.best_code = shown[top].tolist()
-        self.best_observed.append(float(observed[top]) if improved else self.best_observed[-1])
-        self.best_clean.append(float(clean[top]) if improved else self.best_clean[-1])
+        """One generation's images: the best so far is the one with the highest mean score over its showings."""
+        shown_now = {}
+        for code, value, score in zip(shown, clean, observed, strict=True):
+            key = code.tobytes()
+            image = self._images.setdefault(key, _Image(code, float(value)))
+            image.sums += float(score)
+            image.count += 1
+            shown_now[key] = image
+        best = None if self._best is None else self._images[self._best]
+        if best is not None and self._best in shown_now and best.mean < self.best_observed[-1]:
+            contenders = self._images  # the leader fell back: any image may lead now (the earliest of a tie)
+            self._best = max(contenders, key=lambda key: contenders[key].mean)
+        else:  # only an image shown now can overtake (strictly: the earlier image keeps a tie)
+            for key, image in shown_now.items():
+                if self._best is None or image.mean > self._images[self._best].mean:
+                    self._best = key
+        if len(self._images) > 2 * IMAGES_KEPT:  # the rest could lead only if all of these fell below them
+            kept = set(sorted(self._images, key=lambda key: -self._images[key].mean)[:IMAGES_KEPT])
+            self._images = {key: image for key, image in self._images.items() if key in kept}
+        leader = self._images[self._best]  # type: ignore[index]
+        self.best_code = leader.code.tolist()
+        self.best_observed.append(leader.mean)
+        self.best_clean.append(leader.clean)
         seen = float(clean.max())
         self.best_clean_seen.append(max(seen, self.best_clean_seen[-1]) if self.best_clean_seen else seen)
         self.mean_observed.append(float(observed.mean()))
+
+
+@dataclass
+class _Image:
+    """A shown code: its clean activation, and the sum and number of its scores."""
+
+    code: FloatArray
+    clean: float
+    sums: float = 0.0
+    count: int = 0
+
+    @property
+    def mean(self) -> float:
+        return self.sums / self.count
 
 
 @dataclass
