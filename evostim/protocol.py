@@ -248,8 +248,11 @@ class SessionState(BaseModel):
     generation: int = Field(description="the open generation (the last one when finished)")
     created_at: datetime
     last_activity: datetime = Field(description="the last change: created, a generation closed, stopped or resumed")
-    best_score: float | None
-    best_stimulus: str | None
+    best_score: float | None = Field(
+        description="the best image's score as told (under drift correction: / the factor); with an optimizer that "
+        "shows images again (metric-cma's remeasure) its mean over the image's showings, which may fall"
+    )
+    best_stimulus: str | None = Field(description="the best image's stimulus (its first showing)")
     best_image_url: str | None = Field(default=None, description="the best stimulus's image (PNG); null before any")
 
     @model_validator(mode="before")

@@ -194,6 +194,13 @@ class Optimizer(ABC):
         return None if self._best_code is None else self._best_code.copy()
 
     @property
+    def best_image(self) -> tuple[float, int, int] | None:
+        """For an optimizer that shows images again: the image with the best mean score over its showings, as (that
+        mean, the generation and row it was first shown at); None: each image is shown once, the best is the highest
+        single score (``best_score``)."""
+        return None
+
+    @property
     def pending(self) -> bool:
         return bool(self._pending_ids)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from evostim.optimizers.base import FloatArray
 from evostim.optimizers.serialization import decode_array, encode_array
@@ -31,6 +32,7 @@ class Elites:
         self.codes: FloatArray = np.zeros((0, dim))
         self.sums: FloatArray = np.zeros(0)
         self.counts: FloatArray = np.zeros(0)
+        self.origins: NDArray[np.int64] = np.zeros((0, 2), dtype=np.int64)  # (generation, row) of a first showing
 
     @property
     def means(self) -> FloatArray:
@@ -40,8 +42,18 @@ class Elites:
         """The codes of the ``count`` best images by mean score (fewer while fewer were measured), best first."""
         return self.codes[:count].copy()
 
-    def add(self, codes: FloatArray, scores: FloatArray) -> None:
-        """Count each measured image: a kept one adds to its sums, a new one enters; the best ``KEPT`` stay."""
+    @property
+    def leader(self) -> tuple[float, int, int] | None:
+        """The best image's mean score and where it was first shown (generation, row); None before any count."""
+        if not len(self.codes):
+            return None
+        generation, row = self.origins[0]
+        return float(self.means[0]), int(generation), int(row)
+
+    def add(self, codes: FloatArray, scores: FloatArray, generation: int, rows: NDArray[np.intp]) -> None:
+        """Count each measured image (shown in ``generation`` at ``rows``): a kept one adds to its sums, a new one
+        enters; the best ``KEPT`` stay."""
+        origins = np.vstack([self.origins, np.column_stack([np.full(len(rows), generation), rows])]).astype(np.int64)
         codes_ = np.vstack([self.codes, codes])
         sums, counts = np.concatenate([self.sums, scores]), np.concatenate([self.counts, np.ones(len(scores))])
         keys = [code.tobytes() for code in codes_]
@@ -55,14 +67,16 @@ class Elites:
         # Best mean first; among equal means the earlier image (a stable sort of rows in order of arrival).
         order = np.argsort(-(sums / counts), kind="stable")[:KEPT]
         self.codes, self.sums, self.counts = codes_[unique][order], sums[order], counts[order]
+        self.origins = origins[unique][order]
 
     def state(self) -> dict[str, Any]:
-        return {"codes": encode_array(self.codes), "sums": encode_array(self.sums), "counts": encode_array(self.counts)}
+        arrays = {"codes": self.codes, "sums": self.sums, "counts": self.counts, "origins": self.origins}
+        return {name: encode_array(array) for name, array in arrays.items()}
 
     @classmethod
     def restored(cls, state: dict[str, Any] | None, dim: int) -> Elites:
         elites = cls(dim)
         if state is not None:
             elites.codes, elites.sums = decode_array(state["codes"]), decode_array(state["sums"])
-            elites.counts = decode_array(state["counts"])
+            elites.counts, elites.origins = decode_array(state["counts"]), decode_array(state["origins"])
         return elites

@@ -7,7 +7,8 @@ eigenvalue) ** ``exponent``. Codes are ``norm * unit(center + (scales * y) @ bas
 code norm; the search over y is sphere-cma (mirrored steps) or cholesky-cma. Options: the inner mean's own code
 shown as a candidate (``mean_candidate``); the directions refreshed from the metric at the current mean
 (``refresh_every``, ``window``: the host computes that metric); several independent starts of which the best goes
-on (``starts``); the best images so far shown again (``remeasure``). Why each piece is there and how each default was chosen: docs/sample_efficiency.md.
+on (``starts``); the best images so far shown again (``remeasure``). Why each piece is there and how each default
+was chosen: docs/sample_efficiency.md.
 """
 
 from __future__ import annotations
@@ -112,8 +113,9 @@ class MetricCMA(Optimizer):
         self._elites = Elites(dim)
         inner_size = population_size - self._mean_repeats - self._remeasure
         if inner_size < 2:
+            again = f" and {self._remeasure} images again" if self._remeasure else ""
             raise InvalidParameter(
-                f"showing the mean {self._mean_repeats} times and {self._remeasure} images again needs "
+                f"showing the mean {self._mean_repeats} times{again} needs "
                 f"population_size >= {self._mean_repeats + self._remeasure + 2}"
             )
         scales = given_scales(params, values, k)
@@ -129,6 +131,10 @@ class MetricCMA(Optimizer):
     def inner(self) -> CholeskyCMA | SphereCMA:
         """The inner search of the search that showed last (with several starts on trial, the next may differ)."""
         return self._search.inner
+
+    @property
+    def best_image(self) -> tuple[float, int, int] | None:
+        return self._elites.leader if self._remeasure else None
 
     @property
     def _search(self) -> Search:
@@ -227,7 +233,7 @@ class MetricCMA(Optimizer):
         search = self._search
         search.best = max(search.best, float(scores.max()))  # the mean candidate's score counts here too
         if self._remeasure:
-            self._elites.add(codes, scores)
+            self._elites.add(codes, scores, self.generation, rows)
         sampled = rows < len(search.inner.pending_ids)  # the mean candidate is measured, not told
         if not np.any(sampled):
             return

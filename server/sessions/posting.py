@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from evostim.generators import generator_spec
+from evostim.optimizers import Optimizer
 from evostim.protocol import ResponsesAccepted, ResponsesSubmit
 from evostim.server.media.renderer import Renderer
 from evostim.server.ops.observability import (
@@ -35,7 +36,7 @@ from evostim.server.sessions.plateau import best_mean_after
 from evostim.server.sessions.reads import Session, SessionReader, may_see, session_not_found
 from evostim.server.sessions.scoring import GenerationSummary, Scored, check_open, score_responses, summarize
 from evostim.server.sessions.stepper import OptimizerStepper, Step
-from evostim.server.sessions.stimuli import generation_stimuli
+from evostim.server.sessions.stimuli import generation_stimuli, stimulus_id
 from evostim.server.storage.store import (
     IdempotencyRecord,
     PostInputs,
@@ -150,7 +151,7 @@ class Posting:
         renderable = {s.stimulus_id: s.code.astype(np.float32) for s in next_stimuli}  # beyond float32: inf
         require_finite(renderable, "next.code", OptimizerFailed, _OPTIMIZER_HINT)
         t1 = time.perf_counter()
-        best, best_mean = _new_best(session, summary, factor), best_mean_after(session, told_mean)
+        best, best_mean = _new_best(session, summary, factor, step.optimizer), best_mean_after(session, told_mean)
         updated = _advanced(session, step.finished, best, best_mean)
         answer = self._accepted(current.session, updated, scored, summary, next_stimuli, next_order)
         require_finite(answer, "answer", InvalidResponses, _SCORES_HINT)
@@ -213,8 +214,17 @@ class Posting:
         IMAGE_CACHE_BYTES.set(self._renderer.cache_bytes)
 
 
-def _new_best(session: SessionRecord, summary: GenerationSummary, factor: float) -> tuple[float, str] | None:
-    """The session's new best (score as told: / the drift factor), if this generation's best beats it."""
+def _new_best(
+    session: SessionRecord, summary: GenerationSummary, factor: float, optimizer: Optimizer
+) -> tuple[float, str] | None:
+    """The session's new best (score as told: / the drift factor), if this generation's best beats it; for an
+    optimizer that shows images again (metric-cma's remeasure), its image with the best mean score whenever that
+    image or its mean changed (a lucky count measured again may fall back)."""
+    judged = optimizer.best_image
+    if judged is not None:
+        mean, generation, row = judged
+        best = mean, stimulus_id(generation, "evolved", row)
+        return None if best == (session.best_score, session.best_stimulus) else best
     told_max = summary.evolved_max / factor
     if session.best_score is None or told_max > session.best_score:
         return told_max, summary.best_stimulus

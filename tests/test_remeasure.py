@@ -1,0 +1,161 @@
+"""metric-cma's remeasure (round 42): the best images by mean score shown again, never told to the inner search, and
+the sweep engine's best image judged by its mean score over its showings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from evostim.clients.sweeps.engine import IMAGES_KEPT, RunResult, RunSpec
+from evostim.optimizers import InvalidParameter
+from evostim.optimizers.elites import KEPT, Elites
+from tests.test_api import create, history
+from tests.test_optimizers import make, through_json
+
+DIM = 12
+
+
+def remeasuring(remeasure: int = 1, seed: int = 0) -> object:
+    return make("metric-cma", dim=DIM, population_size=10, seed=seed, remeasure=remeasure)
+
+
+def test_elites_count_a_code_shown_again_as_one_image_and_keep_the_best_means_first() -> None:
+    rng = np.random.default_rng(0)
+    codes = rng.standard_normal((12, 4))
+    elites = Elites(4)
+    elites.add(codes, np.arange(12.0), 0, np.arange(12))  # image 11 leads, then 10, ...
+    assert len(elites.codes) == KEPT and np.array_equal(elites.leaders(2), codes[[11, 10]])
+    elites.add(codes[[11, 11]], np.array([0.0, 1.0]), 1, np.array([4, 5]))  # measured twice more: (11 + 0 + 1) / 3 = 4
+    np.testing.assert_array_equal(elites.leaders(1), codes[10:11])
+    assert elites.counts[elites.means == 4.0].tolist() == [3.0, 1.0]  # image 11, then image 4 (kept after it)
+    assert elites.origins[elites.means == 4.0].tolist() == [[0, 11], [0, 4]]  # where each was first shown
+    elites.add(codes[[3]], np.array([5.0]), 2, np.array([0]))  # image 3 was dropped (a 3): enters anew, tied with 5
+    assert elites.means.tolist() == sorted(elites.means.tolist(), reverse=True)
+    fives = elites.codes[elites.means == 5.0]
+    np.testing.assert_array_equal(fives, codes[[5, 3]])  # the image kept earlier first
+    assert elites.leader == (10.0, 0, 10)  # first shown in generation 0, row 10
+    restored = Elites.restored(elites.state(), 4)
+    for field in ("codes", "sums", "counts", "origins"):
+        np.testing.assert_array_equal(getattr(restored, field), getattr(elites, field))
+    tie = Elites(2)
+    tie.add(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([2.0, 2.0]), 0, np.arange(2))
+    np.testing.assert_array_equal(tie.leaders(1), [[1.0, 0.0]])  # the earlier image keeps a tie
+
+
+def test_the_leaders_are_shown_again_in_the_last_places_and_a_lucky_count_falls_back() -> None:
+    optimizer = remeasuring(remeasure=1)
+    first = optimizer.ask()
+    assert first.codes.shape == (10, DIM)
+    np.testing.assert_array_equal(first.codes[-1], first.codes[-2])  # nothing measured yet: the mean's image twice
+    scores = np.zeros(10)
+    scores[2] = 100.0  # a lucky count
+    scores[5] = 60.0
+    optimizer.tell(first.ids, scores)
+    second = optimizer.ask()
+    np.testing.assert_array_equal(second.codes[-1], first.codes[2])
+    again = np.zeros(10)
+    again[-1] = 0.0  # measured again: (100 + 0) / 2 = 50 < 60
+    optimizer.tell(second.ids, again)
+    third = optimizer.ask()
+    np.testing.assert_array_equal(third.codes[-1], first.codes[5])
+
+
+def test_the_scores_of_images_shown_again_are_never_told_to_the_inner_search() -> None:
+    runs = [remeasuring(remeasure=2, seed=3), remeasuring(remeasure=2, seed=3)]
+    rng = np.random.default_rng(1)
+    for generation in range(4):
+        populations = [run.ask() for run in runs]
+        np.testing.assert_array_equal(populations[0].codes[:-2], populations[1].codes[:-2])
+        scores = rng.standard_normal(10)
+        for index, (run, population) in enumerate(zip(runs, populations, strict=True)):
+            told = scores.copy()
+            told[-2:] += 10.0 * index * (generation + 1)  # only the repeats' scores differ between the two
+            run.tell(population.ids, told)
+
+
+def test_a_restored_optimizer_shows_the_same_images_again() -> None:
+    optimizer = remeasuring(remeasure=2)
+    rng = np.random.default_rng(2)
+    for _ in range(3):
+        population = optimizer.ask()
+        optimizer.tell(population.ids, rng.standard_normal(10))
+    restored = through_json(optimizer)
+    for _ in range(3):
+        a, b = optimizer.ask(), restored.ask()
+        np.testing.assert_array_equal(a.codes, b.codes)
+        scores = rng.standard_normal(10)
+        optimizer.tell(a.ids, scores)
+        restored.tell(b.ids, scores)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [({"remeasure": KEPT + 1}, f"remeasure must be an integer <= {KEPT}"), ({"remeasure": 7}, "population_size >= 10")],
+)
+def test_a_remeasure_beyond_what_is_kept_or_the_population_is_refused(params: dict[str, int], message: str) -> None:
+    with pytest.raises(InvalidParameter, match=message):
+        make("metric-cma", dim=DIM, population_size=9, **params)
+
+
+def _result() -> RunResult:
+    return RunResult(RunSpec(unit="u", optimizer="metric-cma", noise="poisson", seed=0, generations=3))
+
+
+def test_the_engine_judges_an_image_shown_again_by_its_mean_score() -> None:
+    codes = np.eye(3)
+    result = _result()
+    result.record(codes, clean=np.array([1.0, 2.0, 3.0]), observed=np.array([9.0, 5.0, 7.0]))
+    assert (result.best_clean[-1], result.best_observed[-1]) == (1.0, 9.0)  # a lucky count leads
+    result.record(codes[[0, 2]], clean=np.array([1.0, 3.0]), observed=np.array([1.0, 8.0]))
+    # Image 0 falls back to 5, image 2 rises to 7.5 and leads.
+    assert (result.best_clean[-1], result.best_observed[-1]) == (3.0, 7.5)
+    np.testing.assert_array_equal(result.best_code, codes[2])
+    result.record(codes[[2]], clean=np.array([3.0]), observed=np.array([0.0]))
+    # Image 2 falls to 5: the earlier of the images at 5 (image 0) leads again, though not shown now.
+    assert (result.best_clean[-1], result.best_observed[-1]) == (1.0, 5.0)
+
+
+def test_without_repeats_the_engine_picks_the_first_highest_count_as_before() -> None:
+    rng = np.random.default_rng(4)
+    result = _result()
+    best_score, best_clean = -np.inf, np.nan
+    for _ in range(IMAGES_KEPT):  # past the bound on the images kept
+        observed = rng.integers(0, 12, size=10).astype(float)
+        clean = rng.random(10)
+        result.record(rng.standard_normal((10, 5)), clean, observed)
+        top = int(np.argmax(observed))
+        if observed[top] > best_score:
+            best_score, best_clean = observed[top], clean[top]
+        assert (result.best_observed[-1], result.best_clean[-1]) == (best_score, best_clean)
+
+
+def test_a_session_that_shows_images_again_names_the_image_with_the_best_mean_count_its_best(make_api: Any) -> None:
+    """Over HTTP, and after the optimizer was forgotten (a restart's replay): a lucky count falls back when its image
+    is measured again, and the session's best moves to the image whose counts are best on average."""
+    api = make_api(snapshot_every=1)
+    created = create(api, population_size=10, optimizer={"name": "metric-cma", "params": {"remeasure": 1}})
+    session_id, manifest = created["session"]["id"], created["generation"]
+
+    def post(counts: dict[str, float]) -> dict[str, Any]:
+        responses = [{"stimulus": s["id"], "counts": {"ch0": [counts.get(s["id"], 0.0)]}} for s in manifest["stimuli"]]
+        answer = api.post(manifest["responses_url"], json={"responses": responses})
+        assert answer.status_code == 200, answer.text
+        body: dict[str, Any] = answer.json()
+        return body
+
+    answer = post({"g0-e2": 100.0, "g0-e5": 60.0})
+    assert (answer["session"]["best_score"], answer["session"]["best_stimulus"]) == (100.0, "g0-e2")
+    api.app.state.service.forget_optimizers()  # the next post replays the optimizer from the store
+    manifest = answer["next"]
+    answer = post({})  # g0-e2's image, shown again last, counts 0: (100 + 0) / 2 = 50 < 60
+    session = answer["session"]
+    assert (session["best_score"], session["best_stimulus"]) == (60.0, "g0-e5")
+    assert session["best_image_url"].endswith("/stimuli/g0-e5.png")
+    generations = history(api, session_id)["generations"]
+    codes = {s["id"]: s["code"] for g in generations for s in g["stimuli"]}
+    assert codes["g1-e9"] == codes["g0-e2"]
+    manifest = answer["next"]
+    session = post({"g2-e8": 30.0})["session"]  # g0-e5's image shown again, counts 0: (60 + 0) / 2 = 30 < 50
+    assert (session["best_score"], session["best_stimulus"]) == (50.0, "g0-e2")  # the image measured twice
