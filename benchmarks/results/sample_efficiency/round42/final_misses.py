@@ -31,4 +31,4 @@ for name in (C0, candidate):
     final = int(np.sum(mine[:, -1] < theirs[:, -1]))
     fell = int(np.sum(np.any(np.diff(mine, axis=1) < 0, axis=1)))
     label = "C0" if name == C0 else name
-    print(f"{label}: {len(mine)} pairings, misses never reached {ever}, below at the end {final}; curves that fell {fell}")
+    print(f"{label}: {len(mine)} pairings, misses never reached {ever}, below at the end {final}; fell {fell}")
