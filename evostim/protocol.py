@@ -15,6 +15,7 @@ from evostim.json_checks import json_object
 from evostim.optimizers import DEFAULT_OPTIMIZER
 
 __all__ = [
+    "DEFAULT_POPULATION",
     "MAX_GENERATION",
     "MAX_SEED",
     "AccessPublic",
@@ -37,6 +38,8 @@ __all__ = [
     "StimulusResponse",
 ]
 
+# A session's evolved images a generation unless it says (the published searches show 40).
+DEFAULT_POPULATION = 40
 # The largest generation number a request may name (the store's 32-bit integer column): bigger is a 422, not a 500.
 MAX_GENERATION = 2**31 - 1
 # Seeds are below 2**53: JSON readers that hold numbers as doubles (JavaScript, jq, MATLAB) read them exactly.
@@ -134,7 +137,7 @@ class SessionCreate(_Strict):
     generator: str = "dcgan-faces"
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     # The most any server takes (in the schema); the server checks its operator's limits and names them when it refuses.
-    population_size: int = Field(default=40, ge=2, json_schema_extra={"maximum": 1000})
+    population_size: int = Field(default=DEFAULT_POPULATION, ge=2, json_schema_extra={"maximum": 1000})
     seed: int | None = Field(
         default=None, ge=0, le=MAX_SEED, description="omitted: a random seed below 2**53, stored and echoed"
     )

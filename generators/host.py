@@ -66,13 +66,20 @@ class Hosts:
 
 
 def session_parameters(
-    name: str, params: Mapping[str, Any], host: Host, *, generations: int | None = None
+    name: str,
+    params: Mapping[str, Any],
+    host: Host,
+    *,
+    generations: int | None = None,
+    population_size: int | None = None,
 ) -> dict[str, Any]:
-    """A session's optimizer parameters with the defaults its class declares for ``host`` and a session planned to
-    last ``generations`` generations (``session_defaults``; None: open-ended); an unknown optimizer's as given
-    (refused where it is built)."""
+    """A session's optimizer parameters with the defaults its class declares for ``host``, a session planned to
+    last ``generations`` generations (None: open-ended) and ``population_size`` images a generation
+    (``session_defaults``); an unknown optimizer's as given (refused where it is built)."""
     cls = optimizers.OPTIMIZERS.get(name)
-    return dict(params) if cls is None else cls.session_defaults(dict(params), host, generations=generations)
+    if cls is None:
+        return dict(params)
+    return cls.session_defaults(dict(params), host, generations=generations, population_size=population_size)
 
 
 def hosted_optimizer(

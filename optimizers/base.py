@@ -113,9 +113,12 @@ class Optimizer(ABC):
     needs: ClassVar[tuple[Need, ...]] = ()
 
     @classmethod
-    def session_defaults(cls, params: dict[str, Any], host: Host, *, generations: int | None = None) -> dict[str, Any]:
+    def session_defaults(
+        cls, params: dict[str, Any], host: Host, *, generations: int | None = None, population_size: int | None = None
+    ) -> dict[str, Any]:
         """A session's parameters (as requested) with the defaults a session on ``host``'s generator gets;
-        ``generations``: the session's planned length (its ``max_generations``; None: open-ended).
+        ``generations``: the session's planned length (its ``max_generations``; None: open-ended);
+        ``population_size``: its evolved images a generation (None: not known, as for a listing).
 
         Sweeps apply none; an optimizer without host-dependent defaults returns ``params`` as they are.
         """

@@ -4,8 +4,9 @@ An optimizer class declares its needs as it declares its parameters, in plain da
 
 - ``needs``: the host's services it uses, each a :class:`Need` (``Need("metric_at", when="refresh_every")``: the
   generator's metric at a code, whenever the parameter ``refresh_every`` is set);
-- ``session_defaults(params, host, generations=...)``: the defaults of a session on the host's generator, for a
-  session planned to last ``generations`` generations (None: open-ended); a sweep applies none.
+- ``session_defaults(params, host, generations=..., population_size=...)``: the defaults of a session on the host's
+  generator, for a session planned to last ``generations`` generations (None: open-ended) of ``population_size``
+  images; a sweep applies none.
 
 The host fills them in one place for sessions and sweeps alike (``evostim.generators.host``): it refuses an
 optimizer whose needs it cannot meet, and gives every optimizer its :class:`Host` at construction

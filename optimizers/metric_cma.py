@@ -44,10 +44,13 @@ from evostim.optimizers.subspace import _basis, _searched_rows
 __all__ = ["MetricCMA", "MetricCMAParameters", "schedule_length"]
 
 # A session's defaults (on a generator whose metric at a code the host computes): docs/sample_efficiency.md,
-# rounds 6 (refresh), 11 (window) and 13 (starts).
+# rounds 6 (refresh), 11 (window), 13 (starts) and 42 (remeasure: measured at 40 images a generation; below 20 two
+# repeats would be a tenth of the images or more, so none).
 SESSION_REFRESH_EVERY = 5
 SESSION_WINDOW = 0.125
 SESSION_STARTS = 2
+SESSION_REMEASURE = 2
+SESSION_REMEASURE_FROM = 20
 
 
 class MetricCMA(Optimizer):
@@ -62,15 +65,20 @@ class MetricCMA(Optimizer):
     needs = (Need("metric_at", when="refresh_every"),)  # the generator's metric at the mean, to refresh at
 
     @classmethod
-    def session_defaults(cls, params: dict[str, Any], host: Host, *, generations: int | None = None) -> dict[str, Any]:
+    def session_defaults(
+        cls, params: dict[str, Any], host: Host, *, generations: int | None = None, population_size: int | None = None
+    ) -> dict[str, Any]:
         """The generator's own metric as the basis (by name: ``<generator>.metric``), refreshed at the mean where
         the host computes the metric at a code (sphere-cma inside), with the metric of a centred window, from two
-        starts. A basis the lab names brings its own window (a file of ``evostim metric --window``), or none. A
+        starts, the two best images so far shown again in a generation of at least 20 (or of a size not said).
+        A basis the lab names brings its own window (a file of ``evostim metric --window``), or none. A
         session planned to last ``generations`` generations, under 40 or over 75, anneals its steps over them
         (:func:`schedule_length`) to 4° (:func:`planned_schedule`); an open-ended one, or one planned to 40-75
         generations, over 75 generations to 2°, its steps mirrored (both said, so that a listing of these defaults
         shows what a session runs)."""
         params = {"starts": SESSION_STARTS, **params}
+        if population_size is None or population_size >= SESSION_REMEASURE_FROM:
+            params = {"remeasure": SESSION_REMEASURE, **params}
         if generations is not None:
             params = planned_schedule(params, generations)
         generators_own = params.get("basis") is None

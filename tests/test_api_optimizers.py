@@ -55,9 +55,11 @@ def test_the_catalog_rescales_defaults_to_a_generator_s_space(api: TestClient) -
 def test_the_catalog_for_a_generator_gives_the_defaults_its_sessions_run(api: TestClient) -> None:
     body = api.get("/v1/optimizers", params={"generator": "dcgan-faces"}).json()
     listed = {p["name"]: p["default"] for p in next(e for e in body["data"] if e["name"] == "metric-cma")["parameters"]}
-    stored = create(api, population_size=8, seed=3)["session"]["config"]["optimizer"]["params"]
+    stored = create(api, seed=3)["session"]["config"]["optimizer"]["params"]  # of the default size, 40
     assert stored == {name: listed[name] for name in stored}  # every default the session stores is the listed one
     assert listed["starts"] == 2 and listed["refresh_every"] == 5 and listed["basis"] == "dcgan-faces.metric"
+    assert listed["remeasure"] == 2  # in a generation of at least 20 images; none in a smaller one
+    assert create(api, population_size=19)["session"]["config"]["optimizer"]["params"]["remeasure"] == 0
     assert listed["angle_end"] == 2.0 and listed["mirrored"] is True
 
 

@@ -42,7 +42,9 @@ class MetricProbe(Optimizer):
     needs = (Need("metric_at"),)
 
     @classmethod
-    def session_defaults(cls, params: dict[str, Any], host: Host, *, generations: int | None = None) -> dict[str, Any]:
+    def session_defaults(
+        cls, params: dict[str, Any], host: Host, *, generations: int | None = None, population_size: int | None = None
+    ) -> dict[str, Any]:
         return {"generator": host.generator, **params}
 
     def __init__(self, dim: int, *, population_size: int, seed: int, params: ProbeParameters) -> None:

@@ -185,7 +185,7 @@ class RunResult:
 
     spec: RunSpec
     best_clean: list[float] = field(default_factory=list)  # clean activation of the best-observed image so far
-    best_observed: list[float] = field(default_factory=list)  # the best observed (noisy) score so far
+    best_observed: list[float] = field(default_factory=list)  # its observed (noisy) score: the mean over its showings
     best_clean_seen: list[float] = field(default_factory=list)  # best clean activation of any image so far
     mean_observed: list[float] = field(default_factory=list)  # the generation's mean observed score
     best_code: list[float] = field(default_factory=list)  # the shown code of the best-observed image so far

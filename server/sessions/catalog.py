@@ -15,7 +15,7 @@ from evostim import optimizers
 from evostim.generators import GeneratorSpec
 from evostim.generators.host import generator_host
 from evostim.optimizers import Host, Optimizer
-from evostim.protocol import OptimizerParameter, OptimizerPublic
+from evostim.protocol import DEFAULT_POPULATION, OptimizerParameter, OptimizerPublic
 from evostim.server.sessions.setup import default_optimizer
 
 __all__ = ["describe_optimizers"]
@@ -25,7 +25,8 @@ def _describe(
     cls: type[Optimizer], dim: int | None, code_norm: float | None, default: str, host: Host | None
 ) -> OptimizerPublic:
     space_defaults = cls.defaults_for_space(dim, code_norm) if dim and code_norm else {}
-    session_defaults = {} if host is None else cls.session_defaults({}, host)  # an open-ended session's
+    # An open-ended session's, of the default size
+    session_defaults = {} if host is None else cls.session_defaults({}, host, population_size=DEFAULT_POPULATION)
     parameters = [
         OptimizerParameter(
             name=spec.name,

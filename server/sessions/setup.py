@@ -63,7 +63,9 @@ def build_optimizer(
     name = request.optimizer.name or default_optimizer(spec)
     given = dict(request.optimizer.params)
     if host is not None:
-        given = session_parameters(name, given, host, generations=request.max_generations)
+        given = session_parameters(
+            name, given, host, generations=request.max_generations, population_size=request.population_size
+        )
     params = given if start is None else {**start_parameters(name, start), **given}
     lookup = partial(find_metric, weights_dir=weights_dir, generator=spec, module=module)
     try:
