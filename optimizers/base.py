@@ -344,6 +344,9 @@ class Optimizer(ABC):
 
     def summary(self) -> dict[str, float]:
         """A few scalars worth logging per generation (subclasses add theirs)."""
+        judged = self.best_image  # the best image's mean score, for an optimizer that shows images again
+        if judged is not None:
+            return {"best_score": judged[0]}
         return {"best_score": self._best_score if self._best_code is not None else float("nan")}
 
 

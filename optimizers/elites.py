@@ -1,4 +1,5 @@
-"""The images with the best mean score over their showings so far: the ones a search shows again (``remeasure``).
+"""The images with the best mean score over their showings so far: which image is a search's best, and which it shows
+again (metric-cma's ``remeasure``).
 
 Under spiking noise the highest single count of a session's 1,600 is mostly luck: the image it picks is often a
 poorer one that drew high, and under a neuron whose gain declines it is an early one. Showing the leaders again
@@ -6,7 +7,10 @@ measures them at the neuron's present gain: a lucky one falls back, a good one k
 is judged by its mean over several counts (docs/sample_efficiency.md, round 42). An image is its code: a code
 shown again, by whatever row, adds to that image's counts.
 
-O(H d) memory and per generation for the H images kept (``KEPT``).
+One rule for every judge: a session's optimizer keeps these, and the sweep engine judges every run's best image
+with the same class (an image dropped by one is dropped by both, so both name the same best).
+
+O(KEPT d) memory and per generation.
 """
 
 from __future__ import annotations
@@ -19,14 +23,17 @@ from numpy.typing import NDArray
 from evostim.optimizers.base import FloatArray
 from evostim.optimizers.serialization import decode_array, encode_array
 
-__all__ = ["KEPT", "Elites"]
+__all__ = ["KEPT", "MAX_REMEASURE", "Elites"]
 
-# How many leaders are kept: more than are shown again, so that one which falls back has successors measured once.
-KEPT = 8
+# How many images are kept: far more than are shown again, so that an image that once led and fell back is still
+# there to lead again when later leaders fall below it (as they do, measured again under a declining gain).
+KEPT = 64
+# The most images a generation may show again.
+MAX_REMEASURE = 8
 
 
 class Elites:
-    """The ``KEPT`` images with the highest mean score so far: their codes, score sums and showings."""
+    """The ``KEPT`` images with the highest mean score so far: their codes, score sums, showings and first showing."""
 
     def __init__(self, dim: int) -> None:
         self.codes: FloatArray = np.zeros((0, dim))
@@ -38,10 +45,6 @@ class Elites:
     def means(self) -> FloatArray:
         return self.sums / self.counts
 
-    def leaders(self, count: int) -> FloatArray:
-        """The codes of the ``count`` best images by mean score (fewer while fewer were measured), best first."""
-        return self.codes[:count].copy()
-
     @property
     def leader(self) -> tuple[float, int, int] | None:
         """The best image's mean score and where it was first shown (generation, row); None before any count."""
@@ -50,9 +53,13 @@ class Elites:
         generation, row = self.origins[0]
         return float(self.means[0]), int(generation), int(row)
 
+    def leaders(self, count: int) -> FloatArray:
+        """The codes of the ``count`` best images by mean score (fewer while fewer were measured), best first."""
+        return self.codes[:count].copy()
+
     def add(self, codes: FloatArray, scores: FloatArray, generation: int, rows: NDArray[np.intp]) -> None:
         """Count each measured image (shown in ``generation`` at ``rows``): a kept one adds to its sums, a new one
-        enters; the best ``KEPT`` stay."""
+        enters; the best ``KEPT`` stay (among equal means the one kept longer, then the earlier row)."""
         origins = np.vstack([self.origins, np.column_stack([np.full(len(rows), generation), rows])]).astype(np.int64)
         codes_ = np.vstack([self.codes, codes])
         sums, counts = np.concatenate([self.sums, scores]), np.concatenate([self.counts, np.ones(len(scores))])
@@ -60,12 +67,11 @@ class Elites:
         first: dict[bytes, int] = {}
         for row, key in enumerate(keys):
             first.setdefault(key, row)
-        rows = np.array([first[key] for key in keys])
+        rows_of = np.array([first[key] for key in keys])
         unique = np.array(sorted(first.values()))
-        sums = np.bincount(rows, weights=sums, minlength=len(keys))[unique]
-        counts = np.bincount(rows, weights=counts, minlength=len(keys))[unique]
-        # Best mean first; among equal means the earlier image (a stable sort of rows in order of arrival).
-        order = np.argsort(-(sums / counts), kind="stable")[:KEPT]
+        sums = np.bincount(rows_of, weights=sums, minlength=len(keys))[unique]
+        counts = np.bincount(rows_of, weights=counts, minlength=len(keys))[unique]
+        order = np.argsort(-(sums / counts), kind="stable")[:KEPT]  # stable: rows in order of arrival
         self.codes, self.sums, self.counts = codes_[unique][order], sums[order], counts[order]
         self.origins = origins[unique][order]
 

@@ -239,7 +239,9 @@ class MetricCMA(Optimizer):
 
     def _update(self, rows: NDArray[np.intp], codes: FloatArray, aux: FloatArray, scores: FloatArray) -> None:
         search = self._search
-        search.best = max(search.best, float(scores.max()))  # the mean candidate's score counts here too
+        own = rows < self.population_size - self._remeasure  # images shown again may be another start's
+        if np.any(own):
+            search.best = max(search.best, float(scores[own].max()))  # the mean candidate's score counts here too
         if self._remeasure:
             self._elites.add(codes, scores, self.generation, rows)
         sampled = rows < len(search.inner.pending_ids)  # the mean candidate is measured, not told

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evostim.optimizers.checks import angle_degrees, at_least, between, code, code_scale, optional, positive
-from evostim.optimizers.elites import KEPT
+from evostim.optimizers.elites import MAX_REMEASURE
 from evostim.optimizers.metric_cma_search import TRIAL_GENERATIONS, eigenvalues, inner_name
 from evostim.optimizers.parameters import Parameters, doc
 from evostim.optimizers.recombination import FC6_CODE_NORM
@@ -72,8 +72,8 @@ class MetricCMAParameters(Parameters):
         metadata=doc(
             "show again, every generation, the images with the best mean score over their showings so far, this "
             "many of them (a lucky count falls back, a good image is judged on several; docs/sample_efficiency.md, "
-            f"round 42); at most {KEPT}",
-            check=at_least(0, at_most=KEPT),
+            f"round 42); at most {MAX_REMEASURE}",
+            check=at_least(0, at_most=MAX_REMEASURE),
         ),
     )
     angle_start: float | None = field(

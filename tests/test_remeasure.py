@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from evostim.clients.sweeps.engine import IMAGES_KEPT, RunResult, RunSpec
+from evostim.clients.sweeps.engine import RunResult, RunSpec
 from evostim.optimizers import InvalidParameter
-from evostim.optimizers.elites import KEPT, Elites
+from evostim.optimizers.elites import KEPT, MAX_REMEASURE, Elites
 from tests.test_api import create, history
 from tests.test_optimizers import make, through_json
 
@@ -23,19 +23,20 @@ def remeasuring(remeasure: int = 1, seed: int = 0) -> object:
 
 def test_elites_count_a_code_shown_again_as_one_image_and_keep_the_best_means_first() -> None:
     rng = np.random.default_rng(0)
-    codes = rng.standard_normal((12, 4))
+    codes = rng.standard_normal((KEPT + 2, 4))
+    top = KEPT + 1  # the last image, scored highest
     elites = Elites(4)
-    elites.add(codes, np.arange(12.0), 0, np.arange(12))  # image 11 leads, then 10, ...
-    assert len(elites.codes) == KEPT and np.array_equal(elites.leaders(2), codes[[11, 10]])
-    elites.add(codes[[11, 11]], np.array([0.0, 1.0]), 1, np.array([4, 5]))  # measured twice more: (11 + 0 + 1) / 3 = 4
-    np.testing.assert_array_equal(elites.leaders(1), codes[10:11])
-    assert elites.counts[elites.means == 4.0].tolist() == [3.0, 1.0]  # image 11, then image 4 (kept after it)
-    assert elites.origins[elites.means == 4.0].tolist() == [[0, 11], [0, 4]]  # where each was first shown
-    elites.add(codes[[3]], np.array([5.0]), 2, np.array([0]))  # image 3 was dropped (a 3): enters anew, tied with 5
-    assert elites.means.tolist() == sorted(elites.means.tolist(), reverse=True)
-    fives = elites.codes[elites.means == 5.0]
-    np.testing.assert_array_equal(fives, codes[[5, 3]])  # the image kept earlier first
-    assert elites.leader == (10.0, 0, 10)  # first shown in generation 0, row 10
+    elites.add(codes, np.arange(KEPT + 2.0), 0, np.arange(KEPT + 2))  # images 0 and 1 are dropped
+    assert len(elites.codes) == KEPT and np.array_equal(elites.leaders(2), codes[[top, top - 1]])
+    elites.add(codes[[top, top]], np.array([0.0, 1.0]), 1, np.array([4, 5]))  # measured twice more: (65 + 1) / 3
+    np.testing.assert_array_equal(elites.leaders(1), codes[top - 1 : top])
+    assert elites.leader == (float(top - 1), 0, top - 1)  # first shown in generation 0, row 64
+    mean = (top + 1.0) / 3
+    assert elites.counts[elites.means == mean].tolist() == [3.0, 1.0]  # the image kept longer first, at a tie
+    assert elites.origins[elites.means == mean].tolist() == [[0, top], [0, int(mean)]]  # where each was first shown
+    elites.add(codes[[1]], np.array([5.0]), 2, np.array([0]))  # image 1 was dropped (a 1): it enters anew at 5
+    assert elites.means.tolist() == sorted(elites.means.tolist(), reverse=True) and len(elites.codes) == KEPT
+    np.testing.assert_array_equal(elites.codes[elites.means == 5.0], codes[[5, 1]])  # the image kept longer first
     restored = Elites.restored(elites.state(), 4)
     for field in ("codes", "sums", "counts", "origins"):
         np.testing.assert_array_equal(getattr(restored, field), getattr(elites, field))
@@ -62,16 +63,23 @@ def test_the_leaders_are_shown_again_in_the_last_places_and_a_lucky_count_falls_
     np.testing.assert_array_equal(third.codes[-1], first.codes[5])
 
 
-def test_the_scores_of_images_shown_again_are_never_told_to_the_inner_search() -> None:
-    runs = [remeasuring(remeasure=2, seed=3), remeasuring(remeasure=2, seed=3)]
+@pytest.mark.parametrize("starts", [1, 2])
+def test_the_scores_of_images_shown_again_are_never_told_to_the_inner_search(starts: int) -> None:
+    """Nor do they choose between starts: the images shown again in one start's turn may be the other's."""
+    runs = [
+        make("metric-cma", dim=DIM, population_size=10, seed=3, remeasure=2, starts=starts, trial_generations=2)
+        for _ in range(2)
+    ]
     rng = np.random.default_rng(1)
-    for generation in range(4):
+    for generation in range(8):
         populations = [run.ask() for run in runs]
         np.testing.assert_array_equal(populations[0].codes[:-2], populations[1].codes[:-2])
         scores = rng.standard_normal(10)
+        scores[:-2] += 5.0 * (generation % 2)  # the second start's own images score higher
         for index, (run, population) in enumerate(zip(runs, populations, strict=True)):
             told = scores.copy()
-            told[-2:] += 10.0 * index * (generation + 1)  # only the repeats' scores differ between the two
+            # Only the repeats' scores differ between the two: far higher in the first start's turns of the second.
+            told[-2:] += 100.0 * index * (1 - generation % 2)
             run.tell(population.ids, told)
 
 
@@ -92,7 +100,10 @@ def test_a_restored_optimizer_shows_the_same_images_again() -> None:
 
 @pytest.mark.parametrize(
     ("params", "message"),
-    [({"remeasure": KEPT + 1}, f"remeasure must be an integer <= {KEPT}"), ({"remeasure": 7}, "population_size >= 10")],
+    [
+        ({"remeasure": MAX_REMEASURE + 1}, f"remeasure must be an integer <= {MAX_REMEASURE}"),
+        ({"remeasure": 7}, "population_size >= 10"),
+    ],
 )
 def test_a_remeasure_beyond_what_is_kept_or_the_population_is_refused(params: dict[str, int], message: str) -> None:
     with pytest.raises(InvalidParameter, match=message):
@@ -108,20 +119,52 @@ def test_the_engine_judges_an_image_shown_again_by_its_mean_score() -> None:
     result = _result()
     result.record(codes, clean=np.array([1.0, 2.0, 3.0]), observed=np.array([9.0, 5.0, 7.0]))
     assert (result.best_clean[-1], result.best_observed[-1]) == (1.0, 9.0)  # a lucky count leads
-    result.record(codes[[0, 2]], clean=np.array([1.0, 3.0]), observed=np.array([1.0, 8.0]))
-    # Image 0 falls back to 5, image 2 rises to 7.5 and leads.
-    assert (result.best_clean[-1], result.best_observed[-1]) == (3.0, 7.5)
+    result.record(codes[[0, 2]], clean=np.array([1.0, 3.0]), observed=np.array([1.0, 7.0]))
+    # Image 0 falls back to 5, image 2 stays at 7 and leads.
+    assert (result.best_clean[-1], result.best_observed[-1]) == (3.0, 7.0)
     np.testing.assert_array_equal(result.best_code, codes[2])
     result.record(codes[[2]], clean=np.array([3.0]), observed=np.array([0.0]))
-    # Image 2 falls to 5: the earlier of the images at 5 (image 0) leads again, though not shown now.
+    # Image 2 falls to 14 / 3 < 5: image 0 leads again, though not shown now.
     assert (result.best_clean[-1], result.best_observed[-1]) == (1.0, 5.0)
+
+
+def test_the_engine_and_a_remeasuring_optimizer_name_the_same_best_image_under_a_declining_neuron() -> None:
+    """One rule for both (evostim.optimizers.elites): a session reports the image a sweep's value is read from."""
+    optimizer = make("metric-cma", dim=DIM, population_size=10, seed=2, remeasure=2)
+    result = _result()
+    rng = np.random.default_rng(5)
+    target = rng.standard_normal(DIM)
+    shown = []
+    for generation in range(40):
+        population = optimizer.ask()
+        shown.append(population.codes)
+        clean = np.maximum(population.codes @ target, 0.0)
+        gain = 1.0 - 0.5 * generation / 39  # the neuron's responsiveness halves over the run
+        observed = rng.poisson(2.0 + 3.0 * gain * clean).astype(float)
+        optimizer.tell(population.ids, observed)
+        result.record(population.codes, clean, observed)
+        best = optimizer.best_image
+        assert best is not None and best[0] == result.best_observed[-1]
+        np.testing.assert_array_equal(shown[best[1]][best[2]], result.best_code)
+
+
+def test_a_partly_measured_generation_counts_only_what_was_measured() -> None:
+    optimizer = remeasuring(remeasure=1)
+    first = optimizer.ask()
+    scores = np.zeros(10)
+    scores[3] = 50.0
+    optimizer.tell(first.ids, scores)
+    second = optimizer.ask()
+    np.testing.assert_array_equal(second.codes[-1], first.codes[3])
+    optimizer.tell(second.ids[:5], np.ones(5))  # the image shown again (the last row) was not measured
+    assert optimizer.best_image == (50.0, 0, 3)  # still one count, still the best
 
 
 def test_without_repeats_the_engine_picks_the_first_highest_count_as_before() -> None:
     rng = np.random.default_rng(4)
     result = _result()
     best_score, best_clean = -np.inf, np.nan
-    for _ in range(IMAGES_KEPT):  # past the bound on the images kept
+    for _ in range(KEPT):  # past the bound on the images kept
         observed = rng.integers(0, 12, size=10).astype(float)
         clean = rng.random(10)
         result.record(rng.standard_normal((10, 5)), clean, observed)
@@ -134,7 +177,7 @@ def test_without_repeats_the_engine_picks_the_first_highest_count_as_before() ->
 def test_a_session_that_shows_images_again_names_the_image_with_the_best_mean_count_its_best(make_api: Any) -> None:
     """Over HTTP, and after the optimizer was forgotten (a restart's replay): a lucky count falls back when its image
     is measured again, and the session's best moves to the image whose counts are best on average."""
-    api = make_api(snapshot_every=1)
+    api = make_api(snapshot_every=50)  # no snapshot after creation: a forgotten optimizer is replayed
     created = create(api, population_size=10, optimizer={"name": "metric-cma", "params": {"remeasure": 1}})
     session_id, manifest = created["session"]["id"], created["generation"]
 

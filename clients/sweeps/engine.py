@@ -38,6 +38,7 @@ from evostim.extras import require
 from evostim.generators.host import hosted_optimizer
 from evostim.generators.metric_lookup import find_metric
 from evostim.optimizers import Host
+from evostim.optimizers.elites import Elites
 from evostim.optimizers.geometry import project_to_sphere
 from evostim.optimizers.recombination import published_cma_sigma
 
@@ -174,11 +175,6 @@ def make_optimizer(spec: RunSpec, dim: int, code_norm: float, host: Host | None 
     return _Registered(spec, dim, code_norm, seed, host)
 
 
-# The images a run keeps counting (the best by mean score): a bound on memory at d = 4,096, and far more than the
-# images an optimizer shows again (metric-cma's remeasure keeps 8).
-IMAGES_KEPT = 64
-
-
 @dataclass
 class RunResult:
     """What a run measured, per generation (G of them) and in total."""
@@ -193,50 +189,27 @@ class RunResult:
     drift_factor: list[float] = field(default_factory=list)  # what the scores were divided by, under correction
     optimizer_seconds: float = 0.0
 
-    _images: dict[bytes, _Image] = field(default_factory=dict, repr=False)  # each shown code's counts
-    _best: bytes | None = field(default=None, repr=False)
+    _elites: Elites | None = field(default=None, repr=False)  # the images judged: the optimizers' own rule
+    _clean: dict[bytes, float] = field(default_factory=dict, repr=False)  # the clean activation of each kept image
 
     def record(self, shown: FloatArray, clean: FloatArray, observed: FloatArray) -> None:
-        """One generation's images: the best so far is the one with the highest mean score over its showings."""
-        shown_now = {}
-        for code, value, score in zip(shown, clean, observed, strict=True):
-            key = code.tobytes()
-            image = self._images.setdefault(key, _Image(code, float(value)))
-            image.sums += float(score)
-            image.count += 1
-            shown_now[key] = image
-        best = None if self._best is None else self._images[self._best]
-        if best is not None and self._best in shown_now and best.mean < self.best_observed[-1]:
-            contenders = self._images  # the leader fell back: any image may lead now (the earliest of a tie)
-            self._best = max(contenders, key=lambda key: contenders[key].mean)
-        else:  # only an image shown now can overtake (strictly: the earlier image keeps a tie)
-            for key, image in shown_now.items():
-                if self._best is None or image.mean > self._images[self._best].mean:
-                    self._best = key
-        if len(self._images) > 2 * IMAGES_KEPT:  # the rest could lead only if all of these fell below them
-            kept = set(sorted(self._images, key=lambda key: -self._images[key].mean)[:IMAGES_KEPT])
-            self._images = {key: image for key, image in self._images.items() if key in kept}
-        leader = self._images[self._best]  # type: ignore[index]
-        self.best_code = leader.code.tolist()
-        self.best_observed.append(leader.mean)
-        self.best_clean.append(leader.clean)
+        """One generation's images: the best so far is the one with the highest mean score over its showings
+        (evostim.optimizers.elites, as a session's optimizer judges it; the earlier image keeps a tie)."""
+        if self._elites is None:
+            self._elites = Elites(shown.shape[1])
+        generation = len(self.best_observed)
+        self._elites.add(shown, observed, generation, np.arange(len(shown)))
+        for code, value in zip(shown, clean, strict=True):
+            self._clean.setdefault(code.tobytes(), float(value))
+        kept = {code.tobytes() for code in self._elites.codes}
+        self._clean = {key: value for key, value in self._clean.items() if key in kept}
+        leader = self._elites.codes[0]
+        self.best_code = leader.tolist()
+        self.best_observed.append(float(self._elites.means[0]))
+        self.best_clean.append(self._clean[leader.tobytes()])
         seen = float(clean.max())
         self.best_clean_seen.append(max(seen, self.best_clean_seen[-1]) if self.best_clean_seen else seen)
         self.mean_observed.append(float(observed.mean()))
-
-
-@dataclass
-class _Image:
-    """A shown code: its clean activation, and the sum and number of its scores."""
-
-    code: FloatArray
-    clean: float
-    sums: float = 0.0
-    count: int = 0
-
-    @property
-    def mean(self) -> float:
-        return self.sums / self.count
 
 
 @dataclass

@@ -117,8 +117,12 @@ def _best_codes(store: Store, owner: str, init: InitConfig, generator: str) -> F
     scored = _measured_evolved(store, source.id, last)
     if not scored:
         raise InvalidSessionConfig(f"init.session {init.session} has no measured evolved stimuli to start from")
-    scored.sort(key=lambda pair: -pair[0])
-    return np.stack([code for _, code in scored[: init.best]])
+    # An image shown more than once (the same code: metric-cma's remeasure) is one image, ranked by its mean score.
+    showings: dict[bytes, tuple[list[float], FloatArray]] = {}
+    for score, code in scored:
+        showings.setdefault(code.tobytes(), ([], code))[0].append(score)
+    ranked = sorted(showings.values(), key=lambda shown: -float(np.mean(shown[0])))  # stable: the earlier first
+    return np.stack([code for _, code in ranked[: init.best]])
 
 
 def _measured_evolved(store: Store, session_id: str, last: int) -> list[tuple[float, FloatArray]]:
