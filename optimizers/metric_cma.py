@@ -76,9 +76,7 @@ class MetricCMA(Optimizer):
         (:func:`schedule_length`) to 4° (:func:`planned_schedule`); an open-ended one, or one planned to 40-75
         generations, over 75 generations to 2°, its steps mirrored (both said, so that a listing of these defaults
         shows what a session runs)."""
-        params = {"starts": SESSION_STARTS, **params}
-        if population_size is None or population_size >= SESSION_REMEASURE_FROM:
-            params = {"remeasure": SESSION_REMEASURE, **params}
+        params = {"starts": SESSION_STARTS, **_session_remeasure(population_size), **params}
         if generations is not None:
             params = planned_schedule(params, generations)
         generators_own = params.get("basis") is None
@@ -119,13 +117,7 @@ class MetricCMA(Optimizer):
         self._mean_repeats = params.mean_repeats if params.mean_candidate else 0
         self._remeasure = params.remeasure
         self._elites = Elites(dim)
-        inner_size = population_size - self._mean_repeats - self._remeasure
-        if inner_size < 2:
-            again = f" and {self._remeasure} images again" if self._remeasure else ""
-            raise InvalidParameter(
-                f"showing the mean {self._mean_repeats} times{again} needs "
-                f"population_size >= {self._mean_repeats + self._remeasure + 2}"
-            )
+        inner_size = _inner_size(population_size, self._mean_repeats, self._remeasure)
         scales = given_scales(params, values, k)
         center = np.zeros(dim) if params.center is None else np.array(params.center)
         self._trial_generations = params.trial_generations
@@ -278,3 +270,21 @@ class MetricCMA(Optimizer):
 
     def summary(self) -> dict[str, float]:
         return {**self._search.inner.summary(), **super().summary()}
+
+
+def _session_remeasure(population_size: int | None) -> dict[str, Any]:
+    """A session's images shown again: two in a generation of at least 20 images (or of a size not said)."""
+    if population_size is None or population_size >= SESSION_REMEASURE_FROM:
+        return {"remeasure": SESSION_REMEASURE}
+    return {}
+
+
+def _inner_size(population_size: int, mean_repeats: int, remeasure: int) -> int:
+    """The inner search's samples a generation: the population less the mean's showings and the images again."""
+    inner_size = population_size - mean_repeats - remeasure
+    if inner_size < 2:
+        again = f" and {remeasure} images again" if remeasure else ""
+        raise InvalidParameter(
+            f"showing the mean {mean_repeats} times{again} needs population_size >= {mean_repeats + remeasure + 2}"
+        )
+    return inner_size

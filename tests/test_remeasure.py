@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from evostim.clients.sweeps.engine import RunResult, RunSpec
-from evostim.optimizers import InvalidParameter
+from evostim.optimizers import InvalidParameter, Optimizer
 from evostim.optimizers.elites import KEPT, MAX_REMEASURE, Elites
 from tests.test_api import create, history
 from tests.test_optimizers import make, through_json
@@ -17,7 +17,7 @@ from tests.test_optimizers import make, through_json
 DIM = 12
 
 
-def remeasuring(remeasure: int = 1, seed: int = 0) -> object:
+def remeasuring(remeasure: int = 1, seed: int = 0) -> Optimizer:
     return make("metric-cma", dim=DIM, population_size=10, seed=seed, remeasure=remeasure)
 
 
