@@ -9,7 +9,7 @@ import { PALETTE, legend, plot } from './plot.js';
 const MEASURES = [
   ['mean', 'evolved mean', (r) => r.mean],
   ['max', 'evolved max', (r) => r.max],
-  ['best', 'best so far', null], // the running maximum of the evolved max
+  ['best', 'highest so far', null], // the running maximum of the evolved max (a best image is judged by its mean)
   ['ref', 'references mean', (r) => r.ref],
 ];
 
