@@ -160,6 +160,14 @@ def test_a_partly_measured_generation_counts_only_what_was_measured() -> None:
     assert optimizer.best_image == (50.0, 0, 3)  # still one count, still the best
 
 
+def test_the_engine_judges_codes_of_any_float_type() -> None:
+    result = _result()
+    codes = np.eye(3, dtype=np.float32)
+    result.record(codes, clean=np.array([1.0, 2.0, 3.0]), observed=np.array([1.0, 5.0, 2.0]))
+    result.record(codes[[1]], clean=np.array([2.0]), observed=np.array([1.0]))  # image 1: (5 + 1) / 2 = 3
+    assert (result.best_clean[-1], result.best_observed[-1]) == (2.0, 3.0)
+
+
 def test_without_repeats_the_engine_picks_the_first_highest_count_as_before() -> None:
     rng = np.random.default_rng(4)
     result = _result()

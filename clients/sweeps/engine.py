@@ -195,6 +195,7 @@ class RunResult:
     def record(self, shown: FloatArray, clean: FloatArray, observed: FloatArray) -> None:
         """One generation's images: the best so far is the one with the highest mean score over its showings
         (evostim.optimizers.elites, as a session's optimizer judges it; the earlier image keeps a tie)."""
+        shown = np.asarray(shown, dtype=np.float64)  # as Elites keeps them: a code is the same key in both
         if self._elites is None:
             self._elites = Elites(shown.shape[1])
         generation = len(self.best_observed)
