@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
 from evostim.clients.simulation.neurons import Noise, Recording, ResponseModel
 from evostim.clients.sweeps.panels import FloatArray, Panel
@@ -192,15 +193,15 @@ class RunResult:
     _elites: Elites | None = field(default=None, repr=False)  # the images judged: the optimizers' own rule
     _clean: dict[bytes, float] = field(default_factory=dict, repr=False)  # the clean activation of each kept image
 
-    def record(self, shown: FloatArray, clean: FloatArray, observed: FloatArray) -> None:
+    def record(self, shown: NDArray[np.floating[Any]], clean: FloatArray, observed: FloatArray) -> None:
         """One generation's images: the best so far is the one with the highest mean score over its showings
         (evostim.optimizers.elites, as a session's optimizer judges it; the earlier image keeps a tie)."""
-        shown = np.asarray(shown, dtype=np.float64)  # as Elites keeps them: a code is the same key in both
+        codes: FloatArray = np.asarray(shown, dtype=np.float64)  # as Elites keeps them: one key for a code in both
         if self._elites is None:
-            self._elites = Elites(shown.shape[1])
+            self._elites = Elites(codes.shape[1])
         generation = len(self.best_observed)
-        self._elites.add(shown, observed, generation, np.arange(len(shown)))
-        for code, value in zip(shown, clean, strict=True):
+        self._elites.add(codes, observed, generation, np.arange(len(codes)))
+        for code, value in zip(codes, clean, strict=True):
             self._clean.setdefault(code.tobytes(), float(value))
         kept = {code.tobytes() for code in self._elites.codes}
         self._clean = {key: value for key, value in self._clean.items() if key in kept}
