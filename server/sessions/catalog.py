@@ -15,7 +15,8 @@ from evostim import optimizers
 from evostim.generators import GeneratorSpec
 from evostim.generators.host import generator_host
 from evostim.optimizers import Host, Optimizer
-from evostim.protocol import DEFAULT_POPULATION, OptimizerParameter, OptimizerPublic
+from evostim.protocol import DEFAULT_POPULATION
+from evostim.protocol_catalog import OptimizerParameter, OptimizerPublic
 from evostim.server.sessions.setup import default_optimizer
 
 __all__ = ["describe_optimizers"]

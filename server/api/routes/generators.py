@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from evostim.generators import GENERATORS
-from evostim.protocol import GeneratorPublic, GeneratorsPublic
+from evostim.protocol_catalog import GeneratorPublic, GeneratorsPublic
 from evostim.server.sessions.setup import default_optimizer
 
 router = APIRouter(prefix="/v1/generators", tags=["generators"])

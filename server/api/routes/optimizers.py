@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from evostim.generators import GeneratorError, generator_spec
-from evostim.protocol import OptimizersPublic
+from evostim.protocol_catalog import OptimizersPublic
 from evostim.server.sessions.catalog import describe_optimizers
 from evostim.server.sessions.errors import InvalidRequest
 
