@@ -2,7 +2,7 @@
 below cholesky-cma's final value, not only when its curve never reached it. A run's curve (the clean value of the
 image it holds) can fall: a higher count on a poorer image takes the lead, and with `remeasure` a lucky count
 measured again may hand the lead to a poorer image; "curves that fell" counts the runs whose curve fell at least
-once. Pairings and normalization as `pooled_rule.py`.
+once. Pairings and normalization as `../round38/pooled_rule.py`.
 
     python final_misses.py CANDIDATE_LABEL FOLDER [FOLDER...]
 """
