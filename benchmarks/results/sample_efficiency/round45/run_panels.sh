@@ -14,8 +14,8 @@ R4="$BASE:remeasure=4:$TAIL"
 if [ "$1" = diagnosis ]; then
   [ -d $R/tuning_g40 ] || cp -r $S/round44/tuning_g40 $R/tuning_g40
   [ -d $R/foreign_g40 ] || cp -r $S/round44/foreign_g40 $R/foreign_g40
-  $RUN tuning 0 36 2 recorded,poisson 40 $R/tuning_g40 "$R4,$R3" > $R/tuning_g40.log 2>&1
-  $RUN foreign 0 36 4 recorded,poisson,negbin:2 40 $R/foreign_g40 "$R4,$R3" > $R/foreign_g40.log 2>&1
+  $RUN tuning 0 36 2 recorded,poisson 40 $R/tuning_g40 "$R4" > $R/tuning_g40.log 2>&1
+  $RUN foreign 0 36 4 recorded,poisson,negbin:2 40 $R/foreign_g40 "$R4" > $R/foreign_g40.log 2>&1
 elif [ "$1" = held-out ]; then
   # $2: the diagnosis winner's label, or nothing (then the default and cholesky-cma only)
   $RUN held-out 378 19 4 recorded,poisson,negbin:2 40 $R/held_out_g40 "cholesky-cma,$R2${2:+,$2}" > $R/held_out_g40.log 2>&1
