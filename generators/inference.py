@@ -11,7 +11,8 @@ range), with three rewrites that cost nothing in accuracy:
   convolution to its 4 output phases followed by a pixel shuffle: oneDNN vectorizes deconvolutions over output
   channels, and with 3 it wastes most lanes (0.36 -> 0.24 ms per image in fp32, 0.22 -> 0.16 in bf16).
 
-Sessions keep the network as loaded (their images are those of the published model, bit for bit).
+A loaded generator decodes with such a copy on the CPU where its images stay within one gray level of the
+network as loaded (``ImageGenerator``); its ``module`` stays the network as loaded (gradients, the metric).
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ def check_decode_contract(generator: ImageGenerator, batch: int = 2) -> None:
     spec, size = generator.spec, generator.image_size
     codes = spec.sample_prior(np.random.default_rng(0), batch)
     modes: list[bool] = []
-    hook = generator.module.register_forward_pre_hook(lambda *_: modes.append(torch.is_inference_mode_enabled()))
+    hook = generator.decoder.register_forward_pre_hook(lambda *_: modes.append(torch.is_inference_mode_enabled()))
     try:
         images = generator.decode(codes)
         pixels = generator.decode_pixels(codes)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,7 @@ from torch import nn
 
 from evostim.clients.simulation.mtcnn import load_mtcnn
 from evostim.clients.sweeps.panels import CnnPanel
-from evostim.generators import generator_spec, load_generator
+from evostim.generators import base, generator_spec, load_generator
 from evostim.generators.inference import inference_copy
 
 
@@ -66,12 +68,36 @@ def test_a_module_in_training_mode_is_refused() -> None:
 
 
 def test_dcgan_faces_decodes_the_same_images_as_the_session_does() -> None:
+    """A session on the CPU decodes with the inference copy: the published network's images to round-off."""
     generator = load_generator("dcgan-faces", "cpu")
+    assert generator.decoder is not generator.module
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in generator.decoder.modules())
     codes = generator_spec("dcgan-faces").sample_prior(np.random.default_rng(3), 16)
     with torch.inference_mode():
-        fast = inference_copy(generator.module)(torch.as_tensor(codes, dtype=torch.float32)).clamp(0, 1)
-    difference = (fast - generator.decode(codes)).abs().max().item()
+        published = generator.module(torch.as_tensor(codes, dtype=torch.float32)).clamp(0, 1)
+    difference = (published - generator.decode(codes)).abs().max().item()
     assert difference < 2e-5, f"images differ by {difference * 255:.4f}/255"
+    gray_levels = (published.mul(255).round() - generator.decode_pixels(codes).float()).abs().max().item()
+    assert gray_levels <= 1
+
+
+def test_a_copy_whose_images_differ_by_more_than_a_gray_level_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    def brighter(module: nn.Module) -> nn.Module:
+        return nn.Sequential(inference_copy(module), _Offset(2 / 255))
+
+    monkeypatch.setattr(base, "inference_copy", brighter)
+    spec, cpu = generator_spec("dcgan-faces"), torch.device("cpu")
+    generator = base.ImageGenerator(spec, spec.build(cpu, spec.locate_weights(Path("weights"))), cpu)
+    assert generator.decoder is generator.module
+
+
+class _Offset(nn.Module):
+    def __init__(self, offset: float) -> None:
+        super().__init__()
+        self.offset = offset
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return images + self.offset
 
 
 def _session_values(unit: str, images: torch.Tensor) -> NDArray[np.float32]:
