@@ -82,7 +82,8 @@ def test_metrics_count_generations_post_latency_decodes_sessions_and_caches(api:
         answer = api.post(manifest["responses_url"], json=counts_for(manifest), headers=key)
         manifest = answer.json()["next"]
     api.post(manifest["responses_url"], json=counts_for(manifest), headers={"Idempotency-Key": "k2"})
-    api.post(manifest["responses_url"], json=counts_for(manifest), headers={"Idempotency-Key": "k2"})  # a replay
+    last = api.post(manifest["responses_url"], json=counts_for(manifest), headers={"Idempotency-Key": "k2"})  # a replay
+    assert api.get(last.json()["next"]["stimuli"][0]["url"]).status_code == 200  # waits for the decode ahead
     after = api.get("/metrics")
     assert after.headers["content-type"].startswith("text/plain; version=")
     text = after.text
@@ -461,7 +462,9 @@ def test_cached_pixels_own_their_memory(dcgan: Any) -> None:
     from evostim.server.media.renderer import Renderer
 
     renderer = Renderer(lambda name: dcgan, cache_bytes=2**30)
-    renderer.prepare("dcgan-faces", list(np.random.default_rng(0).standard_normal((4, 100))))
+    batch = renderer.prepare("dcgan-faces", list(np.random.default_rng(0).standard_normal((4, 100))))
+    assert batch is not None
+    batch.result()  # decoded in the background
     held = list(renderer._cache._items.values())
     assert len(held) == 4 and all(isinstance(p, np.ndarray) and p.base is None for p in held)
     assert renderer.cache_bytes == 4 * 64 * 64 * 3
