@@ -171,6 +171,10 @@ class ImageGenerator:
     def image_size(self) -> int:
         return self.spec.image_size
 
+    def check_codes(self, codes: NDArray[np.floating] | torch.Tensor) -> None:
+        """Raise BadLatentCodes where ``codes`` (B, d) would not decode: their shape, or not finite in float32."""
+        self._checked(codes)
+
     def _checked(self, codes: NDArray[np.floating] | torch.Tensor) -> torch.Tensor:
         batch = torch.as_tensor(codes, dtype=torch.float32)
         if batch.ndim != 2 or batch.shape[1] != self.latent_dim:

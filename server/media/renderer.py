@@ -66,12 +66,14 @@ class Renderer:
 
     def prepare(self, generator: str, codes: Sequence[FloatArray]) -> Future[None] | None:
         """Decode the codes not yet cached, in one batch, ahead of their fetches, in the background; the batch's
-        future (None: all cached)."""
+        future (None: all cached). The generator loads and the codes are checked here (BadLatentCodes: codes
+        that cannot decode), so that what would fail the decode refuses the caller's request."""
         keys = [code_key(generator, code) for code in codes]
         todo = [i for i, key in enumerate(keys) if not isinstance(self._cache.get((key,)), np.ndarray)]
         if not todo:
             return None
         todo_codes, todo_keys = [codes[i] for i in todo], [keys[i] for i in todo]
+        self._load(generator).check_codes(np.stack(todo_codes))
         with self._pending_lock:  # held until every key names the batch, so the batch's end finds them all
             batch = self._ahead.submit(self._decode_ahead, generator, todo_codes, todo_keys)
             self._pending.update(dict.fromkeys(todo_keys, batch))
