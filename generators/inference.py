@@ -89,7 +89,7 @@ def _dense_on_a_point(conv: nn.ConvTranspose2d) -> bool:
     return plain and conv.groups == 1
 
 
-def _folded(sequence: nn.Sequential) -> nn.Sequential:
+def _folded(sequence: nn.Sequential, batch_invariant: bool) -> nn.Sequential:
     layers = list(sequence)
     out: list[nn.Module] = []
     while layers:
@@ -98,7 +98,7 @@ def _folded(sequence: nn.Sequential) -> nn.Sequential:
         if isinstance(layer, nn.Conv2d | nn.ConvTranspose2d) and isinstance(following, nn.BatchNorm2d):
             layer = fuse_conv_bn_eval(layer, following, transpose=isinstance(layer, nn.ConvTranspose2d))
             layers.pop(0)
-        if isinstance(layer, nn.ConvTranspose2d) and _dense_on_a_point(layer):
+        if isinstance(layer, nn.ConvTranspose2d) and _dense_on_a_point(layer) and not batch_invariant:
             layer = _DenseOnPoint(layer)
         elif isinstance(layer, nn.ConvTranspose2d) and _to_few_channels(layer):
             layer = _SubPixel(layer)
@@ -106,21 +106,27 @@ def _folded(sequence: nn.Sequential) -> nn.Sequential:
     return nn.Sequential(*out)
 
 
-def _rewrite(module: nn.Module) -> None:
+def _rewrite(module: nn.Module, batch_invariant: bool) -> None:
     for name, child in module.named_children():
         if isinstance(child, nn.Sequential):
-            setattr(module, name, _folded(child))
+            setattr(module, name, _folded(child, batch_invariant))
         else:
-            _rewrite(child)
+            _rewrite(child, batch_invariant)
 
 
-def inference_copy(module: nn.Module) -> nn.Module:
-    """A copy of ``module`` (eval mode) with the rewrites above applied inside its Sequential blocks."""
+def inference_copy(module: nn.Module, *, batch_invariant: bool = False) -> nn.Module:
+    """A copy of ``module`` (eval mode) with the rewrites above applied inside its Sequential blocks; the tensors
+    of layers it leaves as they are stay shared with ``module`` (a lab's fc6 generator: 224 MB of Linear weights).
+
+    ``batch_invariant``: leave out the dense-on-a-point rewrite, whose matrix product rounds differently with the
+    batch size (a code's image would depend on the codes decoded beside it, by a gray level at some pixels); the
+    other rewrites give each image the same float values whatever the batch. A server decodes so."""
     if module.training:
         raise ValueError("inference_copy folds BatchNorm statistics: call it on a module in eval mode")
-    clone = copy.deepcopy(module)
+    shared = {id(t): t for t in (*module.parameters(), *module.buffers())}
+    clone = copy.deepcopy(module, memo=shared)
     if isinstance(clone, nn.Sequential):
-        clone = _folded(clone)
+        clone = _folded(clone, batch_invariant)
     else:
-        _rewrite(clone)
+        _rewrite(clone, batch_invariant)
     return clone.eval().to(memory_format=torch.channels_last)

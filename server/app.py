@@ -49,6 +49,7 @@ def create_app(
             with trimming_free_memory(settings.malloc_trim_every_s):
                 yield
         finally:
+            app.state.service.close()
             store.close()
 
     app = FastAPI(

@@ -331,9 +331,9 @@ def test_an_image_fetched_twice_is_decoded_and_encoded_once(tmp_path: Any) -> No
 
     with TestClient(create_app(Settings(data_dir=tmp_path), load_generator=load)) as api:
         manifest = create(api, population_size=4)["generation"]
-        assert decoded == [len(manifest["stimuli"])]  # the whole generation, in one batch, at creation
         url = manifest["stimuli"][0]["url"]
-        first, second = api.get(url), api.get(url)
+        first, second = api.get(url), api.get(url)  # the first waits for the generation decoding ahead
+        assert decoded == [len(manifest["stimuli"])]  # the whole generation, in one batch, from its creation
         assert first.status_code == second.status_code == 200 and first.content == second.content
         assert api.get(url.replace(".png", ".jpg")).status_code == 200
         assert decoded == [len(manifest["stimuli"])]  # every fetch was served from the render cache

@@ -81,11 +81,31 @@ def test_dcgan_faces_decodes_the_same_images_as_the_session_does() -> None:
     assert gray_levels <= 1
 
 
+def test_a_sessions_image_is_the_same_whatever_the_codes_decoded_beside_it() -> None:
+    """The batch-invariant copy a server decodes with: a generation decoded ahead as one batch, a fetch that
+    decodes its image alone (after an eviction, a restart, in another worker process): the same pixels."""
+    generator = load_generator("dcgan-faces", "cpu")
+    codes = generator_spec("dcgan-faces").sample_prior(np.random.default_rng(5), 44)
+    batch = generator.decode_pixels(codes)
+    alone = torch.cat([generator.decode_pixels(codes[i : i + 1]) for i in range(len(codes))])
+    assert torch.equal(batch, alone)
+
+
 def test_a_copy_whose_images_differ_by_more_than_a_gray_level_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
-    def brighter(module: nn.Module) -> nn.Module:
-        return nn.Sequential(inference_copy(module), _Offset(2 / 255))
+    def brighter(module: nn.Module, **options: bool) -> nn.Module:
+        return nn.Sequential(inference_copy(module, **options), _Offset(2 / 255))
 
     monkeypatch.setattr(base, "inference_copy", brighter)
+    spec, cpu = generator_spec("dcgan-faces"), torch.device("cpu")
+    generator = base.ImageGenerator(spec, spec.build(cpu, spec.locate_weights(Path("weights"))), cpu)
+    assert generator.decoder is generator.module
+
+
+def test_a_module_that_cannot_be_rewritten_decodes_as_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuses(module: nn.Module, **options: bool) -> nn.Module:
+        raise AssertionError("fuse_conv_bn_eval: BatchNorm without running statistics")
+
+    monkeypatch.setattr(base, "inference_copy", refuses)
     spec, cpu = generator_spec("dcgan-faces"), torch.device("cpu")
     generator = base.ImageGenerator(spec, spec.build(cpu, spec.locate_weights(Path("weights"))), cpu)
     assert generator.decoder is generator.module

@@ -72,12 +72,19 @@ class Renderer:
         todo = [i for i, key in enumerate(keys) if not isinstance(self._cache.get((key,)), np.ndarray)]
         if not todo:
             return None
-        todo_codes, todo_keys = [codes[i] for i in todo], [keys[i] for i in todo]
-        self._load(generator).check_codes(np.stack(todo_codes))
+        self._load(generator).check_codes(np.stack([codes[i] for i in todo]))
         with self._pending_lock:  # held until every key names the batch, so the batch's end finds them all
+            todo = [i for i in todo if keys[i] not in self._pending]  # a batch decodes them already
+            if not todo:
+                return None
+            todo_codes, todo_keys = [codes[i] for i in todo], [keys[i] for i in todo]
             batch = self._ahead.submit(self._decode_ahead, generator, todo_codes, todo_keys)
             self._pending.update(dict.fromkeys(todo_keys, batch))
         return batch
+
+    def close(self) -> None:
+        """Drop the batches not started (a server stopping); the running one ends on its own."""
+        self._ahead.shutdown(wait=False, cancel_futures=True)
 
     def _decode_ahead(self, generator: str, codes: Sequence[FloatArray], keys: Sequence[str]) -> None:
         try:

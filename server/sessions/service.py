@@ -89,6 +89,10 @@ class SessionService:
         self._blocks = Blocks(reader=self._reader, posting=self._posting)
         self._metadata = MetadataEditor(store=store, reader=self._reader, limits=limits, locks=self._locks)
 
+    def close(self) -> None:
+        """Stop decoding ahead (the server stops; the store closes after)."""
+        self._renderer.close()
+
     def _generator(self, name: str) -> ImageGenerator:
         return self._load_generator(name, self._settings.device, self._settings.weights_dir)
 
