@@ -69,18 +69,20 @@ class Renderer:
         future (None: all cached). The generator loads and the codes are checked here (BadLatentCodes: codes
         that cannot decode), so that what would fail the decode refuses the caller's request."""
         keys = [code_key(generator, code) for code in codes]
-        todo = [i for i, key in enumerate(keys) if not isinstance(self._cache.get((key,)), np.ndarray)]
+        todo = {key: code for key, code in zip(keys, codes, strict=True) if not self._has_pixels(key)}
         if not todo:
             return None
-        self._load(generator).check_codes(np.stack([codes[i] for i in todo]))
+        self._load(generator).check_codes(np.stack(list(todo.values())))
         with self._pending_lock:  # held until every key names the batch, so the batch's end finds them all
-            todo = [i for i in todo if keys[i] not in self._pending]  # a batch decodes them already
+            todo = {key: code for key, code in todo.items() if key not in self._pending}  # else decoding already
             if not todo:
                 return None
-            todo_codes, todo_keys = [codes[i] for i in todo], [keys[i] for i in todo]
-            batch = self._ahead.submit(self._decode_ahead, generator, todo_codes, todo_keys)
-            self._pending.update(dict.fromkeys(todo_keys, batch))
+            batch = self._ahead.submit(self._decode_ahead, generator, list(todo.values()), list(todo))
+            self._pending.update(dict.fromkeys(todo, batch))
         return batch
+
+    def _has_pixels(self, key: str) -> bool:
+        return isinstance(self._cache.get((key,)), np.ndarray)
 
     def close(self) -> None:
         """Drop the batches not started (a server stopping); the running one ends on its own."""
