@@ -196,3 +196,12 @@ def test_looking_up_text_with_a_nul_character_is_refused(store: Store) -> None:
         store.get_session("s_\x00")
     with pytest.raises(UnstorableValue):
         store.get_creation_key("anonymous", "k\x00")
+
+
+def test_a_store_opens_on_an_in_memory_sqlite_database_which_has_no_connection_pool() -> None:
+    store = Store("sqlite://")  # SingletonThreadPool: pool sizes would be a TypeError
+    try:
+        store.ping()
+        assert store.schema_revision() is not None
+    finally:
+        store.close()

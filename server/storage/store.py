@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, create_engine, event, func, select, text, true, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -80,13 +80,11 @@ def _make_engine(url: str) -> Engine:
             max_overflow=POOL_SIZE - POSTGRES_POOL_SIZE,
         )
     # As many pooled connections as requests run at once: beyond the pool, each request opened a connection of its
-    # own and set its pragmas, 12% of a loaded server's busy time.
+    # own and set its pragmas, 12% of a loaded server's busy time. (An in-memory database has one connection.)
+    in_memory = make_url(url).database in (None, "", ":memory:") or "mode=memory" in url
+    pool: dict[str, int] = {} if in_memory else {"pool_size": POOL_SIZE, "max_overflow": 10}
     engine = create_engine(
-        url,
-        connect_args={"check_same_thread": False, "timeout": 30},
-        json_serializer=json_dumps,
-        pool_size=POOL_SIZE,
-        max_overflow=10,
+        url, connect_args={"check_same_thread": False, "timeout": 30}, json_serializer=json_dumps, **pool
     )
 
     @event.listens_for(engine, "connect")
