@@ -81,7 +81,8 @@ def _make_engine(url: str) -> Engine:
         )
     # As many pooled connections as requests run at once: beyond the pool, each request opened a connection of its
     # own and set its pragmas, 12% of a loaded server's busy time. (An in-memory database has one connection.)
-    in_memory = make_url(url).database in (None, "", ":memory:") or "mode=memory" in url
+    parsed = make_url(url)
+    in_memory = parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory"
     pool: dict[str, int] = {} if in_memory else {"pool_size": POOL_SIZE, "max_overflow": 10}
     engine = create_engine(
         url, connect_args={"check_same_thread": False, "timeout": 30}, json_serializer=json_dumps, **pool
