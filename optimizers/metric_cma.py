@@ -116,7 +116,7 @@ class MetricCMA(Optimizer):
         self._sphere_norm = params.sphere_norm
         self._mean_repeats = params.mean_repeats if params.mean_candidate else 0
         self._remeasure = params.remeasure
-        self._elites = Elites(dim)
+        self._elites = Elites(dim, params.shrink)
         inner_size = _inner_size(population_size, self._mean_repeats, self._remeasure)
         scales = given_scales(params, values, k)
         center = np.zeros(dim) if params.center is None else np.array(params.center)
@@ -266,7 +266,7 @@ class MetricCMA(Optimizer):
         given = self._searches[0]
         self._searches = [Search.restored(saved, given) for saved in state.get("searches", [state])]
         self._active = int(state.get("active", 0))
-        self._elites = Elites.restored(state.get("elites"), self.dim)
+        self._elites = Elites.restored(state.get("elites"), self.dim, self._params.shrink)
 
     def summary(self) -> dict[str, float]:
         return {**self._search.inner.summary(), **super().summary()}

@@ -76,6 +76,15 @@ class MetricCMAParameters(Parameters):
             check=at_least(0, at_most=MAX_REMEASURE),
         ),
     )
+    shrink: float = field(
+        default=0.0,
+        metadata=doc(
+            "with remeasure: rank the images by their mean score with this many pseudo-counts at the mean score of "
+            "the generation that first showed them (one lucky count ranks below an image that kept its score); "
+            "0: the plain mean (docs/sample_efficiency.md, round 46)",
+            check=between(0, 10),
+        ),
+    )
     angle_start: float | None = field(
         default=None,
         metadata=doc("sphere-cma inside: its first angular step, in degrees; null: its own, 50", check=_OPTIONAL_ANGLE),

@@ -83,6 +83,48 @@ def test_the_scores_of_images_shown_again_are_never_told_to_the_inner_search(sta
             run.tell(population.ids, told)
 
 
+def test_a_shrunk_estimate_ranks_one_lucky_count_below_an_image_that_kept_its_score() -> None:
+    """shrink (round 46): one count of 30 in a generation whose mean is 10 is estimated (30 + 10) / 2 = 20, below an
+    image counted 24, 26 and 22 in a generation of mean 20 ((72 + 20) / 4 = 23); the plain mean ranks them the
+    other way."""
+    codes = np.eye(4)
+    for shrink, leader in ((0.0, 1), (1.0, 0)):
+        elites = Elites(4, shrink)
+        elites.add(codes[[0, 2]], np.array([24.0, 16.0]), 0, np.arange(2))  # generation 0: mean 20
+        elites.add(codes[[0, 0]], np.array([26.0, 22.0]), 1, np.array([8, 9]))  # image 0 shown again twice
+        elites.add(codes[[1, 3]], np.array([30.0, -10.0]), 2, np.arange(2))  # generation 2: mean 10, one lucky 30
+        np.testing.assert_array_equal(elites.leaders(1), codes[[leader]])
+        assert elites.leader is not None and elites.leader[0] == elites.means[0]  # the score told is the mean
+        restored = Elites.restored(elites.state(), 4, shrink)
+        for field in ("codes", "sums", "counts", "origins", "estimates"):
+            np.testing.assert_array_equal(getattr(restored, field), getattr(elites, field))
+    np.testing.assert_array_equal(elites.estimates[:2], [23.0, 20.0])
+
+
+def test_a_state_stored_before_shrink_existed_restores_with_its_means_as_priors() -> None:
+    elites = Elites(2)
+    elites.add(np.eye(2), np.array([3.0, 1.0]), 0, np.arange(2))
+    assert "priors" not in elites.state()  # states without shrink are as before
+    restored = Elites.restored(elites.state(), 2, shrink=2.0)
+    np.testing.assert_array_equal(restored.estimates, elites.means)
+
+
+def test_a_shrinking_optimizer_restores_and_shows_the_same_images_again() -> None:
+    optimizer = make("metric-cma", dim=DIM, population_size=10, seed=4, remeasure=2, shrink=1.5)
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        population = optimizer.ask()
+        optimizer.tell(population.ids, rng.standard_normal(10))
+    restored = through_json(optimizer)
+    for _ in range(3):
+        a, b = optimizer.ask(), restored.ask()
+        np.testing.assert_array_equal(a.codes, b.codes)
+        scores = rng.standard_normal(10)
+        optimizer.tell(a.ids, scores)
+        restored.tell(b.ids, scores)
+    assert optimizer.best_image == restored.best_image
+
+
 def test_a_restored_optimizer_shows_the_same_images_again() -> None:
     optimizer = remeasuring(remeasure=2)
     rng = np.random.default_rng(2)
@@ -103,6 +145,7 @@ def test_a_restored_optimizer_shows_the_same_images_again() -> None:
     [
         ({"remeasure": MAX_REMEASURE + 1}, f"remeasure must be an integer <= {MAX_REMEASURE}"),
         ({"remeasure": 7}, "population_size >= 10"),
+        ({"shrink": -1}, "shrink must be in"),
     ],
 )
 def test_a_remeasure_beyond_what_is_kept_or_the_population_is_refused(params: dict[str, int], message: str) -> None:
@@ -128,10 +171,14 @@ def test_the_engine_judges_an_image_shown_again_by_its_mean_score() -> None:
     assert (result.best_clean[-1], result.best_observed[-1]) == (1.0, 5.0)
 
 
-def test_the_engine_and_a_remeasuring_optimizer_name_the_same_best_image_under_a_declining_neuron() -> None:
+@pytest.mark.parametrize("shrink", [0.0, 1.0])
+def test_the_engine_and_a_remeasuring_optimizer_name_the_same_best_image_under_a_declining_neuron(
+    shrink: float,
+) -> None:
     """One rule for both (evostim.optimizers.elites): a session reports the image a sweep's value is read from."""
-    optimizer = make("metric-cma", dim=DIM, population_size=10, seed=2, remeasure=2)
-    result = _result()
+    optimizer = make("metric-cma", dim=DIM, population_size=10, seed=2, remeasure=2, shrink=shrink)
+    params = {"remeasure": 2, "shrink": shrink}
+    result = RunResult(RunSpec(unit="u", optimizer="metric-cma", noise="poisson", seed=0, generations=3, params=params))
     rng = np.random.default_rng(5)
     target = rng.standard_normal(DIM)
     shown = []

@@ -195,10 +195,11 @@ class RunResult:
 
     def record(self, shown: NDArray[np.floating[Any]], clean: FloatArray, observed: FloatArray) -> None:
         """One generation's images: the best so far is the one with the highest mean score over its showings
-        (evostim.optimizers.elites, as a session's optimizer judges it; the earlier image keeps a tie)."""
+        (evostim.optimizers.elites, as a session's optimizer judges it, its ``shrink`` too; the earlier image keeps a
+        tie)."""
         codes: FloatArray = np.asarray(shown, dtype=np.float64)  # as Elites keeps them: one key for a code in both
         if self._elites is None:
-            self._elites = Elites(codes.shape[1])
+            self._elites = Elites(codes.shape[1], float(self.spec.params.get("shrink", 0.0)))
         generation = len(self.best_observed)
         self._elites.add(codes, observed, generation, np.arange(len(codes)))
         for code, value in zip(codes, clean, strict=True):
