@@ -266,7 +266,7 @@ class MetricCMA(Optimizer):
         given = self._searches[0]
         self._searches = [Search.restored(saved, given) for saved in state.get("searches", [state])]
         self._active = int(state.get("active", 0))
-        self._elites = Elites.restored(state.get("elites"), self.dim, self._params.shrink)
+        self._elites = Elites.restored(state.get("elites"), self.dim, self._elites.shrink)
 
     def summary(self) -> dict[str, float]:
         return {**self._search.inner.summary(), **super().summary()}

@@ -9,9 +9,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import anyio.to_thread
 import numpy as np
 import pytest
 import torch
+from fastapi.testclient import TestClient
 
 from evostim.generators import ImageGenerator
 from evostim.server.media.images import encode_image
@@ -77,3 +79,24 @@ def test_a_failed_decode_ahead_leaves_the_fetch_to_decode_and_answer(
     assert "decoding a generation ahead of its fetches failed" in caplog.text
     png = renderer.image("dcgan-faces", codes[0], "png", None)
     assert png == encode_image(dcgan.decode_uint8(np.stack(codes[:1]))[0], "png")
+
+
+def test_fetches_waiting_for_their_decode_hold_no_request_thread(api: TestClient, dcgan: ImageGenerator) -> None:
+    """More fetches wait for a held decode than the server has request threads, and a read that needs a thread
+    still answers: a fetch waits on the event loop, not in a thread (held threads delayed 50 sessions' posts)."""
+    gated = _Gated(dcgan)
+    api.app.state.service._renderer._load = lambda name: gated  # type: ignore[attr-defined]
+    threads = api.portal.call(anyio.to_thread.current_default_thread_limiter)  # type: ignore[union-attr]
+    threads.total_tokens = 3
+    created = api.post("/v1/sessions", json={"seed": 1, "population_size": 8}).json()
+    session_id, urls = created["session"]["id"], [s["url"] for s in created["generation"]["stimuli"]]
+    with ThreadPoolExecutor(len(urls) + 1) as fetcher:
+        fetches = [fetcher.submit(api.get, url) for url in urls]  # more than the 3 threads
+        time.sleep(0.5)
+        assert not any(fetch.done() for fetch in fetches)  # all waiting for the held decode
+        read = fetcher.submit(api.get, f"/v1/sessions/{session_id}")
+        assert read.result(timeout=5).status_code == 200  # a thread was free for it
+        gated.gate.set()
+        images = [fetch.result(timeout=10) for fetch in fetches]
+    assert all(image.status_code == 200 and image.content.startswith(b"\x89PNG") for image in images)
+    assert gated.batches == [len(urls)]  # the fetches decoded nothing of their own

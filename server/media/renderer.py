@@ -10,7 +10,8 @@ faster (a fetch costs its HTTP round trip, not its encoding).
 ``prepare`` decodes in a background thread, one batch at a time, and returns at once: a post answers as soon as
 its generation is stored, not after the other sessions' decodes queued before its own (50 sessions posting at once
 on 2 cores: up to 1.2 s). A fetch of an image whose batch is queued or running waits for that batch rather than
-decoding the image alone; images are pure functions of their codes, so a crash loses nothing but the cache.
+decoding the image alone, and waits on the event loop (``image_or_batch``), not in one of the request threads a
+post needs; images are pure functions of their codes, so a crash loses nothing but the cache.
 """
 
 from __future__ import annotations
@@ -114,6 +115,16 @@ class Renderer:
     def image(self, generator: str, code: FloatArray, fmt: ImageFormat, size: int | None) -> bytes:
         """One encoded image (a fetch): from the cache, or rendered as a batch of one."""
         return self.render(generator, [code], fmt, size)[0]
+
+    def image_or_batch(
+        self, generator: str, code: FloatArray, fmt: ImageFormat, size: int | None
+    ) -> bytes | Future[None]:
+        """``image``, or, while a background batch decodes this code, that batch: a fetch awaits it without holding
+        a request thread (50 sessions' rigs fetching as their posts answer held every thread), then asks again."""
+        key = code_key(generator, code)
+        with self._pending_lock:
+            batch = self._pending.get(key)
+        return self.image(generator, code, fmt, size) if batch is None else batch
 
     def _encode(
         self, generator: str, codes: Sequence[FloatArray], keys: Sequence[str], fmt: ImageFormat, size: int | None

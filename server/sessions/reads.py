@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -135,7 +136,11 @@ class SessionReader:
         image_size = generator_spec(session.config.generator).image_size
         return presenters.manifest(session_id, image_size, number, stimuli, generation.order, closed=generation.closed)
 
-    def image(self, owner: str, session_id: str, stimulus_id: str, fmt: ImageFormat, size: int | None) -> bytes:
+    def image(
+        self, owner: str, session_id: str, stimulus_id: str, fmt: ImageFormat, size: int | None, *, wait: bool = True
+    ) -> bytes | Future[None]:
+        """The stimulus's encoded image; ``wait`` False: while its background decode runs, that batch instead
+        (``Renderer.image_or_batch``)."""
         if self._limits is not None:
             self._limits.check_image_size(size)
         found = self._store.get_image_source(session_id, stimulus_id) if is_session_id(session_id) else None
@@ -143,7 +148,8 @@ class SessionReader:
         stimulus = None if found is None else found[1]
         if stimulus is None:
             raise StimulusNotFound(f"session {session_id} has no stimulus {stimulus_id!r}")
-        return self._renderer.image(session.config.generator, stimulus.code, fmt, size)
+        render = self._renderer.image if wait else self._renderer.image_or_batch
+        return render(session.config.generator, stimulus.code, fmt, size)
 
     def history(
         self, owner: str, session_id: str, *, codes: bool = False, first: int = 0, stop: int | None = None

@@ -14,6 +14,7 @@ The optimizer, the generator and the store know nothing of each other.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -120,8 +121,11 @@ class SessionService:
     def get_generation(self, owner: str, session_id: str, number: int) -> GenerationPublic:
         return self._reader.get_generation(owner, session_id, number)
 
-    def image(self, owner: str, session_id: str, stimulus_id: str, fmt: ImageFormat, size: int | None) -> bytes:
-        return self._reader.image(owner, session_id, stimulus_id, fmt, size)
+    def image(
+        self, owner: str, session_id: str, stimulus_id: str, fmt: ImageFormat, size: int | None, *, wait: bool = True
+    ) -> bytes | Future[None]:
+        """The stimulus's encoded image; ``wait`` False: while its background decode runs, that batch instead."""
+        return self._reader.image(owner, session_id, stimulus_id, fmt, size, wait=wait)
 
     def history(
         self, owner: str, session_id: str, *, codes: bool = False, first: int = 0, stop: int | None = None

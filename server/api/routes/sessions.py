@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+from concurrent.futures import Future
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from evostim.protocol import (
     MAX_GENERATION,
@@ -151,7 +155,7 @@ def post_responses(
     responses={**_PROBLEMS, 200: {"content": {m: {} for m in MEDIA_TYPES.values()}, "description": "the image"}},
     response_class=Response,
 )
-def get_stimulus_image(
+async def get_stimulus_image(
     session_id: str,
     filename: str,
     owner: Owner,
@@ -161,8 +165,15 @@ def get_stimulus_image(
     match = _IMAGE_NAME.match(filename)
     if match is None:
         raise StimulusNotFound(f"{filename!r} is not '<stimulus id>.png', '.jpg' or '.bmp'")
-    fmt = match["fmt"]
-    data = service.image(owner, session_id, match["stimulus"], fmt, size)  # type: ignore[arg-type]
+    fmt: ImageFormat = match["fmt"]  # type: ignore[assignment]  # the pattern's three
+    image = partial(service.image, owner, session_id, match["stimulus"], fmt, size)
+    data = await run_in_threadpool(image, wait=False)
+    if isinstance(data, Future):
+        # Its generation still decodes: wait here, holding no request thread (a post may need it), then render
+        # (after a failed batch the fetch decodes its image itself). asyncio.wait, not await: the batch's own
+        # failure is not this request's, and a fetch that is cancelled must not cancel the batch.
+        await asyncio.wait([asyncio.wrap_future(data)])
+        data = await run_in_threadpool(image, wait=True)
     # Images are pure functions of the stored code: cache them forever.
     return Response(
         data, media_type=MEDIA_TYPES[fmt], headers={"Cache-Control": "private, max-age=31536000, immutable"}
