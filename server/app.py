@@ -42,7 +42,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         scratch.remove_stale()  # exports a killed server was writing
-        store = Store(settings.resolved_database_url)
+        store = Store(settings.resolved_database_url, connections=settings.database_connections)
         app.state.store = store  # /readyz pings it, /metrics counts its sessions
         app.state.service = SessionService(store, settings, load_generator=load_generator)
         try:

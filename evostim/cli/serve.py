@@ -100,6 +100,7 @@ def serve_command(args: argparse.Namespace) -> None:
     check_port(args.host, args.port)  # a port another server holds: one line now, not a bind error after loading
     # the open-files limit raised to its hard limit (worker processes inherit it), the connection cap fitted to it
     limits = configure_connections(settings)
+    settings = _fit_database_connections(settings, args.workers)
     _log_start(args, settings, limits=asdict(limits))
     options: dict[str, Any] = {
         "host": args.host,
@@ -128,6 +129,47 @@ def _run(settings: Settings, args: argparse.Namespace, options: dict[str, Any]) 
         return
     _prepare_workers(settings, args)
     uvicorn.run("evostim.server.app:create_worker_app", factory=True, workers=args.workers, **options)
+
+
+def _fit_database_connections(settings: Settings, workers: int) -> Settings:
+    """On Postgres, each process's pool cut to what the database allows (the workers read it from the environment);
+    a start that would leave a process fewer than MIN_CONNECTIONS is refused with one line."""
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+    from evostim.server.storage.fit import MIN_CONNECTIONS, connection_budget
+
+    url = settings.resolved_database_url
+    if url.startswith("sqlite"):
+        return settings
+    try:
+        budget = connection_budget(url)
+    except SQLAlchemyError as error:
+        reason = error.orig if isinstance(error, DBAPIError) else error
+        raise SystemExit(
+            f"evostim serve: refusing to start: the database {redacted(url)} does not answer: {reason}"
+        ) from None
+    per_process = budget.per_process(workers, settings.database_connections)
+    where = (
+        f"Postgres allows {budget.max_connections} connections (max_connections), {budget.reserved} kept for "
+        f"superusers, {budget.open} open now"
+    )
+    if per_process < MIN_CONNECTIONS:
+        raise SystemExit(
+            f"evostim serve: refusing to start: {where}, which leaves {budget.free} for {workers} server processes, "
+            f"fewer than {MIN_CONNECTIONS} each: run fewer --workers or raise max_connections"
+        )
+    if per_process < settings.database_connections:
+        logging.getLogger("evostim").warning(
+            "%s: each of %d server processes holds at most %d (EVOSTIM_DATABASE_CONNECTIONS; requests beyond wait "
+            "for one); raise max_connections for %d each",
+            where,
+            workers,
+            per_process,
+            settings.database_connections,
+        )
+        os.environ["EVOSTIM_DATABASE_CONNECTIONS"] = str(per_process)  # the worker processes' settings
+        return settings.model_copy(update={"database_connections": per_process})
+    return settings
 
 
 def _log_start(args: argparse.Namespace, settings: Settings, *, limits: dict[str, Any]) -> None:

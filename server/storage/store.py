@@ -68,16 +68,18 @@ POOL_SIZE = 40  # anyio runs up to 40 sync endpoints at once, each in a thread o
 POSTGRES_POOL_SIZE = 20  # kept open; the other 20 close when idle (a Postgres connection is a process)
 
 
-def _make_engine(url: str) -> Engine:
+def _make_engine(url: str, connections: int) -> Engine:
     if not url.startswith("sqlite"):
         # beyond SQLAlchemy's pool of 5, each request beside 5 others opened a connection (a Postgres backend
-        # process) and closed it again; up to 40 per process, as many as requests run at once (README)
+        # process) and closed it again; up to 40 per process, as many as requests run at once (README), fewer
+        # where the database's max_connections would not hold every process's (``connections``, fit.py)
+        kept = min(POSTGRES_POOL_SIZE, connections)
         return create_engine(
             url,
             pool_pre_ping=True,
             json_serializer=json_dumps,
-            pool_size=POSTGRES_POOL_SIZE,
-            max_overflow=POOL_SIZE - POSTGRES_POOL_SIZE,
+            pool_size=kept,
+            max_overflow=connections - kept,
         )
     # As many pooled connections as requests run at once: beyond the pool, each request opened a connection of its
     # own and set its pragmas, 12% of a loaded server's busy time. (An in-memory database has one connection.)
@@ -102,8 +104,9 @@ def _make_engine(url: str) -> Engine:
 class Store:
     """All SQL of the service lives here."""
 
-    def __init__(self, url: str) -> None:
-        self._engine = _make_engine(url)
+    def __init__(self, url: str, *, connections: int = POOL_SIZE) -> None:
+        """``connections``: the most this store holds to Postgres at once (SQLite's are its own, 40 + 10)."""
+        self._engine = _make_engine(url, connections)
         try:
             migrations.upgrade(self._engine)  # create, adopt or upgrade the tables (Alembic revisions)
         except BaseException:
