@@ -37,7 +37,8 @@ MAX_REMEASURE = 8
 
 
 class Elites:
-    """The ``KEPT`` images with the highest mean score so far: their codes, score sums, showings and first showing."""
+    """The ``KEPT`` images with the highest mean score so far (``estimates``: shrunk, with ``shrink``): their codes,
+    score sums, showings, priors and first showing."""
 
     def __init__(self, dim: int, shrink: float = 0.0) -> None:
         self.shrink = shrink
@@ -58,14 +59,15 @@ class Elites:
 
     @property
     def leader(self) -> tuple[float, int, int] | None:
-        """The best image's mean score and where it was first shown (generation, row); None before any count."""
+        """The best image's mean score (its plain mean, ranked by ``estimates``) and where it was first shown
+        (generation, row); None before any count."""
         if not len(self.codes):
             return None
         generation, row = self.origins[0]
         return float(self.means[0]), int(generation), int(row)
 
     def leaders(self, count: int) -> FloatArray:
-        """The codes of the ``count`` best images by mean score (fewer while fewer were measured), best first."""
+        """The codes of the ``count`` best images by ``estimates`` (fewer while fewer were measured), best first."""
         return self.codes[:count].copy()
 
     def add(self, codes: FloatArray, scores: FloatArray, generation: int, rows: NDArray[np.intp]) -> None:

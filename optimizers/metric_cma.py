@@ -116,6 +116,8 @@ class MetricCMA(Optimizer):
         self._sphere_norm = params.sphere_norm
         self._mean_repeats = params.mean_repeats if params.mean_candidate else 0
         self._remeasure = params.remeasure
+        if params.shrink and not params.remeasure:  # else a session's best and a sweep's judge would differ
+            raise InvalidParameter("shrink ranks the images shown again: it needs remeasure >= 1")
         self._elites = Elites(dim, params.shrink)
         inner_size = _inner_size(population_size, self._mean_repeats, self._remeasure)
         scales = given_scales(params, values, k)

@@ -29,9 +29,11 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, description="server processes on one database")
     data_dir: Path = Field(default=Path("data"), description="folder of the SQLite file evostim.db")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: SQLite file in data_dir")
-    # `evostim serve` lowers it so that all its processes fit Postgres's max_connections (server/storage/fit.py).
+    # `evostim serve` lowers it so that all its processes fit Postgres's max_connections (server/storage/fit.py);
+    # at least fit.MIN_CONNECTIONS. With fewer than requests running, a request waits for one (up to 30 s, then
+    # a retryable 500).
     database_connections: int = Field(
-        default=40, ge=1, le=1000, description="Postgres connections a server process holds at most (one a request)"
+        default=40, ge=4, le=1000, description="Postgres connections a server process holds at most (one a request)"
     )
     device: str = Field(default="auto", description="torch device for generators: auto, cpu, cuda, cuda:1, ...")
     weights_dir: Path = Field(default=Path("weights"), description="folder of the lab's generator weight files")

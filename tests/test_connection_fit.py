@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.pool import NullPool
 
 from evostim import cli
 from evostim.server.storage.fit import MIN_CONNECTIONS, connection_budget
@@ -27,14 +28,34 @@ def postgres_url(postgres_cluster: Any, monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 
 def test_the_budget_is_what_postgres_allows_less_reserved_and_open_connections(postgres_url: str) -> None:
+    before = connection_budget(postgres_url)
     engine = create_engine(postgres_url)
     with engine.connect() as held:  # one connection open beside the look's own
         assert held.execute(text("SHOW max_connections")).scalar_one() == "200"  # tests/postgres.py's cluster
         budget = connection_budget(postgres_url)
     engine.dispose()
-    assert (budget.max_connections, budget.reserved) == (200, 3) and budget.open >= 1
-    assert budget.free == 200 - 3 - budget.open
+    assert (budget.max_connections, budget.reserved) == (200, 3)
+    assert budget.open == before.open + 1 and budget.free == before.free - 1  # the look's own is not counted
     assert budget.per_process(1, 40) == 40 and budget.per_process(6, 40) == budget.free // 6 < 40
+
+
+def test_a_role_that_cannot_see_others_sessions_still_counts_them(postgres_url: str) -> None:
+    """Without pg_read_all_stats another role's sessions show no backend_type: they count all the same."""
+    admin = create_engine(postgres_url, poolclass=NullPool)  # a closed connection is closed, not pooled
+    with admin.connect() as connection:
+        connection.execute(text("DROP ROLE IF EXISTS evostim_lab"))
+        connection.execute(text("CREATE ROLE evostim_lab LOGIN"))
+        connection.execute(text("GRANT ALL ON DATABASE evostim_fit TO evostim_lab"))
+        connection.commit()
+    lab_url = make_url(postgres_url).set(username="evostim_lab").render_as_string(hide_password=False)
+    before = connection_budget(lab_url)
+    held = [admin.connect() for _ in range(5)]  # the superuser's: invisible in detail to evostim_lab
+    try:
+        assert connection_budget(lab_url).open == before.open + 5
+    finally:
+        for connection in held:
+            connection.close()
+        admin.dispose()
 
 
 def test_a_store_holds_at_most_its_connections(postgres_url: str) -> None:

@@ -146,6 +146,7 @@ def test_a_restored_optimizer_shows_the_same_images_again() -> None:
         ({"remeasure": MAX_REMEASURE + 1}, f"remeasure must be an integer <= {MAX_REMEASURE}"),
         ({"remeasure": 7}, "population_size >= 10"),
         ({"shrink": -1}, "shrink must be in"),
+        ({"shrink": 1.0}, "it needs remeasure >= 1"),  # no images shown again: nothing to rank
     ],
 )
 def test_a_remeasure_beyond_what_is_kept_or_the_population_is_refused(params: dict[str, int], message: str) -> None:

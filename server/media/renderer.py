@@ -122,6 +122,9 @@ class Renderer:
         """``image``, or, while a background batch decodes this code, that batch: a fetch awaits it without holding
         a request thread (50 sessions' rigs fetching as their posts answer held every thread), then asks again."""
         key = code_key(generator, code)
+        encoded = self._cached_bytes((key, fmt, str(size)))
+        if encoded is not None:
+            return encoded
         with self._pending_lock:
             batch = self._pending.get(key)
         return self.image(generator, code, fmt, size) if batch is None else batch

@@ -49,8 +49,13 @@ def connection_budget(url: str) -> ConnectionBudget:
                     )
                 ).all()
             )
+            # Another role's sessions show no backend_type to a role without pg_read_all_stats: counted too (the
+            # safe side; a background process of Postgres's own then counts as well).
             opened = connection.execute(
-                text("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE backend_type = 'client backend' OR backend_type IS NULL"
+                )
             ).scalar_one()
     finally:
         engine.dispose()
