@@ -116,9 +116,7 @@ class MetricCMA(Optimizer):
         self._sphere_norm = params.sphere_norm
         self._mean_repeats = params.mean_repeats if params.mean_candidate else 0
         self._remeasure = params.remeasure
-        if params.shrink and not params.remeasure:  # else a session's best and a sweep's judge would differ
-            raise InvalidParameter("shrink ranks the images shown again: it needs remeasure >= 1")
-        self._elites = Elites(dim, params.shrink)
+        self._elites = _elites(params, dim)
         inner_size = _inner_size(population_size, self._mean_repeats, self._remeasure)
         scales = given_scales(params, values, k)
         center = np.zeros(dim) if params.center is None else np.array(params.center)
@@ -279,6 +277,12 @@ def _session_remeasure(population_size: int | None) -> dict[str, Any]:
     if population_size is None or population_size >= SESSION_REMEASURE_FROM:
         return {"remeasure": SESSION_REMEASURE}
     return {}
+
+
+def _elites(params: MetricCMAParameters, dim: int) -> Elites:
+    if params.shrink and not params.remeasure:  # else a session's best and a sweep's judge would differ
+        raise InvalidParameter("shrink ranks the images shown again: it needs remeasure >= 1")
+    return Elites(dim, params.shrink)
 
 
 def _inner_size(population_size: int, mean_repeats: int, remeasure: int) -> int:
