@@ -109,24 +109,9 @@ def test_a_state_stored_before_shrink_existed_restores_with_its_means_as_priors(
     np.testing.assert_array_equal(restored.estimates, elites.means)
 
 
-def test_a_shrinking_optimizer_restores_and_shows_the_same_images_again() -> None:
-    optimizer = make("metric-cma", dim=DIM, population_size=10, seed=4, remeasure=2, shrink=1.5)
-    rng = np.random.default_rng(3)
-    for _ in range(3):
-        population = optimizer.ask()
-        optimizer.tell(population.ids, rng.standard_normal(10))
-    restored = through_json(optimizer)
-    for _ in range(3):
-        a, b = optimizer.ask(), restored.ask()
-        np.testing.assert_array_equal(a.codes, b.codes)
-        scores = rng.standard_normal(10)
-        optimizer.tell(a.ids, scores)
-        restored.tell(b.ids, scores)
-    assert optimizer.best_image == restored.best_image
-
-
-def test_a_restored_optimizer_shows_the_same_images_again() -> None:
-    optimizer = remeasuring(remeasure=2)
+@pytest.mark.parametrize("shrink", [0.0, 1.5])
+def test_a_restored_optimizer_shows_the_same_images_again(shrink: float) -> None:
+    optimizer = make("metric-cma", dim=DIM, population_size=10, seed=4, remeasure=2, shrink=shrink)
     rng = np.random.default_rng(2)
     for _ in range(3):
         population = optimizer.ask()
@@ -138,6 +123,7 @@ def test_a_restored_optimizer_shows_the_same_images_again() -> None:
         scores = rng.standard_normal(10)
         optimizer.tell(a.ids, scores)
         restored.tell(b.ids, scores)
+    assert optimizer.best_image == restored.best_image
 
 
 @pytest.mark.parametrize(
