@@ -17,6 +17,7 @@ from evostim.server.api.routes import access, blocks, dashboard, events, health,
 from evostim.server.api.routes import generators as generator_routes
 from evostim.server.config import Settings, get_settings
 from evostim.server.media import scratch
+from evostim.server.ops.collector import long_lived_frozen
 from evostim.server.ops.observability import (
     AccessLog,
     configure_logging,
@@ -46,7 +47,7 @@ def create_app(
         app.state.store = store  # /readyz pings it, /metrics counts its sessions
         app.state.service = SessionService(store, settings, load_generator=load_generator)
         try:
-            with trimming_free_memory(settings.malloc_trim_every_s):
+            with trimming_free_memory(settings.malloc_trim_every_s), long_lived_frozen():
                 yield
         finally:
             app.state.service.close()

@@ -37,6 +37,7 @@ from evostim.protocol import (
 from evostim.server.config import Settings
 from evostim.server.media.images import ImageFormat
 from evostim.server.media.renderer import Renderer
+from evostim.server.ops.collector import freeze_long_lived
 from evostim.server.sessions.blocks import Blocks
 from evostim.server.sessions.creation import SessionCreation
 from evostim.server.sessions.errors import SessionNotRunning
@@ -60,6 +61,7 @@ class SessionService:
         self._store = store
         self._settings = settings
         self._load_generator = load_generator
+        self._frozen_generators: set[str] = set()
         self._renderer = Renderer(self._generator, cache_bytes=settings.image_cache_mb * 2**20)
         self._stepper = OptimizerStepper(
             store,
@@ -95,7 +97,11 @@ class SessionService:
         self._renderer.close()
 
     def _generator(self, name: str) -> ImageGenerator:
-        return self._load_generator(name, self._settings.device, self._settings.weights_dir)
+        generator = self._load_generator(name, self._settings.device, self._settings.weights_dir)
+        if name not in self._frozen_generators:  # its modules live as long as the process: out of the GC's scans
+            self._frozen_generators.add(name)
+            freeze_long_lived()
+        return generator
 
     # -- create (creation.py) ------------------------------------------------------------------------
     def create_session(self, owner: str, request: SessionCreate, idempotency_key: str | None = None) -> SessionCreated:
