@@ -48,9 +48,11 @@ def create_app(
         app.state.service = SessionService(store, settings, load_generator=load_generator)
         try:
             with trimming_free_memory(settings.malloc_trim_every_s), long_lived_frozen():
-                yield
+                try:
+                    yield
+                finally:
+                    app.state.service.close()  # before unfreezing: nothing freezes after
         finally:
-            app.state.service.close()
             store.close()
 
     app = FastAPI(

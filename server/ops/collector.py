@@ -3,9 +3,10 @@
 A served process holds some 440,000 objects once started (torch, SQLAlchemy, pydantic, FastAPI and the rest),
 almost all alive until it exits, and each full collection scanned every one of them with the GIL held: 200-450 ms
 in which no request moved, about 15 times in a round of ``benchmarks/load.py`` (50 sessions on 2 cores). Frozen
-(``gc.freeze``), they are left out of every collection (a full one: 0 ms); objects made later are collected as
-before. Freezing again after a generator loads takes its modules out too. Leaving unfreezes, so that what the
-server held can be collected once it stops (tests run many servers in one process).
+(``gc.freeze``), they are left out of every collection (a full one, idle: 0 ms; under that load 23-70 ms, and
+more often, since the threshold for a full one counts only the objects not frozen); objects made later are
+collected as before. Freezing again after a generator loads takes its modules out too. Leaving unfreezes, so that
+what the server held can be collected once it stops (tests run many servers in one process).
 """
 
 from __future__ import annotations

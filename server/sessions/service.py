@@ -62,6 +62,7 @@ class SessionService:
         self._settings = settings
         self._load_generator = load_generator
         self._frozen_generators: set[str] = set()
+        self._closed = False
         self._renderer = Renderer(self._generator, cache_bytes=settings.image_cache_mb * 2**20)
         self._stepper = OptimizerStepper(
             store,
@@ -94,11 +95,14 @@ class SessionService:
 
     def close(self) -> None:
         """Stop decoding ahead (the server stops; the store closes after)."""
+        self._closed = True
         self._renderer.close()
 
     def _generator(self, name: str) -> ImageGenerator:
         generator = self._load_generator(name, self._settings.device, self._settings.weights_dir)
-        if name not in self._frozen_generators:  # its modules live as long as the process: out of the GC's scans
+        # its modules live as long as the process: out of the GC's scans (not once closed: the server has
+        # unfrozen, and a decode still running must not freeze what nothing would hand back)
+        if name not in self._frozen_generators and not self._closed:
             self._frozen_generators.add(name)
             freeze_long_lived()
         return generator
