@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -47,7 +47,8 @@ def create_app(
         app.state.store = store  # /readyz pings it, /metrics counts its sessions
         app.state.service = SessionService(store, settings, load_generator=load_generator)
         try:
-            with trimming_free_memory(settings.malloc_trim_every_s), long_lived_frozen():
+            frozen = long_lived_frozen() if settings.gc_freeze else nullcontext()
+            with trimming_free_memory(settings.malloc_trim_every_s), frozen:
                 try:
                     yield
                 finally:

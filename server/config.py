@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     # every this many seconds (0: never). benchmarks/load.py on Postgres: rounds within 70 MB of each other and 1.4 GB
     # resident with 5 s; up to +240 MB from one round to the next and 1.8-2.0 GB without.
     malloc_trim_every_s: float = Field(default=5.0, ge=0, description="seconds between returns of freed memory")
+    # server/ops/collector.py; off in the test suite's own process, which starts and stops hundreds of servers
+    gc_freeze: bool = Field(default=True, description="keep the long-lived objects out of the garbage collector")
     # glibc serves a block of this size or more by a mapping of its own, unmapped when freed (0: its default, a
     # threshold that rises to 32 MB): the heap then holds no tensors. 1,024 measured 1.25 GB resident, but decodes
     # 20% slower and posts' p99 twice as long under load: for a server short of memory, not the default.

@@ -6,6 +6,7 @@ database of a throwaway PostgreSQL cluster (``tests/postgres.py``); ``-m "not po
 
 from __future__ import annotations
 
+import os
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -19,6 +20,11 @@ from fastapi.testclient import TestClient
 from evostim import generators
 from evostim.server.app import create_app
 from evostim.server.config import Settings
+
+# The test process starts and stops hundreds of servers, each of which would freeze and unfreeze every object
+# (server/ops/collector.py): a full collection of all of them then lands on a later test at random. Off here and in
+# the servers the tests start (they inherit it); tests/test_ops.py turns it on where it tests it.
+os.environ.setdefault("EVOSTIM_GC_FREEZE", "false")
 
 
 @pytest.fixture(scope="session")

@@ -475,7 +475,7 @@ def test_cached_pixels_own_their_memory(dcgan: Any) -> None:
 def test_a_running_server_keeps_its_long_lived_objects_out_of_the_collectors_scans(tmp_path: Path) -> None:
     """server/ops/collector.py: a full collection scanned every module's objects with the GIL held (200-450 ms under
     load); frozen while the server runs, and handed back when it stops."""
-    with TestClient(create_app(Settings(data_dir=tmp_path))) as client:
+    with TestClient(create_app(Settings(data_dir=tmp_path, gc_freeze=True))) as client:
         frozen = gc.get_freeze_count()
         assert frozen > 100_000  # torch, SQLAlchemy, pydantic, FastAPI: the imports alone
         assert client.post("/v1/sessions", json={"seed": 1}).status_code == 201  # loads dcgan-faces for this server

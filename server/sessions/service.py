@@ -102,7 +102,7 @@ class SessionService:
         generator = self._load_generator(name, self._settings.device, self._settings.weights_dir)
         # its modules live as long as the process: out of the GC's scans (not once closed: the server has
         # unfrozen, and a decode still running must not freeze what nothing would hand back)
-        if name not in self._frozen_generators and not self._closed:
+        if name not in self._frozen_generators and not self._closed and self._settings.gc_freeze:
             self._frozen_generators.add(name)
             freeze_long_lived()
         return generator
