@@ -18,6 +18,7 @@ from evostim.clients.http.client import AsyncClient, Client
 from evostim.clients.http.errors import (
     Conflict,
     ContentTooLarge,
+    DatabaseUnavailable,
     EventStreamsFull,
     EvostimError,
     ExtraMissing,
@@ -57,6 +58,7 @@ __all__ = [
     "Client",
     "Conflict",
     "ContentTooLarge",
+    "DatabaseUnavailable",
     "EventStreamsFull",
     "EvostimError",
     "ExtraMissing",

@@ -111,3 +111,14 @@ class PostgresCluster:
         # FORCE: a connection a failed test left open must not keep the database (and the next test's name) alive.
         with self._admin() as connection:
             connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+    def allow_connections(self, name: str, allowed: bool) -> None:
+        """Open or shut ``name`` to new connections; shutting it also ends the ones open (a database gone away)."""
+        with self._admin() as connection:
+            connection.execute(
+                sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
+                    sql.Identifier(name), sql.SQL("true" if allowed else "false")
+                )
+            )
+            if not allowed:
+                connection.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))

@@ -335,6 +335,7 @@ SLUGS = {
     "too-many-streams": (429, errors.TooManyRequests),
     "event-streams-full": (503, errors.EventStreamsFull),
     "too-many-connections": (503, errors.TooManyConnections),
+    "database-unavailable": (503, errors.DatabaseUnavailable),
 }
 
 
@@ -372,6 +373,7 @@ def test_the_tree_groups_problems_by_what_a_caller_does_about_them() -> None:
             errors.NotReady,
             errors.EventStreamsFull,
             errors.TooManyConnections,
+            errors.DatabaseUnavailable,
         },
     }
     for parent, children in groups.items():

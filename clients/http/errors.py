@@ -27,7 +27,8 @@ EvostimError                    status   problem type (/problems/<slug>)     ret
     ├── InternalError            500      internal-error                      as the answer says
     ├── NotReady                 503      not-ready (GET /readyz)             yes: the server is starting or degraded
     ├── EventStreamsFull         503      event-streams-full                  yes: after Retry-After
-    └── TooManyConnections       503      too-many-connections                yes: after Retry-After
+    ├── TooManyConnections       503      too-many-connections                yes: after Retry-After
+    └── DatabaseUnavailable      503      database-unavailable                yes: after Retry-After (busy or down)
 
 ``retryable`` is the problem body's ``"retryable"`` member when it has one, else it follows the status: a gateway
 error (502, 503, 504) is transient, anything else is not. A slug this client does not know maps by its
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Conflict",
     "ContentTooLarge",
+    "DatabaseUnavailable",
     "EventStreamsFull",
     "EvostimError",
     "ExtraMissing",
@@ -229,6 +231,10 @@ class EventStreamsFull(ServerError):
 
 class TooManyConnections(ServerError):
     slug = "too-many-connections"
+
+
+class DatabaseUnavailable(ServerError):
+    slug = "database-unavailable"
 
 
 def _subclasses(cls: type[EvostimError]) -> list[type[EvostimError]]:

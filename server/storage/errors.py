@@ -4,8 +4,10 @@ StoreError                        base of every error the store raises on purpos
 ├── ConcurrentUpdate              another writer changed the same rows first; re-read the state (a retry may succeed)
 │   ├── GenerationAlreadyClosed   the generation was closed by another request (``generation``: its number)
 │   └── IdempotencyKeyTaken       a concurrent request committed the same Idempotency-Key first
-└── UnstorableValue               a value no backend may store (NUL in text, text too long, a 33-bit integer, NaN
-                                  in JSON); refused on SQLite as on Postgres, before anything is written
+├── UnstorableValue               a value no backend may store (NUL in text, text too long, a 33-bit integer, NaN
+│                                 in JSON); refused on SQLite as on Postgres, before anything is written
+└── DatabaseUnavailable           the database did not serve the request: every pooled connection stayed busy, it
+                                  was locked, or it did not answer; nothing was written (``retry_after``: seconds)
 
 How each is answered over HTTP is decided in the one table of ``evostim.server.api.problems``.
 """
@@ -14,7 +16,14 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ConcurrentUpdate", "GenerationAlreadyClosed", "IdempotencyKeyTaken", "StoreError", "UnstorableValue"]
+__all__ = [
+    "ConcurrentUpdate",
+    "DatabaseUnavailable",
+    "GenerationAlreadyClosed",
+    "IdempotencyKeyTaken",
+    "StoreError",
+    "UnstorableValue",
+]
 
 
 class StoreError(Exception):
@@ -40,3 +49,8 @@ class IdempotencyKeyTaken(ConcurrentUpdate):
 
 class UnstorableValue(StoreError):
     """A value outside what every supported database stores; the request that carried it is refused unchanged."""
+
+
+class DatabaseUnavailable(StoreError):
+    """The database did not serve the request: the pool had no free connection in time, the database was locked or
+    did not answer. The transaction was rolled back; the same request may succeed once the database is back."""

@@ -15,11 +15,17 @@ from typing import Any
 
 from sqlalchemy import and_, create_engine, event, func, select, text, true, update
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from evostim.server.storage import migrations
-from evostim.server.storage.errors import GenerationAlreadyClosed, IdempotencyKeyTaken, UnstorableValue
+from evostim.server.storage.errors import (
+    DatabaseUnavailable,
+    GenerationAlreadyClosed,
+    IdempotencyKeyTaken,
+    UnstorableValue,
+)
 from evostim.server.storage.records import (
     ANY_OWNER,
     GenerationRecord,
@@ -66,6 +72,8 @@ __all__ = [
 
 POOL_SIZE = 40  # anyio runs up to 40 sync endpoints at once, each in a thread of its own
 POSTGRES_POOL_SIZE = 20  # kept open; the other 20 close when idle (a Postgres connection is a process)
+POOL_TIMEOUT_S = 30.0  # how long a request waits for a free pooled connection before it is answered 503
+RETRY_AFTER_S = 2  # what a request the database could not serve tells its client to wait
 
 
 def _make_engine(url: str, connections: int) -> Engine:
@@ -80,12 +88,15 @@ def _make_engine(url: str, connections: int) -> Engine:
             json_serializer=json_dumps,
             pool_size=kept,
             max_overflow=connections - kept,
+            pool_timeout=POOL_TIMEOUT_S,
         )
     # As many pooled connections as requests run at once: beyond the pool, each request opened a connection of its
     # own and set its pragmas, 12% of a loaded server's busy time. (An in-memory database has one connection.)
     parsed = make_url(url)
     in_memory = parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory"
-    pool: dict[str, int] = {} if in_memory else {"pool_size": POOL_SIZE, "max_overflow": 10}
+    pool: dict[str, float] = (
+        {} if in_memory else {"pool_size": POOL_SIZE, "max_overflow": 10, "pool_timeout": POOL_TIMEOUT_S}
+    )
     engine = create_engine(
         url, connect_args={"check_same_thread": False, "timeout": 30}, json_serializer=json_dumps, **pool
     )
@@ -140,6 +151,17 @@ class Store:
         try:
             with (self._autocommit if autocommit else self._maker)() as session:
                 yield session
+        except PoolTimeout as error:  # every pooled connection stayed busy for POOL_TIMEOUT_S
+            raise DatabaseUnavailable(
+                "every database connection of this server process stayed busy; try again shortly",
+                retry_after=RETRY_AFTER_S,
+            ) from error
+        except OperationalError as error:  # refused, gone, locked, or a transaction the database rolled back
+            raise DatabaseUnavailable(
+                "the database did not serve the request (it did not answer, was locked, or rolled the transaction "
+                "back); try again shortly (a request sent again with its Idempotency-Key replays if it was stored)",
+                retry_after=RETRY_AFTER_S,
+            ) from error
         except StatementError as error:  # SQLAlchemy wraps what a column type refused; raise it as it is
             if isinstance(error.orig, UnstorableValue):
                 raise error.orig from None
