@@ -113,7 +113,7 @@ class PostgresCluster:
             connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
     def allow_connections(self, name: str, allowed: bool) -> None:
-        """Open or shut ``name`` to new connections; shutting it also ends the ones open (a database gone away)."""
+        """Open or shut ``name`` to new connections; shutting it also ends the ones open, waiting until they are gone."""
         with self._admin() as connection:
             connection.execute(
                 sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
@@ -121,4 +121,6 @@ class PostgresCluster:
                 )
             )
             if not allowed:
-                connection.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+                connection.execute(
+                    "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = %s", (name,)
+                )

@@ -5,6 +5,8 @@ succeeds once the database is back."""
 from __future__ import annotations
 
 import os
+import socket
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from evostim.clients.http.client import Client
 from evostim.clients.http.errors import DatabaseUnavailable as ClientDatabaseUnavailable
@@ -91,3 +94,41 @@ def test_a_request_that_finds_every_pooled_connection_busy_is_refused_not_left_w
             connection.close()
     assert store.count_sessions("running") == 0  # a connection back in the pool serves the next request
     store.close()
+
+
+def test_a_sqlite_file_locked_by_another_process_is_unavailable_and_a_broken_schema_is_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "SQLITE_BUSY_TIMEOUT_S", 0.2)
+    path = tmp_path / "evostim.db"
+    store = Store(f"sqlite:///{path}")
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another process holds the file's write lock
+    try:
+        with pytest.raises(DatabaseUnavailable):  # a write (WAL: reads go on beside the lock)
+            store.set_status("s_0123456789abcdef", "stopped", allowed_from=["running"])
+    finally:
+        other.execute("ROLLBACK")
+    assert store.count_sessions("running") == 0
+    other.execute("DROP TABLE responses")  # a bug's kind of failure: retrying cannot help, so no 503
+    other.close()
+    with pytest.raises(OperationalError, match="no such table") as raised:
+        store.get_responses("s_0123456789abcdef", 0, 1)
+    assert not isinstance(raised.value, DatabaseUnavailable)
+    store.close()
+
+
+def test_a_database_host_that_never_answers_fails_a_connection_in_the_connect_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(
+        store_module, "POSTGRES_CONNECT_ARGS", {**store_module.POSTGRES_CONNECT_ARGS, "connect_timeout": 2}
+    )
+    with socket.socket() as silent:  # accepts the TCP connection, never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        started = time.monotonic()
+        with pytest.raises(OperationalError):
+            Store(f"postgresql+psycopg://evostim@127.0.0.1:{port}/evostim")
+        assert time.monotonic() - started < 10

@@ -141,7 +141,7 @@ PROBLEMS: Final[Mapping[type[Exception], Problem]] = MappingProxyType(
         GenerationAlreadyClosed: Problem(409, "generation-closed", True),  # the same key replays the winner's answer
         IdempotencyKeyTaken: Problem(409, "conflict", True),  # the retry replays the stored answer for that key
         UnstorableValue: Problem(422, "unstorable-value", False),  # NUL in text, a 33-bit integer, NaN in JSON
-        # busy, locked or unreachable: the transaction rolled back, the same request may succeed (+ Retry-After)
+        # busy, locked or unreachable: the same request may succeed (a keyed one replays if it landed; + Retry-After)
         DatabaseUnavailable: Problem(503, "database-unavailable", True),
         # -- optimizers (optimizers/errors.py) ------------------------------------------------------------------
         OptimizerError: Problem(422, "invalid-request", False),  # an optimizer refused what the request gave it

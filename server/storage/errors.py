@@ -7,7 +7,7 @@ StoreError                        base of every error the store raises on purpos
 ├── UnstorableValue               a value no backend may store (NUL in text, text too long, a 33-bit integer, NaN
 │                                 in JSON); refused on SQLite as on Postgres, before anything is written
 └── DatabaseUnavailable           the database did not serve the request: every pooled connection stayed busy, it
-                                  was locked, or it did not answer; nothing was written (``retry_after``: seconds)
+                                  was locked, or refused or lost the connection (``retry_after``: seconds)
 
 How each is answered over HTTP is decided in the one table of ``evostim.server.api.problems``.
 """
@@ -52,5 +52,6 @@ class UnstorableValue(StoreError):
 
 
 class DatabaseUnavailable(StoreError):
-    """The database did not serve the request: the pool had no free connection in time, the database was locked or
-    did not answer. The transaction was rolled back; the same request may succeed once the database is back."""
+    """The database did not serve the request: the pool had no free connection in time, the database was busy or
+    locked, or refused or lost the connection. A connection lost during the commit may leave it unknown whether
+    the commit landed: a keyed request sent again replays if it did, and may succeed once the database is back."""

@@ -73,7 +73,29 @@ __all__ = [
 POOL_SIZE = 40  # anyio runs up to 40 sync endpoints at once, each in a thread of its own
 POSTGRES_POOL_SIZE = 20  # kept open; the other 20 close when idle (a Postgres connection is a process)
 POOL_TIMEOUT_S = 30.0  # how long a request waits for a free pooled connection before it is answered 503
+SQLITE_BUSY_TIMEOUT_S = 30.0  # how long a write waits for another process's lock on the file (then: 503)
 RETRY_AFTER_S = 2  # what a request the database could not serve tells its client to wait
+# libpq: a database host that does not answer fails a new connection in 10 s, and a connection whose peer went
+# silent is found dead by TCP keepalives within about a minute, rather than holding a request thread for good
+POSTGRES_CONNECT_ARGS = {"connect_timeout": 10, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+# Failures that a later try may not meet: Postgres SQLSTATE classes 08 (connection), 40 (rolled back: serialization,
+# deadlock), 53 (resources: too many connections), 57P (shut down, starting up), and 55000 / 55P03 (a database not
+# accepting connections, a lock not available); SQLite's BUSY (5) and LOCKED (6), extended codes included.
+_TRANSIENT_SQLSTATE_PREFIXES = ("08", "40", "53", "57P", "55000", "55P03")
+_SQLITE_BUSY_OR_LOCKED = (5, 6)
+
+
+def _unavailable(error: OperationalError) -> bool:
+    """Whether the database failed to serve the request (busy, locked, gone) rather than refused it as wrong."""
+    if error.connection_invalidated:
+        return True
+    driver_error = error.orig
+    sqlite_code = getattr(driver_error, "sqlite_errorcode", None)
+    if sqlite_code is not None:
+        return sqlite_code & 0xFF in _SQLITE_BUSY_OR_LOCKED
+    sqlstate = getattr(driver_error, "sqlstate", None) or getattr(driver_error, "pgcode", None)
+    # no SQLSTATE: libpq's own failure (refused, timed out, connection lost) before the server said anything
+    return sqlstate is None or str(sqlstate).startswith(_TRANSIENT_SQLSTATE_PREFIXES)
 
 
 def _make_engine(url: str, connections: int) -> Engine:
@@ -89,6 +111,7 @@ def _make_engine(url: str, connections: int) -> Engine:
             pool_size=kept,
             max_overflow=connections - kept,
             pool_timeout=POOL_TIMEOUT_S,
+            connect_args=POSTGRES_CONNECT_ARGS,
         )
     # As many pooled connections as requests run at once: beyond the pool, each request opened a connection of its
     # own and set its pragmas, 12% of a loaded server's busy time. (An in-memory database has one connection.)
@@ -98,7 +121,10 @@ def _make_engine(url: str, connections: int) -> Engine:
         {} if in_memory else {"pool_size": POOL_SIZE, "max_overflow": 10, "pool_timeout": POOL_TIMEOUT_S}
     )
     engine = create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": 30}, json_serializer=json_dumps, **pool
+        url,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
+        json_serializer=json_dumps,
+        **pool,
     )
 
     @event.listens_for(engine, "connect")
@@ -156,10 +182,13 @@ class Store:
                 "every database connection of this server process stayed busy; try again shortly",
                 retry_after=RETRY_AFTER_S,
             ) from error
-        except OperationalError as error:  # refused, gone, locked, or a transaction the database rolled back
+        except OperationalError as error:
+            if not _unavailable(error):  # a bug or a broken schema (SQLite's "no such table" too): stays a 500
+                raise
             raise DatabaseUnavailable(
-                "the database did not serve the request (it did not answer, was locked, or rolled the transaction "
-                "back); try again shortly (a request sent again with its Idempotency-Key replays if it was stored)",
+                "the database did not serve the request (it refused or lost the connection, was busy or locked, or "
+                "rolled the transaction back); try again shortly (a request sent again with its Idempotency-Key "
+                "replays if it was stored)",
                 retry_after=RETRY_AFTER_S,
             ) from error
         except StatementError as error:  # SQLAlchemy wraps what a column type refused; raise it as it is
