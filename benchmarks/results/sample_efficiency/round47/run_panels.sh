@@ -21,3 +21,10 @@ elif [ "$1" = held-out ]; then
   [ -d $R/held_out_g40 ] || cp -r $S/round45/held_out_g40 $R/held_out_g40
   $RUN held-out 378 19 4 recorded,poisson,negbin:2 40 $R/held_out_g40 "$2" > $R/held_out_g40.log 2>&1
 fi
+if [ "$1" = long ]; then  # the addendum: 3,000 evaluations on round 43's tenth held-out panel, in blocks of 6 units
+  [ -d $R/held_out_tenth_g75 ] || cp -r $S/round43/held_out_tenth_g75 $R/held_out_tenth_g75
+  for block in 0 1 2 3 4 5; do
+    $RUN held-out $((306 + 6 * block)) 6 2 recorded,poisson,negbin:2 75 $R/held_out_tenth_g75 "$2" \
+      > $R/held_out_tenth_g75_block$block.log 2>&1
+  done
+fi
