@@ -42,7 +42,11 @@ class MetricCMAParameters(Parameters):
     )
     dimensions: int | None = field(
         default=35,
-        metadata=doc("search the top this many eigen-directions (at most k; none: all)", check=optional(at_least(1))),
+        metadata=doc(
+            "search the top this many eigen-directions (at most k; none: all; sessions on the generator's own metric, "
+            "refreshed, default to 20: docs/sample_efficiency.md, round 47)",
+            check=optional(at_least(1)),
+        ),
     )
     exponent: float = field(
         default=-0.25,

@@ -113,7 +113,7 @@ class PostgresCluster:
             connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
     def allow_connections(self, name: str, allowed: bool) -> None:
-        """Open or shut ``name`` to new connections; shutting it also ends the ones open, waiting until they are gone."""
+        """Open or shut ``name`` to new connections; shutting it ends the open ones too, waiting till they are gone."""
         with self._admin() as connection:
             connection.execute(
                 sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(

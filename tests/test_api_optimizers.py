@@ -154,7 +154,7 @@ def test_metric_cma_refreshed_at_its_mean_runs_on_the_session_generator_and_repl
     assert codes[0] == codes[1]
     given = packaged_metric("dcgan-faces")
     assert given is not None
-    top = given.basis[:35]  # before the first refresh every code is in the given top 35; after it, not
+    top = given.basis[:20]  # before the first refresh every code is in the given top 20 (round 47); after it, not
     outside = [np.linalg.norm(np.array(c) - np.array(c) @ top.T @ top, axis=1).max() for c in codes[0]]
     assert max(outside[:2]) < 1e-9 and min(outside[2:]) > 0.1
 

@@ -732,6 +732,20 @@ def test_metric_cma_refuses_more_starts_than_it_keeps() -> None:
         optimizers.MetricCMA.create(DIM, population_size=8, seed=0, basis=basis(DIM, 4), starts=11)
 
 
+def test_metric_cma_sessions_search_20_directions_of_the_refreshed_metric_and_a_lab_basis_keeps_its_35() -> None:
+    host = Host(generator="g", latent_dim=DIM, metric_at=lambda code, window: np.eye(DIM))
+    assert optimizers.MetricCMA.session_defaults({}, host)["dimensions"] == 20  # round 47
+    assert optimizers.MetricCMA.session_defaults({"dimensions": 30}, host)["dimensions"] == 30
+    lab = optimizers.MetricCMA.session_defaults({"basis": basis(DIM, 4)}, host)
+    named = optimizers.MetricCMA.session_defaults({"basis": "g.metric"}, host)
+    no_refresh = optimizers.MetricCMA.session_defaults({}, Host(generator="g", latent_dim=DIM, metric_at=None))
+    told_not_to = optimizers.MetricCMA.session_defaults({"refresh_every": None}, host)
+    cholesky_inside = optimizers.MetricCMA.session_defaults({"inner": "cholesky-cma"}, host)
+    for params in (lab, named, no_refresh, told_not_to, cholesky_inside):
+        assert "dimensions" not in params  # the parameter's own: 35
+    assert optimizers.MetricCMA.parameters().dimensions == 35
+
+
 def test_metric_cma_session_schedule_ends_at_the_planned_last_generation_and_old_states_keep_75() -> None:
     from evostim.optimizers.metric_cma import schedule_length
 
