@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from evostim.clients.http.client import Client
 from evostim.clients.http.errors import DatabaseUnavailable as ClientDatabaseUnavailable
 from evostim.clients.http.local_server import LocalServer
-from evostim.server.storage import store as store_module
+from evostim.server.storage import engine as engine_module
 from evostim.server.storage.errors import DatabaseUnavailable
 from evostim.server.storage.store import Store
 from tests.conftest import counts_for
@@ -81,7 +81,7 @@ def test_the_python_client_names_it_and_waits_it_out(postgres_cluster: Any, data
 def test_a_request_that_finds_every_pooled_connection_busy_is_refused_not_left_waiting(
     database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store_module, "POOL_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(engine_module, "POOL_TIMEOUT_S", 0.5)
     store = Store(database, connections=4)
     held = [store._engine.connect() for _ in range(4)]  # every connection of the pool, busy
     try:
@@ -99,7 +99,7 @@ def test_a_request_that_finds_every_pooled_connection_busy_is_refused_not_left_w
 def test_a_sqlite_file_locked_by_another_process_is_unavailable_and_a_broken_schema_is_not(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store_module, "SQLITE_BUSY_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(engine_module, "SQLITE_BUSY_TIMEOUT_S", 0.2)
     path = tmp_path / "evostim.db"
     store = Store(f"sqlite:///{path}")
     other = sqlite3.connect(path, isolation_level=None)
@@ -122,7 +122,7 @@ def test_a_database_host_that_never_answers_fails_a_connection_in_the_connect_ti
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(
-        store_module, "POSTGRES_CONNECT_ARGS", {**store_module.POSTGRES_CONNECT_ARGS, "connect_timeout": 2}
+        engine_module, "POSTGRES_CONNECT_ARGS", {**engine_module.POSTGRES_CONNECT_ARGS, "connect_timeout": 2}
     )
     with socket.socket() as silent:  # accepts the TCP connection, never says a word
         silent.bind(("127.0.0.1", 0))

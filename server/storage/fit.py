@@ -1,7 +1,7 @@
 """How many Postgres connections each of ``evostim serve``'s processes may hold: the database's ``max_connections``,
 less the connections kept for superusers and those open now, shared between the processes.
 
-A server process holds up to 40 (one per request running at once, ``store.POOL_SIZE``). Past what Postgres allows,
+A server process holds up to 40 (one per request running at once, ``engine.POOL_SIZE``). Past what Postgres allows,
 a request is refused a connection and fails; a smaller pool makes it wait for one instead.
 """
 
