@@ -76,11 +76,10 @@ class MetricCMA(Optimizer):
         the host computes the metric at a code (sphere-cma inside), with the metric of a centred window and its top
         20 directions, from two starts, the two best images so far shown again in a generation of at least 20 (or
         of a size not said). A basis the lab names brings its own window (a file of ``evostim metric --window``)
-        and searches the parameter's 35 directions. A
-        session planned to last ``generations`` generations, under 40 or over 75, anneals its steps over them
-        (:func:`schedule_length`) to 4° (:func:`planned_schedule`); an open-ended one, or one planned to 40-75
-        generations, over 75 generations to 2°, its steps mirrored (both said, so that a listing of these defaults
-        shows what a session runs)."""
+        and searches the parameter's 35 directions. A session planned to last ``generations`` generations, under
+        40 or over 75, anneals its steps over them (:func:`schedule_length`) to 4° (:func:`planned_schedule`); an
+        open-ended one, or one planned to 40-75 generations, over 75 generations to 2°, its steps mirrored (both
+        said, so that a listing of these defaults shows what a session runs)."""
         params = {"starts": SESSION_STARTS, **_session_remeasure(population_size), **params}
         if generations is not None:
             params = planned_schedule(params, generations)
